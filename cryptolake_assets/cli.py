@@ -1,0 +1,264 @@
+"""The ``cryptolake`` command: run the pipeline through Dagster without opening the UI.
+
+* ``cryptolake demo``: the offline quickstart (simulated exchange, last 90 days, every layer).
+* ``cryptolake backfill``: any date range and symbols, live Binance by default, as few runs as possible.
+* ``cryptolake ui``: ``dagster dev`` on 127.0.0.1 with the same instance and DuckDB file.
+* ``cryptolake summary``: tables, rows and partitions in the DuckDB file.
+"""
+
+import datetime as dt
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+# Rows one run may hold in memory; long ranges are split into runs of about this size.
+ROWS_PER_RUN = 3_000_000
+
+
+@dataclass(frozen=True)
+class RunChunk:
+    """One Dagster run: a rectangle of days × a contiguous block of symbols."""
+
+    first_day: dt.date
+    last_day: dt.date
+    symbols: tuple[str, ...]
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+
+def plan_runs(
+    first_day: dt.date, last_day: dt.date, symbols: list[str], all_symbols: list[str], bars_per_day: int
+) -> list[RunChunk]:
+    """Split days × symbols into as few rectangular runs as memory allows.
+
+    A Dagster range run covers a contiguous range of the static symbol dimension, so the chosen
+    symbols are grouped into blocks that are contiguous in universe order.
+    """
+    if last_day < first_day:
+        raise click.BadParameter(f"--end {last_day} is before --start {first_day}")
+    order = {symbol: index for index, symbol in enumerate(all_symbols)}
+    unknown = [s for s in symbols if s not in order]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown symbol(s) {', '.join(unknown)}: not in the universe ({', '.join(all_symbols)})"
+        )
+    blocks: list[list[str]] = []
+    for symbol in sorted(set(symbols), key=order.__getitem__):
+        if blocks and order[symbol] == order[blocks[-1][-1]] + 1:
+            blocks[-1].append(symbol)
+        else:
+            blocks.append([symbol])
+    chunks = []
+    for block in blocks:
+        days_per_run = max(1, ROWS_PER_RUN // max(1, bars_per_day * len(block)))
+        day = first_day
+        while day <= last_day:
+            end = min(last_day, day + dt.timedelta(days=days_per_run - 1))
+            chunks.append(RunChunk(day, end, tuple(block)))
+            day = end + dt.timedelta(days=1)
+    return chunks
+
+
+def ensure_dagster_home() -> Path:
+    """``DAGSTER_HOME`` (default ``.dagster_home``) holding a copy of the project's dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    project_config = PROJECT_ROOT / "dagster.yaml"
+    if project_config.exists() and not config.exists():
+        shutil.copyfile(project_config, config)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _load_definitions():
+    """Import the code location after the environment is set (resources read it at load time)."""
+    module = importlib.import_module("cryptolake_assets.definitions")
+    return module.defs
+
+
+def _run_job(defs, instance, job_name: str, tags: dict[str, str] | None = None, partition_key: str | None = None):
+    job = defs.resolve_job_def(job_name)
+    result = job.execute_in_process(
+        instance=instance, tags=tags or {}, partition_key=partition_key, raise_on_error=False
+    )
+    if not result.success:
+        failures = [
+            f"{event.step_key}: {event.event_specific_data.error.message.strip()}"  # type: ignore[union-attr]
+            for event in result.all_events
+            if event.is_step_failure
+        ]
+        raise click.ClickException(
+            f"run {result.run_id} of {job_name} failed:\n  " + "\n  ".join(failures or ["see the run in the UI"])
+        )
+    return result
+
+
+def run_pipeline(first_day: dt.date, last_day: dt.date, symbols: list[str] | None, echo=click.echo) -> dict:
+    """Materialize every layer for the range through Dagster; returns counts for the summary."""
+    from dagster import DagsterInstance
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from partitions import universe_symbols
+    from resources.kline_format import interval_ms
+
+    ensure_dagster_home()
+    defs = _load_definitions()
+    instance = DagsterInstance.get()
+    job_names = {job.name for job in defs.jobs or []}
+    binance = defs.resources["binance"]
+    bars_per_day = 86_400_000 // interval_ms(binance.interval)
+    all_symbols = universe_symbols()
+    chunks = plan_runs(first_day, last_day, symbols or all_symbols, all_symbols, bars_per_day)
+    runs = 0
+    started = time.monotonic()
+    for index, chunk in enumerate(chunks, start=1):
+        echo(
+            f"[{index}/{len(chunks)}] daily × symbol assets: {chunk.first_day}..{chunk.last_day} "
+            f"× {len(chunk.symbols)} symbol(s) ({chunk.symbols[0]}..{chunk.symbols[-1]})"
+        )
+        _run_job(
+            defs,
+            instance,
+            "daily_symbol_assets",
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: f"{chunk.first_day}|{chunk.symbols[0]}",
+                ASSET_PARTITION_RANGE_END_TAG: f"{chunk.last_day}|{chunk.symbols[-1]}",
+            },
+        )
+        runs += 1
+    if "daily_assets" in job_names:
+        echo(f"daily (cross-symbol) assets: {first_day}..{last_day}")
+        _run_job(
+            defs,
+            instance,
+            "daily_assets",
+            tags={ASSET_PARTITION_RANGE_START_TAG: str(first_day), ASSET_PARTITION_RANGE_END_TAG: str(last_day)},
+        )
+        runs += 1
+    if "reference_assets" in job_names:
+        echo("reference tables")
+        _run_job(defs, instance, "reference_assets")
+        runs += 1
+    return {"runs": runs, "seconds": time.monotonic() - started, "database": defs.resources["io_manager"].database}
+
+
+def table_summary(database: str) -> list[tuple[str, int, int]]:
+    """(table, rows, distinct partitions) for every table in the DuckDB file."""
+    from resources.duckdb_io import connect_duckdb
+
+    connection = connect_duckdb(database, read_only=True)
+    try:
+        tables = connection.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2"
+        ).fetchall()
+        summary = []
+        for schema, table in tables:
+            columns = {row[0] for row in connection.execute(f'DESCRIBE "{schema}"."{table}"').fetchall()}
+            rows = connection.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+            if {"date", "symbol"} <= columns:
+                parts = connection.execute(f'SELECT count(DISTINCT (date, symbol)) FROM "{schema}"."{table}"').fetchone()[0]
+            elif "date" in columns:
+                parts = connection.execute(f'SELECT count(DISTINCT date) FROM "{schema}"."{table}"').fetchone()[0]
+            else:
+                parts = 0
+            summary.append((f"{schema}.{table}", int(rows), int(parts)))
+        return summary
+    finally:
+        connection.close()
+
+
+def print_summary(database: str, echo=click.echo) -> None:
+    rows = table_summary(database)
+    width = max([len(name) for name, _, _ in rows] + [5])
+    echo(f"\n{'table'.ljust(width)}  {'rows':>10}  {'partitions':>10}")
+    for name, count, parts in rows:
+        echo(f"{name.ljust(width)}  {count:>10,}  {parts:>10,}")
+
+
+def _parse_symbols(value: str | None) -> list[str] | None:
+    return [s.strip().upper() for s in value.split(",") if s.strip()] if value else None
+
+
+def _set_env(**values: str | None) -> None:
+    for name, value in values.items():
+        if value is not None:
+            os.environ[name] = value
+
+
+@click.group()
+def main() -> None:
+    """CryptoLake: crypto market data, bronze → silver → gold, on Dagster and DuckDB."""
+
+
+@main.command()
+@click.option("--days", default=90, show_default=True, help="How many days up to today to materialize.")
+@click.option("--symbols", help="Comma-separated symbols (default: the whole universe).")
+@click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
+def demo(days: int, symbols: str | None, duckdb_path: str | None) -> None:
+    """Offline quickstart: simulated exchange → every layer in DuckDB, then a summary."""
+    _set_env(CRYPTOLAKE_SOURCE="simulated", CRYPTOLAKE_DUCKDB=duckdb_path)
+    if days < 1:
+        raise click.BadParameter("--days must be at least 1")
+    today = dt.datetime.now(dt.UTC).date()
+    first_day = today - dt.timedelta(days=days - 1)
+    click.echo(f"CryptoLake demo: simulated exchange, {first_day}..{today} (offline; no network used)")
+    outcome = run_pipeline(first_day, today, _parse_symbols(symbols))
+    print_summary(outcome["database"])
+    click.echo(
+        f"\nDone in {outcome['seconds']:.0f}s ({outcome['runs']} Dagster runs). DuckDB file: {outcome['database']}\n"
+        f"Dagster instance: {os.environ['DAGSTER_HOME']}\n"
+        "Open the UI:  cryptolake ui   (then http://127.0.0.1:3000)\n"
+        f"Query it:     python -c \"import duckdb; print(duckdb.connect('{outcome['database']}', read_only=True)"
+        ".sql('from gold.daily_features limit 5'))\""
+    )
+
+
+@main.command()
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First UTC day (YYYY-MM-DD).")
+@click.option("--end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last UTC day, inclusive.")
+@click.option("--symbols", help="Comma-separated symbols (default: the whole universe).")
+@click.option("--source", type=click.Choice(["simulated", "binance"]), help="Default: $CRYPTOLAKE_SOURCE or binance.")
+@click.option("--interval", help="Kline interval, e.g. 1m, 1h (default: $CRYPTOLAKE_INTERVAL or 1h).")
+@click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
+def backfill(start, end, symbols, source, interval, duckdb_path) -> None:
+    """Materialize a date range for some or all symbols through Dagster, in as few runs as possible."""
+    _set_env(CRYPTOLAKE_SOURCE=source, CRYPTOLAKE_INTERVAL=interval, CRYPTOLAKE_DUCKDB=duckdb_path)
+    outcome = run_pipeline(start.date(), end.date(), _parse_symbols(symbols))
+    print_summary(outcome["database"])
+    click.echo(f"\nBackfill done in {outcome['seconds']:.0f}s ({outcome['runs']} runs). DuckDB file: {outcome['database']}")
+
+
+@main.command()
+@click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
+def summary(duckdb_path: str | None) -> None:
+    """Tables, rows and partitions in the DuckDB file."""
+    _set_env(CRYPTOLAKE_DUCKDB=duckdb_path)
+    from resources.settings import duckdb_path as resolved
+
+    print_summary(resolved())
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("dagster_args", nargs=-1, type=click.UNPROCESSED)
+def ui(dagster_args) -> None:
+    """Start the Dagster UI and daemons (``dagster dev``) on 127.0.0.1 for this project."""
+    home = ensure_dagster_home()
+    click.echo(f"DAGSTER_HOME={home}")
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", *dagster_args]
+    raise SystemExit(subprocess.call(command, cwd=PROJECT_ROOT))
+
+
+if __name__ == "__main__":
+    main()

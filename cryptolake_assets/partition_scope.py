@@ -1,0 +1,45 @@
+"""What a run covers: the UTC days × symbols of its partition keys, for single and range runs alike."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from dagster import AssetExecutionContext, MultiPartitionKey
+
+from partitions import DATE_DIMENSION, SYMBOL_DIMENSION, daily_symbol_partitions
+
+
+@dataclass(frozen=True)
+class PartitionScope:
+    days: tuple[dt.date, ...]
+    symbols: tuple[str, ...]
+
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime.combine(self.days[0], dt.time(), tzinfo=dt.UTC)
+
+    @property
+    def end(self) -> dt.datetime:
+        return dt.datetime.combine(self.days[-1] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+    def describe(self) -> str:
+        days = f"{self.days[0]}" if len(self.days) == 1 else f"{self.days[0]}..{self.days[-1]} ({len(self.days)} days)"
+        return f"{days} × {len(self.symbols)} symbol(s): {', '.join(self.symbols)}"
+
+
+def scope_from_keys(partition_keys: list[str]) -> PartitionScope:
+    """Days and symbols of a set of ``date|symbol`` keys (a run covers a rectangle of them)."""
+    days: set[dt.date] = set()
+    symbols: set[str] = set()
+    for key in partition_keys:
+        multi = key if isinstance(key, MultiPartitionKey) else daily_symbol_partitions.get_partition_key_from_str(key)
+        by_dim = multi.keys_by_dimension
+        days.add(dt.date.fromisoformat(by_dim[DATE_DIMENSION]))
+        symbols.add(by_dim[SYMBOL_DIMENSION])
+    if not days:
+        raise ValueError("a run of a date × symbol asset needs at least one partition key")
+    return PartitionScope(days=tuple(sorted(days)), symbols=tuple(sorted(symbols)))
+
+
+def run_scope(context: AssetExecutionContext) -> PartitionScope:
+    """The run's rectangle; works for a single partition and a partition range run."""
+    return scope_from_keys(list(context.partition_keys))

@@ -1,0 +1,95 @@
+"""silver/ohlcv and silver/ohlcv_quarantine: clean, typed bars and the rows that failed a rule."""
+
+import datetime as dt
+
+import polars as pl
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetOut,
+    BackfillPolicy,
+    MetadataValue,
+    Output,
+    multi_asset,
+)
+
+from cryptolake_assets.metadata import markdown_preview, time_span
+from cryptolake_assets.partition_scope import run_scope
+from cryptolake_assets.silver.transform import completeness, split_valid_rows, to_silver
+from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions, symbol_info
+from resources.binance import BinanceClient
+
+
+@multi_asset(
+    outs={
+        "ohlcv": AssetOut(
+            key=["silver", "ohlcv"],
+            description=(
+                "Typed OHLCV bars: UTC timestamps, float prices and volumes, a DATE column, "
+                "de-duplicated on (symbol, open_time), sorted, with gap_before counting missing bars "
+                "(gaps are flagged, never filled)."
+            ),
+            metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR},
+            group_name="silver",
+            kinds={"polars", "duckdb"},
+            owners=["team:market-data"],
+            tags={"layer": "silver"},
+        ),
+        "ohlcv_quarantine": AssetOut(
+            key=["silver", "ohlcv_quarantine"],
+            description=(
+                "Bronze klines that failed a silver row rule, with the rule id, the reason and the "
+                "original values, per partition. Nothing is dropped silently or 'fixed'."
+            ),
+            metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR},
+            group_name="silver",
+            kinds={"polars", "duckdb"},
+            owners=["team:market-data"],
+            tags={"layer": "silver"},
+        ),
+    },
+    ins={"bronze_klines": AssetIn(key=["bronze", "klines"])},
+    partitions_def=daily_symbol_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    pool="duckdb",
+    can_subset=False,
+)
+def silver_ohlcv(context: AssetExecutionContext, bronze_klines: pl.DataFrame, binance: BinanceClient):
+    """Clean bronze klines into typed silver bars and quarantine the rows that break a rule."""
+    scope = run_scope(context)
+    now = dt.datetime.now(dt.UTC)
+    valid, quarantine = split_valid_rows(bronze_klines, quarantined_at=now)
+    listing_days = {symbol: symbol_info(symbol).listed_on for symbol in scope.symbols}
+    bars = to_silver(valid, listing_days)
+    interval = bars["interval"][0] if not bars.is_empty() else binance.interval
+    coverage = completeness(bars, list(scope.days), list(scope.symbols), interval, now)
+    gaps = coverage.filter(pl.col("missing") > 0)
+    duplicates = len(valid) - len(bars)
+    yield Output(
+        bars,
+        output_name="ohlcv",
+        metadata={
+            "rows": len(bars),
+            "partitions": len(coverage),
+            "expected_bars": int(coverage["expected"].sum()),
+            "missing_bars": int(coverage["missing"].sum()),
+            "partitions_with_gaps": len(gaps),
+            "bars_after_a_gap": int((bars["gap_before"] > 0).sum()) if not bars.is_empty() else 0,
+            "duplicates_removed": duplicates,
+            "quarantined_rows": len(quarantine),
+            **time_span(bars, "open_time"),
+            "gaps": markdown_preview(gaps.sort("missing", descending=True), rows=15),
+            "preview": markdown_preview(bars, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume", "gap_before"]),
+        },
+    )
+    yield Output(
+        quarantine,
+        output_name="ohlcv_quarantine",
+        metadata={
+            "rows": len(quarantine),
+            "by_rule": MetadataValue.json(
+                {r["rule"]: r["len"] for r in quarantine.group_by("rule").len().iter_rows(named=True)}
+            ),
+            "preview": markdown_preview(quarantine, columns=["date", "symbol", "open_time", "rule", "reason"]),
+        },
+    )

@@ -1,0 +1,25 @@
+"""Settings read from the environment (one place), with the defaults the README documents."""
+
+import os
+from pathlib import Path
+
+from resources.duckdb_io import DEFAULT_DUCKDB_PATH, DUCKDB_PATH_ENV_VAR
+
+SOURCE_ENV_VAR = "CRYPTOLAKE_SOURCE"
+SOURCES = ("simulated", "binance")
+
+
+def source() -> str:
+    """``simulated`` (offline fakes) or ``binance`` (live APIs, the default outside the demo)."""
+    value = (os.environ.get(SOURCE_ENV_VAR) or "binance").strip().lower()
+    if value not in SOURCES:
+        raise ValueError(f"{SOURCE_ENV_VAR}={value!r}: expected one of {', '.join(SOURCES)}")
+    return value
+
+
+def duckdb_path() -> str:
+    """The DuckDB database: ``CRYPTOLAKE_DUCKDB`` or ``data/cryptolake.duckdb`` (made absolute)."""
+    value = os.environ.get(DUCKDB_PATH_ENV_VAR) or DEFAULT_DUCKDB_PATH
+    if value.startswith("md:") or value == ":memory:":
+        return value
+    return str(Path(value).expanduser().resolve())
