@@ -9,6 +9,7 @@ Built on dagster-duckdb's ``DbIOManager`` with three fixes for today's releases 
   any date × symbol subset spanning more than one value in both dimensions (a range run, a 30-day
   window read across symbols). We build one bounding box per dimension from
   ``asset_partition_keys``: a day window for ``date``, the exact key list for ``symbol``.
+* **UTC timestamps**: TIMESTAMPTZ columns load back as ``Datetime(us, "UTC")``.
 * **atomic replace**: a partition is replaced by DELETE + INSERT inside ONE transaction, so a crash
   mid-write leaves the previous rows in place instead of losing the partition.
 
@@ -132,19 +133,37 @@ class DuckDBPolarsHandler(DbTypeHandler[pl.DataFrame]):
                 f"table {table_slice.schema}.{table_slice.table} does not exist yet in "
                 f"{table_slice.database}: materialize its asset first"
             )
-        return connection.sql(select_statement(table_slice)).pl()
+        return as_utc(connection.sql(select_statement(table_slice)).pl())
 
     @property
     def supported_types(self):
         return [pl.DataFrame]
 
 
+def as_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """TIMESTAMPTZ columns come back in the session zone (``Etc/UTC`` without the ICU extension,
+    which duckdb 2.0 wheels do not bundle); normalise them to ``UTC``."""
+    return frame.with_columns(
+        [
+            pl.col(name).dt.convert_time_zone("UTC")
+            for name, dtype in frame.schema.items()
+            if isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, "UTC")
+        ]
+    )
+
+
+def _run(connection, sql: str, params: list | None = None) -> list[tuple]:
+    """Execute and fully consume a statement (duckdb 2.0 refuses new work while a result is pending)."""
+    return connection.execute(sql, params or []).fetchall()
+
+
 def _table_exists(connection, table_slice: TableSlice) -> bool:
-    row = connection.execute(
+    rows = _run(
+        connection,
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [table_slice.schema, table_slice.table],
-    ).fetchone()
-    return bool(row and row[0])
+    )
+    return bool(rows and rows[0][0])
 
 
 def replace_slice(connection, table_slice: TableSlice, frame: pl.DataFrame) -> int:
@@ -152,18 +171,16 @@ def replace_slice(connection, table_slice: TableSlice, frame: pl.DataFrame) -> i
     table = qualified_table(table_slice)
     connection.register("_cryptolake_output", frame.to_arrow())
     try:
-        connection.execute("BEGIN TRANSACTION")
+        _run(connection, "BEGIN TRANSACTION")
         try:
-            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(table_slice.schema)}")
-            connection.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _cryptolake_output LIMIT 0"
-            )
-            deleted = connection.execute(f"DELETE FROM {table} WHERE {where_clause(table_slice)}").fetchone()
-            connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _cryptolake_output")
-            connection.execute("COMMIT")
+            _run(connection, f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(table_slice.schema)}")
+            _run(connection, f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _cryptolake_output LIMIT 0")
+            deleted = _run(connection, f"DELETE FROM {table} WHERE {where_clause(table_slice)}")
+            _run(connection, f"INSERT INTO {table} BY NAME SELECT * FROM _cryptolake_output")
+            _run(connection, "COMMIT")
         except Exception as exc:
-            connection.execute("ROLLBACK")
-            existing = [r[0] for r in connection.execute(f"DESCRIBE {table}").fetchall()] if _table_exists(connection, table_slice) else []
+            _run(connection, "ROLLBACK")
+            existing = [r[0] for r in _run(connection, f"DESCRIBE {table}")] if _table_exists(connection, table_slice) else []
             raise DuckDBWriteError(
                 f"writing {len(frame)} rows to {table_slice.schema}.{table_slice.table} failed and was "
                 f"rolled back (previous rows kept): {exc}. Table columns: {existing}; "
@@ -171,7 +188,7 @@ def replace_slice(connection, table_slice: TableSlice, frame: pl.DataFrame) -> i
             ) from exc
     finally:
         connection.unregister("_cryptolake_output")
-    return int(deleted[0]) if deleted else 0
+    return int(deleted[0][0]) if deleted else 0
 
 
 class CryptoLakeDbIOManager(DbIOManager):
@@ -241,7 +258,7 @@ class _DuckDBClient:
 
     def __init__(self, database: str, connection_config: dict[str, Any], lock_timeout_seconds: float):
         self.database = database
-        self.config = {"TimeZone": "UTC", **connection_config}
+        self.config = dict(connection_config)
         self.lock_timeout_seconds = lock_timeout_seconds
 
     def get_select_statement(self, table_slice: TableSlice) -> str:
@@ -271,9 +288,7 @@ def connect_duckdb(
         stop=tenacity.stop_after_delay(lock_timeout_seconds),
         reraise=True,
     )
-    return retrying(
-        duckdb.connect, database=database, read_only=read_only, config={"TimeZone": "UTC", **(config or {})}
-    )
+    return retrying(duckdb.connect, database=database, read_only=read_only, config=dict(config or {}))
 
 
 class CryptoLakeDuckDBIOManager(DuckDBIOManager):
