@@ -1,0 +1,44 @@
+"""`cryptolake backfill` run planning: as few rectangular runs as memory allows."""
+
+import datetime as dt
+
+import click
+import pytest
+
+from cryptolake_assets import cli
+from cryptolake_assets.cli import RunChunk, plan_runs
+
+ALL = ["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT"]
+D = dt.date
+
+
+def test_contiguous_symbols_share_one_run_per_day_chunk(monkeypatch):
+    monkeypatch.setattr(cli, "ROWS_PER_RUN", 24 * 3 * 10)  # 10 days of 3 hourly symbols per run
+    chunks = plan_runs(D(2024, 1, 1), D(2024, 1, 25), ["BBBUSDT", "AAAUSDT", "CCCUSDT"], ALL, bars_per_day=24)
+    assert chunks == [
+        RunChunk(D(2024, 1, 1), D(2024, 1, 10), ("AAAUSDT", "BBBUSDT", "CCCUSDT")),
+        RunChunk(D(2024, 1, 11), D(2024, 1, 20), ("AAAUSDT", "BBBUSDT", "CCCUSDT")),
+        RunChunk(D(2024, 1, 21), D(2024, 1, 25), ("AAAUSDT", "BBBUSDT", "CCCUSDT")),
+    ]
+    assert sum(c.days for c in chunks) == 25
+
+
+def test_non_contiguous_symbols_split_into_blocks():
+    chunks = plan_runs(D(2024, 1, 1), D(2024, 12, 31), ["DDDUSDT", "AAAUSDT"], ALL, bars_per_day=24)
+    assert chunks == [
+        RunChunk(D(2024, 1, 1), D(2024, 12, 31), ("AAAUSDT",)),
+        RunChunk(D(2024, 1, 1), D(2024, 12, 31), ("DDDUSDT",)),
+    ]
+
+
+def test_two_years_hourly_whole_universe_is_one_run():
+    symbols = [f"S{i:02d}USDT" for i in range(35)]
+    chunks = plan_runs(D(2023, 1, 1), D(2024, 12, 31), symbols, symbols, bars_per_day=24)
+    assert len(chunks) == 1 and chunks[0].days == 731
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(click.BadParameter, match="unknown symbol.*XYZUSDT"):
+        plan_runs(D(2024, 1, 1), D(2024, 1, 2), ["XYZUSDT"], ALL, bars_per_day=24)
+    with pytest.raises(click.BadParameter, match="before --start"):
+        plan_runs(D(2024, 1, 2), D(2024, 1, 1), ["AAAUSDT"], ALL, bars_per_day=24)
