@@ -1,0 +1,140 @@
+"""The daily digest: what was materialized (and how many rows), checks passed/failed, failed runs,
+stale symbols and still-open problems since the previous digest."""
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEventType,
+    DagsterInstance,
+    EventRecordsFilter,
+    RunStatusChangeRecordsFilter,
+)
+
+from cryptolake_assets.sensors.problems import Problem
+from resources.alerting import Alert
+
+DIGEST_HOUR_UTC = 6  # first tick at or after 06:00 UTC sends yesterday's digest
+ROW_COUNT_KEYS = ("rows", "dagster/row_count")
+_PAGE = 500
+
+
+def digest_due(now: dt.datetime, digest_day: str | None) -> bool:
+    return now.hour >= DIGEST_HOUR_UTC and digest_day != now.date().isoformat()
+
+
+def build_digest(
+    instance: DagsterInstance,
+    asset_keys: Sequence[AssetKey],
+    since: dt.datetime,
+    now: dt.datetime,
+    stale: Sequence[Problem],
+    open_problems: int,
+) -> Alert:
+    after = since.timestamp()
+    lines = ["*Materialized*"]
+    total_materializations = total_rows = 0
+    for key in sorted(asset_keys, key=lambda k: k.to_user_string()):
+        count, partitions, rows = _materializations(instance, key, after)
+        if count:
+            total_materializations += count
+            total_rows += rows
+            lines.append(f"• `{key.to_user_string()}`: {count} materializations, {partitions} partitions, {rows:,} rows")
+    if total_materializations == 0:
+        lines.append("• nothing")
+
+    passed, failed = _check_counts(instance, after)
+    lines.append("*Checks*")
+    for name in sorted(set(passed) | set(failed)):
+        lines.append(f"• `{name}`: {passed[name]} passed, {failed[name]} failed")
+    if not passed and not failed:
+        lines.append("• none evaluated")
+
+    stale_by_layer: dict[str, list[str]] = defaultdict(list)
+    for problem in stale:
+        stale_by_layer[problem.fields.get("Asset", problem.group)].append(problem.key.rsplit(":", 1)[1])
+    lines.append("*Stale symbols*")
+    lines += [f"• `{layer}`: {', '.join(sorted(symbols))}" for layer, symbols in sorted(stale_by_layer.items())]
+    if not stale_by_layer:
+        lines.append("• none")
+
+    failed_runs = _count_failed_runs(instance, after)
+    return Alert(
+        status="digest",
+        kind="digest",
+        title=f"CryptoLake daily digest {now:%Y-%m-%d}",
+        text="\n".join(lines),
+        fields={
+            "Window": f"{since:%Y-%m-%d %H:%M} → {now:%Y-%m-%d %H:%M} UTC",
+            "Materializations": str(total_materializations),
+            "Rows": f"{total_rows:,}",
+            "Checks passed": str(sum(passed.values())),
+            "Checks failed": str(sum(failed.values())),
+            "Failed runs": str(failed_runs),
+            "Stale symbols": str(len(stale)),
+            "Open problems": str(open_problems),
+        },
+    )
+
+
+def _materializations(instance: DagsterInstance, key: AssetKey, after: float) -> tuple[int, int, int]:
+    count, rows, partitions = 0, 0, set()
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, after_timestamp=after), limit=_PAGE, cursor=cursor
+        )
+        for record in result.records:
+            count += 1
+            partitions.add(record.partition_key)
+            materialization = record.asset_materialization
+            metadata = materialization.metadata if materialization else {}
+            for name in ROW_COUNT_KEYS:
+                if name in metadata and isinstance(metadata[name].value, int):
+                    rows += metadata[name].value
+                    break
+        if not result.has_more:
+            return count, len(partitions - {None}) or (1 if count else 0), rows
+        cursor = result.cursor
+
+
+def _check_counts(instance: DagsterInstance, after: float) -> tuple[Counter, Counter]:
+    passed: Counter = Counter()
+    failed: Counter = Counter()
+    after_id = None
+    while True:
+        records = instance.get_event_records(
+            EventRecordsFilter(
+                event_type=DagsterEventType.ASSET_CHECK_EVALUATION,
+                after_timestamp=after if after_id is None else None,
+                after_cursor=after_id,
+            ),
+            limit=_PAGE,
+            ascending=True,
+        )
+        for record in records:
+            evaluation = record.event_log_entry.dagster_event.event_specific_data
+            if isinstance(evaluation, AssetCheckEvaluation):
+                name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                (passed if evaluation.passed else failed)[name] += 1
+        if len(records) < _PAGE:
+            return passed, failed
+        after_id = records[-1].storage_id
+
+
+def _count_failed_runs(instance: DagsterInstance, after: float) -> int:
+    count, cursor = 0, None
+    while True:
+        result = instance.fetch_run_status_changes(
+            RunStatusChangeRecordsFilter(event_type=DagsterEventType.RUN_FAILURE, after_timestamp=after),
+            limit=_PAGE,
+            cursor=cursor,
+        )
+        count += len(result.records)
+        if not result.has_more:
+            return count
+        cursor = result.cursor

@@ -1,0 +1,213 @@
+"""What is wrong right now: the problems the alert sensor turns into alerts.
+
+Two families. *States* are recomputed every tick (asset freshness FAIL, stale symbols): a problem
+is open while it is in the set. *Events* are read incrementally after a storage-id cursor (blocking
+check evaluations, run failures/successes): a failure opens a problem, a later success on the same
+thing closes it.
+"""
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    EventRecordsFilter,
+    RunStatusChangeRecordsFilter,
+)
+from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
+
+from cryptolake_assets.freshness import STALENESS_DEADLINES, find_stale_symbols
+
+EVENT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str  # identity of the episode, e.g. "stale:bronze/klines:BTCUSDT"
+    group: str  # problems of one group share a message, e.g. "stale:bronze/klines"
+    kind: str  # freshness | stale_symbols | check | run
+    line: str  # one human line about this problem
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def freshness_failures(instance: DagsterInstance, asset_keys: Sequence[AssetKey]) -> list[Problem]:
+    """Assets the freshness daemon currently rates FAIL."""
+    records = instance.get_freshness_state_records(list(asset_keys)) if asset_keys else {}
+    problems = []
+    for key in sorted(records, key=lambda k: k.to_user_string()):
+        record = records[key]
+        if record.freshness_state != FreshnessState.FAIL:
+            continue
+        name = key.to_user_string()
+        since = f"{record.updated_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+        problems.append(
+            Problem(
+                key=f"freshness:{name}",
+                group=f"freshness:{name}",
+                kind="freshness",
+                line=f"`{name}` fails its freshness policy since {since}",
+                fields={"Asset": name, "Freshness": "FAIL", "Since": since},
+            )
+        )
+    return problems
+
+
+def stale_symbol_problems(
+    instance: DagsterInstance, asset_keys: Iterable[AssetKey], now: dt.datetime
+) -> list[Problem]:
+    """One problem per (layer, symbol) whose latest expected day is missing past its deadline."""
+    problems = []
+    for key in asset_keys:
+        if key not in STALENESS_DEADLINES:
+            continue
+        name = key.to_user_string()
+        for stale in find_stale_symbols(instance, key, now):
+            problems.append(
+                Problem(
+                    key=f"stale:{name}:{stale.symbol}",
+                    group=f"stale:{name}",
+                    kind="stale_symbols",
+                    line=stale.describe(),
+                    fields={"Asset": name, "Expected day": str(stale.day)},
+                )
+            )
+    return problems
+
+
+@dataclass(frozen=True)
+class Transition:
+    """An event-driven change: ``opened`` or ``closed`` problem, in storage order."""
+
+    storage_id: int
+    opened: bool
+    problem: Problem
+
+
+def check_transitions(
+    instance: DagsterInstance, after_storage_id: int | None, after_timestamp: float | None
+) -> tuple[list[Transition], int | None]:
+    """Blocking check failures open a problem per (check, partition); a passing evaluation closes it."""
+    records = instance.get_event_records(
+        EventRecordsFilter(
+            event_type=DagsterEventType.ASSET_CHECK_EVALUATION,
+            after_cursor=after_storage_id,
+            after_timestamp=None if after_storage_id is not None else after_timestamp,
+        ),
+        limit=EVENT_BATCH,
+        ascending=True,
+    )
+    transitions = []
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if not isinstance(evaluation, AssetCheckEvaluation):
+            continue
+        if not evaluation.passed and not evaluation.blocking:
+            continue  # non-blocking failures are reported in the digest only
+        name = evaluation.asset_key.to_user_string()
+        partition = evaluation.partition or "-"
+        detail = evaluation.description or _metadata_summary(evaluation)
+        line = f"`{partition}`" + (f": {detail}" if detail else "")
+        problem = Problem(
+            key=f"check:{name}:{evaluation.check_name}:{partition}",
+            group=f"check:{name}:{evaluation.check_name}",
+            kind="check",
+            line=line,
+            fields={"Asset": name, "Check": evaluation.check_name, "Run": record.run_id or "-"},
+        )
+        transitions.append(Transition(record.storage_id, opened=not evaluation.passed, problem=problem))
+    cursor = records[-1].storage_id if records else after_storage_id
+    return transitions, cursor
+
+
+def _metadata_summary(evaluation: AssetCheckEvaluation) -> str:
+    parts = []
+    for label, value in list(evaluation.metadata.items())[:3]:
+        text = str(getattr(value, "value", value))
+        parts.append(f"{label}={text[:80]}")
+    return ", ".join(parts)
+
+
+def run_transitions(
+    instance: DagsterInstance,
+    after_failure_id: int | None,
+    after_success_id: int | None,
+    after_timestamp: float | None,
+) -> tuple[list[Transition], int | None, int | None]:
+    """A failed run opens a problem for its job and symbols; a later success of the same closes it."""
+    transitions: list[Transition] = []
+    cursors = []
+    for event_type, after_id in (
+        (DagsterEventType.RUN_FAILURE, after_failure_id),
+        (DagsterEventType.RUN_SUCCESS, after_success_id),
+    ):
+        result = instance.fetch_run_status_changes(
+            RunStatusChangeRecordsFilter(
+                event_type=event_type,
+                after_storage_id=after_id,
+                after_timestamp=None if after_id is not None else after_timestamp,
+            ),
+            limit=EVENT_BATCH,
+            ascending=True,
+        )
+        for record in result.records:
+            run = instance.get_run_by_id(record.run_id)
+            if run is None:
+                continue
+            failed = event_type == DagsterEventType.RUN_FAILURE
+            transitions.append(
+                Transition(record.storage_id, opened=failed, problem=_run_problem(instance, run, failed))
+            )
+        cursors.append(result.records[-1].storage_id if result.records else after_id)
+    transitions.sort(key=lambda t: t.storage_id)
+    return transitions, cursors[0], cursors[1]
+
+
+def run_target(tags: dict[str, str]) -> str:
+    """What a run covered, without the day: the symbol(s) of ``date|symbol`` keys, else ``-``."""
+
+    def without_day(partition_key: str) -> str:
+        return partition_key.split("|", 1)[1] if "|" in partition_key else "-"
+
+    if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
+        start, end = without_day(tags[ASSET_PARTITION_RANGE_START_TAG]), without_day(tags[ASSET_PARTITION_RANGE_END_TAG])
+        return start if start == end else f"{start}..{end}"
+    if PARTITION_NAME_TAG in tags:
+        return without_day(tags[PARTITION_NAME_TAG])
+    return "-"
+
+
+def _run_partitions(tags: dict[str, str]) -> str:
+    if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
+        return f"{tags[ASSET_PARTITION_RANGE_START_TAG]}...{tags[ASSET_PARTITION_RANGE_END_TAG]}"
+    return tags.get(PARTITION_NAME_TAG, "-")
+
+
+def _run_problem(instance: DagsterInstance, run, failed: bool) -> Problem:
+    tags = dict(run.tags)
+    key = f"run:{run.job_name}:{run_target(tags)}"
+    line = f"run `{run.run_id[:8]}` of `{run.job_name}` for `{_run_partitions(tags)}`"
+    if failed:
+        errors = [
+            f"{entry.step_key}: {entry.dagster_event.step_failure_data.error.message.strip().splitlines()[0][:200]}"
+            for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE)
+            if entry.dagster_event and entry.dagster_event.step_failure_data.error
+        ]
+        line += " failed" + (": " + "; ".join(errors[:3]) if errors else "")
+    else:
+        line += " succeeded"
+    return Problem(
+        key=key,
+        group=key,
+        kind="run",
+        line=line,
+        fields={"Job": run.job_name, "Run": run.run_id, "Partitions": _run_partitions(tags)},
+    )

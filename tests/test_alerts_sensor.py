@@ -1,0 +1,316 @@
+"""The alert sensor against a real Dagster instance, delivering to a real HTTP receiver.
+
+The problems are recorded the way Dagster records them in production: materializations and
+check evaluations from runs (``materialize``) or reported runless, freshness state changes as the
+freshness daemon writes them. Each problem must produce exactly one alert per episode (the
+cursor remembers it), a "resolved" message when it clears, and a daily digest.
+"""
+
+import datetime as dt
+import logging
+
+import pytest
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckResult,
+    AssetKey,
+    AssetMaterialization,
+    DagsterInstance,
+    Definitions,
+    asset,
+    asset_check,
+    build_sensor_context,
+    materialize,
+)
+from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+import cryptolake_assets.sensors.alerts as alerts_module
+from alert_webhook_receiver import SECRET_PATH, start_receiver
+from cryptolake_assets.freshness import apply_freshness
+from cryptolake_assets.sensors import SENSORS, alert_sensor
+from cryptolake_assets.sensors.alert_state import AlertState
+from partitions import daily_symbol_partitions, universe_symbols
+from resources.alerting import AlertWebhook
+
+BRONZE = AssetKey(["bronze", "klines"])
+SILVER = AssetKey(["silver", "ohlcv"])
+NOW = dt.datetime(2024, 7, 3, 2, 0, tzinfo=dt.UTC)  # 2024-07-02 closed, its 01:00 deadline passed
+DAY = "2024-07-02"
+# Not trading on 2024-07-02 (universe.csv): BUSD delisted 2023-12-15, AGIX/OCEAN after 2024-07-01.
+LISTED = [s for s in universe_symbols() if s not in {"BUSDUSDT", "AGIXUSDT", "OCEANUSDT"}]
+CHECK_PASSES = {"value": False}
+
+
+@asset(key=["bronze", "klines"], partitions_def=daily_symbol_partitions, group_name="bronze")
+def bronze_stub():
+    return 1
+
+
+@asset(key=["silver", "ohlcv"], partitions_def=daily_symbol_partitions, group_name="silver")
+def silver_stub():
+    return 1
+
+
+@asset_check(asset=silver_stub, blocking=True, partitions_def=daily_symbol_partitions, name="ohlcv_schema")
+def silver_schema_check():
+    if CHECK_PASSES["value"]:
+        return AssetCheckResult(passed=True)
+    return AssetCheckResult(passed=False, description="2 rows with high < low")
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+@pytest.fixture
+def receiver():
+    server, state = start_receiver()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = {"value": NOW}
+    monkeypatch.setattr(alerts_module, "utc_now", lambda: now["value"])
+    CHECK_PASSES["value"] = False
+    return now
+
+
+def record_day(instance, key, symbols, day=DAY, rows=24):
+    for symbol in symbols:
+        instance.report_runless_asset_event(
+            AssetMaterialization(asset_key=key, partition=f"{day}|{symbol}", metadata={"rows": rows})
+        )
+
+
+def tick(instance, assets, cursor, webhook, checks=()):
+    definitions = Definitions(assets=apply_freshness(assets), asset_checks=list(checks))
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, definitions=definitions, resources={"alert_webhook": webhook}
+    )
+    return alert_sensor(context)
+
+
+def hook(receiver, **overrides):
+    settings = {"webhook_url": receiver.url, "timeout_seconds": 2.0, "max_attempts": 2, "backoff_seconds": 0.01}
+    return AlertWebhook(**(settings | overrides))
+
+
+def summaries(payloads):
+    return [(p["cryptolake"]["status"], p["cryptolake"]["title"], p["cryptolake"]["problems"]) for p in payloads]
+
+
+def test_sensor_is_registered_and_running_by_default():
+    assert SENSORS == [alert_sensor]
+    assert alert_sensor.default_status.value == "RUNNING"
+    assert alert_sensor.name == "cryptolake_alerts"
+
+
+def test_stale_symbol_alerts_once_then_resolves(instance, receiver, clock):
+    record_day(instance, BRONZE, [s for s in LISTED if s != "BTCUSDT"])
+    webhook = hook(receiver)
+
+    first = tick(instance, [bronze_stub], None, webhook)
+    [payload] = receiver.payloads()
+    assert payload["cryptolake"] == {
+        "status": "firing",
+        "kind": "stale_symbols",
+        "title": "Stale symbols: bronze/klines (1)",
+        "fields": {"Asset": "bronze/klines", "Expected day": "2024-07-02", "Symbols": "BTCUSDT"},
+        "problems": ["stale:bronze/klines:BTCUSDT"],
+    }
+    assert payload["text"] == (
+        ":red_circle: Stale symbols: bronze/klines (1)\n• BTCUSDT: 2024-07-02 missing (due 2024-07-03 01:00 UTC)"
+    )
+
+    clock["value"] = NOW + dt.timedelta(minutes=5)
+    second = tick(instance, [bronze_stub], first.cursor, webhook)
+    assert len(receiver.payloads()) == 1  # still the same episode: no repeat
+    assert "0 new alert(s)" in second.skip_reason.skip_message
+
+    record_day(instance, BRONZE, ["BTCUSDT"])
+    clock["value"] = NOW + dt.timedelta(minutes=65)
+    third = tick(instance, [bronze_stub], second.cursor, webhook)
+    resolved = receiver.payloads()[1]
+    assert resolved["cryptolake"] == {
+        "status": "resolved",
+        "kind": "stale_symbols",
+        "title": "Resolved: Stale symbols: bronze/klines (1)",
+        "fields": {
+            "Asset": "bronze/klines",
+            "Expected day": "2024-07-02",
+            "Symbols": "BTCUSDT",
+            "Open for": "1 h 05 min",
+        },
+        "problems": ["stale:bronze/klines:BTCUSDT"],
+    }
+    assert AlertState.from_cursor(third.cursor).open == {}
+
+
+def test_new_day_missing_for_one_symbol_is_a_new_episode_only_after_resolution(instance, receiver, clock):
+    record_day(instance, BRONZE, LISTED)
+    webhook = hook(receiver)
+    cursor = tick(instance, [bronze_stub], None, webhook).cursor
+    assert receiver.payloads() == []
+
+    # Next day: everything but ETHUSDT lands; AGIX/OCEAN stay out (delisted), TAO is expected.
+    record_day(instance, BRONZE, [s for s in LISTED if s != "ETHUSDT"], day="2024-07-03")
+    clock["value"] = NOW + dt.timedelta(days=1)
+    tick(instance, [bronze_stub], cursor, webhook)
+    assert summaries(receiver.payloads()) == [
+        ("firing", "Stale symbols: bronze/klines (1)", ["stale:bronze/klines:ETHUSDT"])
+    ]
+
+
+def test_failed_blocking_check_and_failed_run_alert_once_and_resolve(instance, receiver, clock):
+    record_day(instance, BRONZE, LISTED)
+    record_day(instance, SILVER, LISTED)
+    assets, checks = [bronze_stub, silver_stub], [silver_schema_check]
+    webhook = hook(receiver)
+    cursor = tick(instance, assets, None, webhook, checks).cursor
+    assert receiver.payloads() == []
+
+    failed = materialize([silver_stub, silver_schema_check], partition_key="2024-07-02|ETHUSDT", instance=instance, raise_on_error=False)
+    assert not failed.success
+    # A non-blocking failure elsewhere is digest material, not an alert.
+    instance.report_runless_asset_event(
+        AssetCheckEvaluation(asset_key=SILVER, check_name="row_count", passed=False, blocking=False, partition="2024-07-02|BTCUSDT")
+    )
+    cursor = tick(instance, assets, cursor, webhook, checks).cursor
+    payloads = receiver.payloads()
+    assert summaries(payloads) == [
+        ("firing", "Blocking check failed: silver/ohlcv:ohlcv_schema (1)", ["check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"]),
+        ("firing", "Run failed: __ephemeral_asset_job__:ETHUSDT", ["run:__ephemeral_asset_job__:ETHUSDT"]),
+    ]
+    assert payloads[0]["cryptolake"]["fields"]["Check"] == "ohlcv_schema"
+    assert payloads[0]["blocks"][1]["text"]["text"] == "• `2024-07-02|ETHUSDT`: 2 rows with high < low"
+    assert payloads[1]["cryptolake"]["fields"]["Run"] == failed.run_id
+    assert "DagsterAssetCheckFailedError" in payloads[1]["text"]
+
+    # The same check failing again on the same partition is the same episode.
+    materialize([silver_stub, silver_schema_check], partition_key="2024-07-02|ETHUSDT", instance=instance, raise_on_error=False)
+    cursor = tick(instance, assets, cursor, webhook, checks).cursor
+    assert len(receiver.payloads()) == 2
+
+    CHECK_PASSES["value"] = True
+    fixed = materialize([silver_stub, silver_schema_check], partition_key="2024-07-02|ETHUSDT", instance=instance)
+    cursor = tick(instance, assets, cursor, webhook, checks).cursor
+    assert summaries(receiver.payloads()[2:]) == [
+        ("resolved", "Resolved: Blocking check failed: silver/ohlcv:ohlcv_schema (1)", ["check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"]),
+        ("resolved", "Resolved: Run failed: __ephemeral_asset_job__:ETHUSDT", ["run:__ephemeral_asset_job__:ETHUSDT"]),
+    ]
+    assert receiver.payloads()[3]["cryptolake"]["fields"]["Run"] == fixed.run_id
+    assert AlertState.from_cursor(cursor).open == {}
+
+
+def test_freshness_failure_alerts_and_resolves(instance, receiver, clock):
+    record_day(instance, BRONZE, LISTED)
+    webhook = hook(receiver)
+
+    def change(new, previous):
+        instance.report_runless_asset_event(
+            FreshnessStateChange(key=BRONZE, new_state=new, previous_state=previous, state_change_timestamp=NOW.timestamp())
+        )
+
+    change(FreshnessState.WARN, FreshnessState.PASS)
+    cursor = tick(instance, [bronze_stub], None, webhook).cursor
+    assert receiver.payloads() == []  # WARN shows in the UI only
+
+    change(FreshnessState.FAIL, FreshnessState.WARN)
+    cursor = tick(instance, [bronze_stub], cursor, webhook).cursor
+    cursor = tick(instance, [bronze_stub], cursor, webhook).cursor
+    change(FreshnessState.PASS, FreshnessState.FAIL)
+    tick(instance, [bronze_stub], cursor, webhook)
+
+    assert summaries(receiver.payloads()) == [
+        ("firing", "Freshness policy failing: bronze/klines", ["freshness:bronze/klines"]),
+        ("resolved", "Resolved: Freshness policy failing: bronze/klines", ["freshness:bronze/klines"]),
+    ]
+    assert receiver.payloads()[0]["cryptolake"]["fields"] == {
+        "Asset": "bronze/klines",
+        "Freshness": "FAIL",
+        "Since": "2024-07-03 02:00 UTC",
+    }
+
+
+def test_daily_digest_once_per_day(instance, receiver, clock):
+    record_day(instance, BRONZE, [s for s in LISTED if s not in {"BTCUSDT", "TAOUSDT"}], rows=24)
+    record_day(instance, SILVER, LISTED, rows=23)
+    for symbol, passed in (("BTCUSDT", True), ("ETHUSDT", True), ("SOLUSDT", False)):
+        instance.report_runless_asset_event(
+            AssetCheckEvaluation(asset_key=SILVER, check_name="ohlcv_schema", passed=passed, blocking=False, partition=f"{DAY}|{symbol}")
+        )
+    clock["value"] = dt.datetime(2024, 7, 3, 6, 30, tzinfo=dt.UTC)
+    webhook = hook(receiver)
+
+    cursor = tick(instance, [bronze_stub, silver_stub], None, webhook).cursor
+    stale, digest = receiver.payloads()
+    assert stale["cryptolake"]["problems"] == ["stale:bronze/klines:BTCUSDT", "stale:bronze/klines:TAOUSDT"]
+    assert digest["cryptolake"]["title"] == "CryptoLake daily digest 2024-07-03"
+    assert digest["cryptolake"]["fields"] == {
+        "Window": "2024-07-02 06:30 → 2024-07-03 06:30 UTC",
+        "Materializations": str(30 + 32),
+        "Rows": f"{30 * 24 + 32 * 23:,}",
+        "Checks passed": "2",
+        "Checks failed": "1",
+        "Failed runs": "0",
+        "Stale symbols": "2",
+        "Open problems": "2",
+    }
+    text = digest["blocks"][1]["text"]["text"]
+    assert "• `bronze/klines`: 30 materializations, 30 partitions, 720 rows" in text
+    assert "• `silver/ohlcv`: 32 materializations, 32 partitions, 736 rows" in text
+    assert "• `silver/ohlcv:ohlcv_schema`: 2 passed, 1 failed" in text
+    assert "• `bronze/klines`: BTCUSDT, TAOUSDT" in text
+
+    clock["value"] = dt.datetime(2024, 7, 3, 23, 0, tzinfo=dt.UTC)
+    cursor = tick(instance, [bronze_stub, silver_stub], cursor, webhook).cursor
+    assert len(receiver.payloads()) == 2  # one digest per day
+
+    clock["value"] = dt.datetime(2024, 7, 4, 6, 0, tzinfo=dt.UTC)
+    tick(instance, [bronze_stub, silver_stub], cursor, webhook)
+    titles = [p["cryptolake"]["title"] for p in receiver.payloads()[2:]]
+    assert "CryptoLake daily digest 2024-07-04" in titles
+
+
+def test_webhook_timeout_keeps_the_tick_alive_and_retries_next_tick(instance, receiver, clock, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    record_day(instance, BRONZE, [s for s in LISTED if s != "BTCUSDT"])
+    receiver.script = [(200, {}, 1.0)]
+    slow = hook(receiver, timeout_seconds=0.2, max_attempts=1)
+
+    result = tick(instance, [bronze_stub], None, slow)
+
+    state = AlertState.from_cursor(result.cursor)
+    assert [item["alert"]["title"] for item in state.outbox] == ["Stale symbols: bronze/klines (1)"]
+    assert state.outbox[0]["attempts"] == 1
+    assert "0 posted, 1 waiting" in result.skip_reason.skip_message
+
+    clock["value"] = NOW + dt.timedelta(minutes=1)
+    result = tick(instance, [bronze_stub], result.cursor, hook(receiver))
+    assert AlertState.from_cursor(result.cursor).outbox == []
+    titles = [p["cryptolake"]["title"] for p in receiver.payloads()]
+    assert titles == ["Stale symbols: bronze/klines (1)", "Stale symbols: bronze/klines (1)"]  # timed out, then delivered
+
+    logs = caplog.text + capsys.readouterr().err
+    assert "ReadTimeout" in logs
+    assert SECRET_PATH not in logs
+
+
+def test_without_webhook_alerts_go_to_log_and_tick_message(instance, clock, caplog, capsys):
+    caplog.set_level(logging.INFO)
+    record_day(instance, BRONZE, [s for s in LISTED if s != "BTCUSDT"])
+
+    result = tick(instance, [bronze_stub], None, AlertWebhook())
+
+    assert result.skip_reason.skip_message == (
+        "1 new alert(s), 0 posted, 0 waiting; 1 open problem(s); log only (no CRYPTOLAKE_ALERT_WEBHOOK_URL): "
+        "[firing] Stale symbols: bronze/klines (1)"
+    )
+    assert AlertState.from_cursor(result.cursor).outbox == []
+    logs = caplog.text + capsys.readouterr().err
+    assert "BTCUSDT: 2024-07-02 missing (due 2024-07-03 01:00 UTC)" in logs
