@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from resources.alerting import AlertWebhook
 from resources.binance import BinanceClient
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 from resources.settings import duckdb_path
@@ -12,4 +13,5 @@ def build_resources() -> dict[str, Any]:
     return {
         "io_manager": CryptoLakeDuckDBIOManager(database=duckdb_path()),
         "binance": BinanceClient.from_env(),
+        "alert_webhook": AlertWebhook.from_env(),
     }
