@@ -20,6 +20,7 @@ from dagster import (
     asset,
     asset_check,
     build_sensor_context,
+    instance_for_test,
     materialize,
 )
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
@@ -58,10 +59,26 @@ def silver_schema_check():
     return AssetCheckResult(passed=False, description="2 rows with high < low")
 
 
+@asset_check(asset=silver_stub, blocking=False, partitions_def=daily_symbol_partitions, name="row_count")
+def silver_row_count_check():
+    return AssetCheckResult(passed=True)
+
+
 @pytest.fixture
 def instance():
     with DagsterInstance.ephemeral() as instance:
         yield instance
+
+
+@pytest.fixture(params=["ephemeral", "sqlite_run_sharded"])
+def any_instance(request):
+    """``dagster dev`` uses the run-sharded SQLite event log, where cross-run event cursors fail."""
+    if request.param == "ephemeral":
+        with DagsterInstance.ephemeral() as instance:
+            yield instance
+    else:
+        with instance_for_test() as instance:
+            yield instance
 
 
 @pytest.fixture
@@ -166,10 +183,11 @@ def test_new_day_missing_for_one_symbol_is_a_new_episode_only_after_resolution(i
     ]
 
 
-def test_failed_blocking_check_and_failed_run_alert_once_and_resolve(instance, receiver, clock):
+def test_failed_blocking_check_and_failed_run_alert_once_and_resolve(any_instance, receiver, clock):
+    instance = any_instance
     record_day(instance, BRONZE, LISTED)
     record_day(instance, SILVER, LISTED)
-    assets, checks = [bronze_stub, silver_stub], [silver_schema_check]
+    assets, checks = [bronze_stub, silver_stub], [silver_schema_check, silver_row_count_check]
     webhook = hook(receiver)
     cursor = tick(instance, assets, None, webhook, checks).cursor
     assert receiver.payloads() == []
@@ -237,7 +255,8 @@ def test_freshness_failure_alerts_and_resolves(instance, receiver, clock):
     }
 
 
-def test_daily_digest_once_per_day(instance, receiver, clock):
+def test_daily_digest_once_per_day(any_instance, receiver, clock):
+    instance = any_instance
     record_day(instance, BRONZE, [s for s in LISTED if s not in {"BTCUSDT", "TAOUSDT"}], rows=24)
     record_day(instance, SILVER, LISTED, rows=23)
     for symbol, passed in (("BTCUSDT", True), ("ETHUSDT", True), ("SOLUSDT", False)):
@@ -247,7 +266,7 @@ def test_daily_digest_once_per_day(instance, receiver, clock):
     clock["value"] = dt.datetime(2024, 7, 3, 6, 30, tzinfo=dt.UTC)
     webhook = hook(receiver)
 
-    cursor = tick(instance, [bronze_stub, silver_stub], None, webhook).cursor
+    cursor = tick(instance, [bronze_stub, silver_stub], None, webhook, [silver_schema_check]).cursor
     stale, digest = receiver.payloads()
     assert stale["cryptolake"]["problems"] == ["stale:bronze/klines:BTCUSDT", "stale:bronze/klines:TAOUSDT"]
     assert digest["cryptolake"]["title"] == "CryptoLake daily digest 2024-07-03"

@@ -8,7 +8,7 @@ posted. A delivery failure never fails the tick: the alert waits in the outbox f
 
 import datetime as dt
 
-from dagster import AssetKey, DefaultSensorStatus, SensorEvaluationContext, SensorResult, sensor
+from dagster import AssetCheckKey, AssetKey, DefaultSensorStatus, SensorEvaluationContext, SensorResult, sensor
 
 from cryptolake_assets.freshness import STALENESS_DEADLINES
 from cryptolake_assets.sensors.alert_state import AlertState, Changes, alerts_for, apply_states, apply_transitions
@@ -39,17 +39,26 @@ def _asset_keys(context: SensorEvaluationContext) -> list[AssetKey]:
     return list(context.instance.get_asset_keys())
 
 
+def _blocking_by_check(context: SensorEvaluationContext) -> dict[AssetCheckKey, bool]:
+    repository = context.repository_def
+    if repository is None:
+        return {}
+    graph = repository.asset_graph
+    return {key: graph.get_check_spec(key).blocking for key in graph.asset_check_keys}
+
+
 def evaluate_alerts(context: SensorEvaluationContext, now: dt.datetime) -> tuple[list[Alert], AlertState]:
     """The alerts this tick produces and the next cursor state (nothing is delivered here)."""
     instance = context.instance
     state = AlertState.from_cursor(context.cursor)
     lookback = (now - FIRST_TICK_LOOKBACK).timestamp()
     keys = _asset_keys(context)
+    blocking_by_check = _blocking_by_check(context)
 
     stale = stale_symbol_problems(instance, [k for k in keys if k in STALENESS_DEADLINES], now)
     state_changes = apply_states(state, freshness_failures(instance, keys) + stale, now)
 
-    checks, state.check_after = check_transitions(instance, state.check_after, lookback)
+    checks, state.check_after = check_transitions(instance, blocking_by_check, state.check_after, lookback)
     runs, state.run_failure_after, state.run_success_after = run_transitions(
         instance, state.run_failure_after, state.run_success_after, lookback
     )
@@ -61,7 +70,9 @@ def evaluate_alerts(context: SensorEvaluationContext, now: dt.datetime) -> tuple
     alerts = alerts_for(changes, now)
     if digest_due(now, state.digest_day):
         since = dt.datetime.fromtimestamp(state.last_digest_at, dt.UTC) if state.last_digest_at else now - dt.timedelta(days=1)
-        alerts.append(build_digest(instance, keys, since, now, stale, open_problems=len(state.open)))
+        alerts.append(
+            build_digest(instance, keys, sorted(blocking_by_check, key=str), since, now, stale, open_problems=len(state.open))
+        )
         state.digest_day, state.last_digest_at = now.date().isoformat(), now.timestamp()
     return alerts, state
 

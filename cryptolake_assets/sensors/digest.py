@@ -6,14 +6,14 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from dagster import (
-    AssetCheckEvaluation,
+    AssetCheckKey,
     AssetKey,
     AssetRecordsFilter,
     DagsterEventType,
     DagsterInstance,
-    EventRecordsFilter,
     RunStatusChangeRecordsFilter,
 )
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from cryptolake_assets.sensors.problems import Problem
 from resources.alerting import Alert
@@ -30,6 +30,7 @@ def digest_due(now: dt.datetime, digest_day: str | None) -> bool:
 def build_digest(
     instance: DagsterInstance,
     asset_keys: Sequence[AssetKey],
+    check_keys: Sequence[AssetCheckKey],
     since: dt.datetime,
     now: dt.datetime,
     stale: Sequence[Problem],
@@ -47,7 +48,7 @@ def build_digest(
     if total_materializations == 0:
         lines.append("• nothing")
 
-    passed, failed = _check_counts(instance, after)
+    passed, failed = _check_counts(instance, check_keys, after)
     lines.append("*Checks*")
     for name in sorted(set(passed) | set(failed)):
         lines.append(f"• `{name}`: {passed[name]} passed, {failed[name]} failed")
@@ -102,28 +103,25 @@ def _materializations(instance: DagsterInstance, key: AssetKey, after: float) ->
         cursor = result.cursor
 
 
-def _check_counts(instance: DagsterInstance, after: float) -> tuple[Counter, Counter]:
+def _check_counts(instance: DagsterInstance, check_keys: Sequence[AssetCheckKey], after: float) -> tuple[Counter, Counter]:
     passed: Counter = Counter()
     failed: Counter = Counter()
-    after_id = None
-    while True:
-        records = instance.get_event_records(
-            EventRecordsFilter(
-                event_type=DagsterEventType.ASSET_CHECK_EVALUATION,
-                after_timestamp=after if after_id is None else None,
-                after_cursor=after_id,
-            ),
-            limit=_PAGE,
-            ascending=True,
-        )
-        for record in records:
-            evaluation = record.event_log_entry.dagster_event.event_specific_data
-            if isinstance(evaluation, AssetCheckEvaluation):
-                name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-                (passed if evaluation.passed else failed)[name] += 1
-        if len(records) < _PAGE:
-            return passed, failed
-        after_id = records[-1].storage_id
+    storage = instance.event_log_storage
+    for key in check_keys:
+        name = f"{key.asset_key.to_user_string()}:{key.name}"
+        cursor = None
+        while True:
+            records = storage.get_asset_check_execution_history(key, limit=_PAGE, cursor=cursor)
+            recent = [record for record in records if record.create_timestamp >= after]
+            for record in recent:
+                if record.status == AssetCheckExecutionRecordStatus.SUCCEEDED:
+                    passed[name] += 1
+                elif record.status == AssetCheckExecutionRecordStatus.FAILED:
+                    failed[name] += 1
+            if len(records) < _PAGE or len(recent) < len(records):
+                break  # newest first: the rest is older than the window
+            cursor = records[-1].id
+    return passed, failed
 
 
 def _count_failed_runs(instance: DagsterInstance, after: float) -> int:

@@ -7,18 +7,20 @@ thing closes it.
 """
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dagster import (
     AssetCheckEvaluation,
+    AssetCheckKey,
     AssetKey,
     DagsterEventType,
     DagsterInstance,
-    EventRecordsFilter,
     RunStatusChangeRecordsFilter,
 )
 from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -93,38 +95,56 @@ class Transition:
 
 
 def check_transitions(
-    instance: DagsterInstance, after_storage_id: int | None, after_timestamp: float | None
+    instance: DagsterInstance,
+    blocking_by_check: Mapping[AssetCheckKey, bool],
+    after_storage_id: int | None,
+    after_timestamp: float,
 ) -> tuple[list[Transition], int | None]:
-    """Blocking check failures open a problem per (check, partition); a passing evaluation closes it."""
-    records = instance.get_event_records(
-        EventRecordsFilter(
-            event_type=DagsterEventType.ASSET_CHECK_EVALUATION,
-            after_cursor=after_storage_id,
-            after_timestamp=None if after_storage_id is not None else after_timestamp,
-        ),
-        limit=EVENT_BATCH,
-        ascending=True,
-    )
+    """Blocking check failures open a problem per (check, partition); a passing evaluation closes it.
+
+    Reads the latest execution per (check, partition) changed after ``after_storage_id`` from the
+    asset-check index, which every event log storage keeps globally ordered (cross-run event
+    cursors do not work on the default run-sharded SQLite storage). On the first tick only
+    evaluations from the last ``after_timestamp`` onwards count.
+    """
+    if not blocking_by_check:
+        return [], after_storage_id
+    storage = instance.event_log_storage
+    infos = storage.get_asset_check_partition_info(list(blocking_by_check), after_storage_id=after_storage_id)
+    cursor = after_storage_id
     transitions = []
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
+    for info in sorted(infos, key=lambda i: i.latest_check_event_storage_id):
+        cursor = max(
+            cursor or 0, info.latest_check_event_storage_id, info.latest_materialization_storage_id or 0
+        )
+        if info.latest_execution_status not in (
+            AssetCheckExecutionRecordStatus.FAILED,
+            AssetCheckExecutionRecordStatus.SUCCEEDED,
+        ):
+            continue  # planned or still running: its evaluation will move it past the cursor
+        [record] = storage.get_asset_check_execution_history(
+            info.check_key, limit=1, partition_filter=PartitionKeyFilter(key=info.partition_key)
+        ) or [None]
+        event = record.event if record else None
+        evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
         if not isinstance(evaluation, AssetCheckEvaluation):
             continue
-        if not evaluation.passed and not evaluation.blocking:
+        if after_storage_id is None and event.timestamp < after_timestamp:
+            continue
+        blocking = evaluation.blocking if evaluation.blocking is not None else blocking_by_check[info.check_key]
+        if not evaluation.passed and not blocking:
             continue  # non-blocking failures are reported in the digest only
         name = evaluation.asset_key.to_user_string()
         partition = evaluation.partition or "-"
         detail = evaluation.description or _metadata_summary(evaluation)
-        line = f"`{partition}`" + (f": {detail}" if detail else "")
         problem = Problem(
             key=f"check:{name}:{evaluation.check_name}:{partition}",
             group=f"check:{name}:{evaluation.check_name}",
             kind="check",
-            line=line,
-            fields={"Asset": name, "Check": evaluation.check_name, "Run": record.run_id or "-"},
+            line=f"`{partition}`" + (f": {detail}" if detail else ""),
+            fields={"Asset": name, "Check": evaluation.check_name, "Run": event.run_id or "-"},
         )
-        transitions.append(Transition(record.storage_id, opened=not evaluation.passed, problem=problem))
-    cursor = records[-1].storage_id if records else after_storage_id
+        transitions.append(Transition(info.latest_check_event_storage_id, opened=not evaluation.passed, problem=problem))
     return transitions, cursor
 
 
