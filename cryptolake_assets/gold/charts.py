@@ -1,0 +1,75 @@
+"""PNG charts for materialization metadata, rendered with matplotlib (no browser, no pyplot state).
+
+Dagster 1.13 has no image metadata type; a PNG shows in the UI as markdown with a data URI.
+"""
+
+import base64
+import datetime as dt
+import io
+import math
+
+import polars as pl
+from dagster import MetadataValue
+from matplotlib.figure import Figure
+
+MAX_PRICE_PANELS = 12
+
+
+def png_markdown(figure: Figure, alt: str) -> MetadataValue:
+    """The figure as a base64 PNG inside markdown (the UI shows it behind "Show Markdown")."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
+
+
+def price_chart(features: pl.DataFrame, days: list[dt.date]) -> MetadataValue:
+    """Close with SMA 7 and SMA 30 per symbol (one panel each, at most 12), the run's days shaded."""
+    symbols = sorted(features["symbol"].unique().to_list()) if not features.is_empty() else []
+    if not symbols:
+        return MetadataValue.md("_no bars to chart_")
+    shown = symbols[:MAX_PRICE_PANELS]
+    columns = min(3, len(shown))
+    rows = math.ceil(len(shown) / columns)
+    figure = Figure(figsize=(5 * columns, 2.8 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, symbol in zip(axes, shown):
+        series = features.filter(pl.col("symbol") == symbol).sort("date")
+        dates = series["date"].to_list()
+        ax.plot(dates, series["close"].to_list(), label="close", color="black", linewidth=1.2)
+        ax.plot(dates, series["sma_7"].to_list(), label="SMA 7", color="tab:blue", linewidth=1)
+        ax.plot(dates, series["sma_30"].to_list(), label="SMA 30", color="tab:orange", linewidth=1, marker=".")
+        ax.axvspan(min(days), max(days) + dt.timedelta(days=1), color="tab:green", alpha=0.08)
+        ax.set_title(symbol, fontsize=10)
+        ax.tick_params(labelsize=7)
+        ax.tick_params(axis="x", rotation=30)
+    for ax in axes[len(shown):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7, loc="best")
+    if len(symbols) > len(shown):
+        figure.suptitle(f"first {len(shown)} of {len(symbols)} symbols", fontsize=9)
+    return png_markdown(figure, "price chart")
+
+
+def correlation_heatmap(correlations: pl.DataFrame, day: dt.date) -> MetadataValue:
+    """The symmetric correlation matrix of one day as a heatmap (diagonal 1, missing pairs blank)."""
+    pairs = correlations.filter(pl.col("date") == day)
+    if pairs.is_empty():
+        return MetadataValue.md(f"_no pair had 30 full days of returns on {day}_")
+    symbols = sorted(set(pairs["symbol_a"].to_list()) | set(pairs["symbol_b"].to_list()))
+    index = {symbol: i for i, symbol in enumerate(symbols)}
+    matrix = [[math.nan] * len(symbols) for _ in symbols]
+    for i in range(len(symbols)):
+        matrix[i][i] = 1.0
+    for a, b, value in pairs.select("symbol_a", "symbol_b", "corr_30d").iter_rows():
+        cell = math.nan if value is None else value
+        matrix[index[a]][index[b]] = matrix[index[b]][index[a]] = cell
+    size = max(4.0, 0.28 * len(symbols) + 2)
+    figure = Figure(figsize=(size + 1, size), layout="constrained")
+    ax = figure.subplots()
+    image = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(len(symbols)), [s.removesuffix("USDT") for s in symbols], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(symbols)), [s.removesuffix("USDT") for s in symbols], fontsize=7)
+    ax.set_title(f"30-day correlation of daily log returns, {day}", fontsize=10)
+    figure.colorbar(image, ax=ax, shrink=0.8)
+    return png_markdown(figure, "correlation heatmap")

@@ -1,0 +1,63 @@
+"""gold/correlations: 30-day Pearson correlation of daily log returns for every symbol pair."""
+
+import polars as pl
+from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, Output, TimeWindowPartitionMapping, asset
+
+from cryptolake_assets.gold import features
+from cryptolake_assets.gold.charts import correlation_heatmap
+from cryptolake_assets.gold.table_metadata import column_lineage, table_schema
+from cryptolake_assets.metadata import markdown_preview
+from partitions import daily_partitions
+from resources.duckdb_io import partition_days
+
+DAILY_RETURNS = ["gold", "daily_returns"]
+
+COLUMNS = {
+    "date": "UTC day D, the last day of the window (joins dim_date.date)",
+    "symbol_a": "first symbol of the pair, symbol_a < symbol_b (joins dim_symbol.symbol)",
+    "symbol_b": "second symbol of the pair (joins dim_symbol.symbol)",
+    "corr_30d": "Pearson correlation of log_return_1d over [D−29, D]; null if a series is constant",
+}
+
+
+@asset(
+    key=["gold", "correlations"],
+    ins={
+        "daily_returns": AssetIn(
+            key=DAILY_RETURNS,
+            partition_mapping=TimeWindowPartitionMapping(start_offset=-(features.CORRELATION_DAYS - 1)),
+        )
+    },
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    pool="duckdb",
+    group_name="gold",
+    kinds={"polars", "duckdb"},
+    owners=["team:analytics"],
+    tags={"layer": "gold"},
+    metadata={"partition_expr": "date", "dagster/column_schema": table_schema(features.CORRELATIONS_SCHEMA, COLUMNS)},
+)
+def correlations(context: AssetExecutionContext, daily_returns: pl.DataFrame) -> Output[pl.DataFrame]:
+    """Correlation matrix of daily log returns over the 30 days ending on each date, in long format
+    (one row per symbol pair); a pair appears only when both symbols have all 30 returns."""
+    days = partition_days(*context.partition_time_window)
+    rows = features.correlations_30d(daily_returns, days)
+    last_day = days[-1]
+    return Output(
+        rows,
+        metadata={
+            "rows": len(rows),
+            "days": len(days),
+            "pairs_on_last_day": rows.filter(pl.col("date") == last_day).height,
+            "heatmap": correlation_heatmap(rows, last_day),
+            "preview": markdown_preview(rows.sort("corr_30d", descending=True, nulls_last=True)),
+            "dagster/column_lineage": column_lineage(
+                {
+                    "date": [(DAILY_RETURNS, "date")],
+                    "symbol_a": [(DAILY_RETURNS, "symbol")],
+                    "symbol_b": [(DAILY_RETURNS, "symbol")],
+                    "corr_30d": [(DAILY_RETURNS, "log_return_1d")],
+                }
+            ),
+        },
+    )
