@@ -10,6 +10,7 @@ import math
 
 import polars as pl
 from dagster import MetadataValue
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 MAX_PRICE_PANELS = 12
@@ -41,8 +42,10 @@ def price_chart(features: pl.DataFrame, days: list[dt.date]) -> MetadataValue:
         ax.plot(dates, series["sma_30"].to_list(), label="SMA 30", color="tab:orange", linewidth=1, marker=".")
         ax.axvspan(min(days), max(days) + dt.timedelta(days=1), color="tab:green", alpha=0.08)
         ax.set_title(symbol, fontsize=10)
+        locator = AutoDateLocator(maxticks=6)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         ax.tick_params(labelsize=7)
-        ax.tick_params(axis="x", rotation=30)
     for ax in axes[len(shown):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7, loc="best")
@@ -71,5 +74,10 @@ def correlation_heatmap(correlations: pl.DataFrame, day: dt.date) -> MetadataVal
     ax.set_xticks(range(len(symbols)), [s.removesuffix("USDT") for s in symbols], rotation=90, fontsize=7)
     ax.set_yticks(range(len(symbols)), [s.removesuffix("USDT") for s in symbols], fontsize=7)
     ax.set_title(f"30-day correlation of daily log returns, {day}", fontsize=10)
+    if len(symbols) <= 12:
+        for i, row in enumerate(matrix):
+            for j, value in enumerate(row):
+                if not math.isnan(value):
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(value) > 0.6 else "black")
     figure.colorbar(image, ax=ax, shrink=0.8)
     return png_markdown(figure, "correlation heatmap")
