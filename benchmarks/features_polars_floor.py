@@ -16,17 +16,16 @@ STEP_US = {"1m": 60_000_000, "1h": 3_600_000_000, "1d": 86_400_000_000}
 def daily_features(silver_path: str, universe_csv: str, now: dt.datetime | None = None) -> pl.DataFrame:
     now = now or dt.datetime.now(dt.UTC)
     universe = pl.read_csv(universe_csv, comment_prefix="#", schema_overrides={"listed_on": pl.Date, "delisted_on": pl.Date})
-    first = pl.col("open_time").arg_min()
     daily = (
         pl.scan_parquet(silver_path)
         .group_by("symbol", "date")
         .agg(
             interval=pl.col("interval").first(),
             first_bar=pl.col("open_time").min(),
-            open=pl.col("open").get(first),
+            open=pl.col("open").min_by("open_time"),
             high=pl.col("high").max(),
             low=pl.col("low").min(),
-            close=pl.col("close").get(pl.col("open_time").arg_max()),
+            close=pl.col("close").max_by("open_time"),
             volume=pl.col("volume").sum(),
             quote_volume=pl.col("quote_volume").sum(),
             trades=pl.col("trades").sum(),

@@ -18,15 +18,27 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def _silver_columns_loaded_by_gold() -> list[str] | None:
+    """The silver columns the gold asset asks its I/O manager for (``AssetIn(metadata={"columns": ...})``);
+    None = every column (``SELECT *``)."""
+    from cryptolake_assets.gold.daily_features import daily_features
+
+    for input_def in daily_features.node_def.input_defs:
+        if input_def.name == "silver_ohlcv":
+            return (input_def.metadata or {}).get("columns")
+    return None
+
+
 def features_project(params: dict) -> dict:
-    """The project's code path: the frame the gold asset receives (every silver column, as the
-    DuckDB I/O manager hands it over), then ``daily_bars`` and ``daily_features``."""
+    """The project's code path: the frame the gold asset receives from the DuckDB I/O manager (the
+    columns its input declares, else all of them), then ``daily_bars`` and ``daily_features``."""
     import polars as pl
 
     from cryptolake_assets.gold import features
 
+    columns = _silver_columns_loaded_by_gold()
     started = time.perf_counter()
-    silver = pl.read_parquet(params["silver"])
+    silver = pl.read_parquet(params["silver"], columns=columns)
     rows_in = len(silver)
     result = features.daily_features(features.daily_bars(silver))
     del silver

@@ -1,0 +1,139 @@
+"""Section (2): a full bronze → gold backfill through Dagster (simulated exchange, DuckDB I/O manager).
+
+Launched twice, each on a fresh instance and DuckDB file:
+* the way the UI launches it: ``dagster dev`` (webserver + daemons), a ``launchPartitionBackfill``
+  GraphQL mutation with per-asset partition ranges (what the UI's backfill dialog sends), then the
+  backfill daemon plans and queues the runs;
+* ``cryptolake backfill --source simulated`` (in-process range runs planned by ``cli.plan_runs``).
+Wall time is from submission until the backfill (or the command) is done.
+"""
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.dagster_dev import DagsterDev
+from benchmarks.measure import _tree_rss_kb, run_process
+from benchmarks.run_stats import run_statistics
+
+TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+ASSET_NODES = "{ assetNodes { assetKey { path } partitionDefinition { type } } }"
+LAUNCH = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on InvalidSubsetError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+STATUS = """
+query Status($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status numPartitions error { message } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def _symbols(count: int | None) -> list[str]:
+    from partitions.universe import read_universe, DEFAULT_UNIVERSE_PATH
+
+    symbols = [info.symbol for info in read_universe(DEFAULT_UNIVERSE_PATH)]
+    return symbols if count is None else symbols[:count]
+
+
+def _env(workdir: Path, name: str) -> dict[str, str]:
+    return {
+        "DAGSTER_HOME": str(workdir / f"home_{name}"),
+        "CRYPTOLAKE_SOURCE": "simulated",
+        "CRYPTOLAKE_INTERVAL": "1h",
+        "CRYPTOLAKE_START_DATE": "2023-01-01",
+        "CRYPTOLAKE_DUCKDB": str(workdir / f"{name}.duckdb"),
+        "CRYPTOLAKE_UNIVERSE": "",
+    }
+
+
+def _tables(database: str) -> dict[str, int]:
+    from cryptolake_assets.cli import table_summary
+
+    return {name: rows for name, rows, _ in table_summary(database)}
+
+
+def via_cli(scale, workdir: Path, log=print) -> dict:
+    env = _env(workdir, "cli")
+    symbols = _symbols(scale.backfill_symbols)
+    command = [str(Path(sys.executable).with_name("cryptolake")), "backfill", "--source", "simulated", "--interval", "1h",
+               "--start", str(scale.backfill_start), "--end", str(scale.backfill_end)]
+    if scale.backfill_symbols is not None:
+        command += ["--symbols", ",".join(symbols)]
+    Path(env["DAGSTER_HOME"]).mkdir(parents=True)
+    log(f"(2) cryptolake backfill: {len(symbols)} symbols × {scale.backfill_start}..{scale.backfill_end} ...")
+    outcome = run_process(command, env=env, sample_tree=True)
+    stats = run_statistics(Path(env["DAGSTER_HOME"]))
+    log(f"    {outcome.wall_seconds:.1f}s, {stats['runs']} runs")
+    return {"launch": "cryptolake backfill", "symbols": len(symbols), "wall_seconds": round(outcome.wall_seconds, 2),
+            "peak_rss_mb_process_tree": round(outcome.tree_peak_rss_mb), **stats, "tables": _tables(env["CRYPTOLAKE_DUCKDB"])}
+
+
+def via_daemon(scale, workdir: Path, log=print, timeout: float = 3600) -> dict:
+    env = _env(workdir, "daemon")
+    symbols = _symbols(scale.backfill_symbols)
+    first, last = str(scale.backfill_start), str(scale.backfill_end)
+    log(f"(2) daemon backfill via GraphQL: {len(symbols)} symbols × {first}..{last} (starting dagster dev) ...")
+    with DagsterDev(Path(env["DAGSTER_HOME"]), env) as dev:
+        selectors = []
+        for node in dev.graphql(ASSET_NODES)["assetNodes"]:
+            kind = (node["partitionDefinition"] or {}).get("type")
+            key = {"path": node["assetKey"]["path"]}
+            if kind == "MULTIPARTITIONED":
+                selectors.append({"assetKey": key, "partitions": {"range": {"start": f"{first}|{symbols[0]}", "end": f"{last}|{symbols[-1]}"}}})
+            elif kind == "TIME_WINDOW":
+                selectors.append({"assetKey": key, "partitions": {"range": {"start": first, "end": last}}})
+            elif kind is None:
+                selectors.append({"assetKey": key, "partitions": None})
+            else:
+                raise RuntimeError(f"asset {key['path']} has a {kind} partitions definition the benchmark does not know how to range")
+
+        submitted = time.perf_counter()
+        launched = dev.graphql(LAUNCH, {"params": {"partitionsByAssets": selectors, "title": "benchmark"}})["launchPartitionBackfill"]
+        if launched["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"backfill not launched: {launched}")
+        backfill_id, status, peak_kb = launched["backfillId"], None, 0
+        while time.perf_counter() - submitted < timeout:
+            state = dev.graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+            status = state.get("status")
+            peak_kb = max(peak_kb, _tree_rss_kb(dev.process.pid))
+            if status in TERMINAL:
+                break
+            time.sleep(1)
+        wall = time.perf_counter() - submitted
+        log(f"    {wall:.1f}s, backfill {status}")
+    stats = run_statistics(Path(env["DAGSTER_HOME"]), tags={"dagster/backfill": backfill_id})
+    log(f"    {stats['runs']} runs")
+    return {"launch": "daemon backfill (UI GraphQL)", "symbols": len(symbols), "backfill_status": status,
+            "wall_seconds": round(wall, 2), "peak_rss_mb_process_tree": round(peak_kb / 1024), "assets": len(selectors),
+            **stats, "tables": _tables(env["CRYPTOLAKE_DUCKDB"])}
+
+
+def run(scale, log=print) -> dict:
+    with tempfile.TemporaryDirectory(prefix="cryptolake-backfill-") as tmp:
+        workdir = Path(tmp)
+        results = [via_daemon(scale, workdir, log), via_cli(scale, workdir, log)]
+    days = (scale.backfill_end - scale.backfill_start).days + 1
+    label = f"(2) backfill {results[0]['symbols']} sym × {days}d 1h"
+    rows = []
+    for result in results:
+        bronze = result["tables"].get("bronze.klines", 0)
+        rows.append([label, result["launch"], f"{bronze:,}", f"{result['wall_seconds']:.1f}",
+                     f"{round(bronze / result['wall_seconds']):,}", f"{result['peak_rss_mb_process_tree']:,}"])
+        rows.append(["", f"  {result['runs']} runs; mean run {result['mean_run_seconds']}s of which overhead "
+                     f"{result['mean_overhead_seconds_per_run']}s; target ≤300 s: {'met' if result['wall_seconds'] <= 300 else 'MISSED'}",
+                     "", "", "", ""])
+    return {"days": days, "results": results, "table_rows": rows}
