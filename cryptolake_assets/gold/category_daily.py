@@ -26,7 +26,9 @@ COLUMNS = {
     key=["gold", "category_daily"],
     ins={
         "daily_returns": AssetIn(
-            key=DAILY_RETURNS, partition_mapping=TimeWindowPartitionMapping(start_offset=-features.RETURN_30D_DAYS)
+            key=DAILY_RETURNS,
+            partition_mapping=TimeWindowPartitionMapping(start_offset=-features.RETURN_30D_DAYS),
+            metadata={"columns": ["date", "symbol", "close", "return_1d"]},
         )
     },
     partitions_def=daily_partitions,

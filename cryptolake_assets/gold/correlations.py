@@ -26,6 +26,7 @@ COLUMNS = {
         "daily_returns": AssetIn(
             key=DAILY_RETURNS,
             partition_mapping=TimeWindowPartitionMapping(start_offset=-(features.CORRELATION_DAYS - 1)),
+            metadata={"columns": ["date", "symbol", "log_return_1d"]},
         )
     },
     partitions_def=daily_partitions,

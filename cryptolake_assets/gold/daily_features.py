@@ -76,7 +76,7 @@ LINEAGE = column_lineage({column: [(SILVER, name) for name in names] for column,
 
 @asset(
     key=["gold", "daily_features"],
-    ins={"silver_ohlcv": AssetIn(key=SILVER, partition_mapping=SILVER_LOOKBACK)},
+    ins={"silver_ohlcv": AssetIn(key=SILVER, partition_mapping=SILVER_LOOKBACK, metadata={"columns": features.SILVER_COLUMNS})},
     partitions_def=daily_symbol_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     pool="duckdb",

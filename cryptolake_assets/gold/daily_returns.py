@@ -40,7 +40,9 @@ COLUMNS = {
     key=["gold", "daily_returns"],
     ins={
         "daily_features": AssetIn(
-            key=DAILY_FEATURES, partition_mapping=MultiToSingleDimensionPartitionMapping(DATE_DIMENSION)
+            key=DAILY_FEATURES,
+            partition_mapping=MultiToSingleDimensionPartitionMapping(DATE_DIMENSION),
+            metadata={"columns": list(DAILY_RETURNS_SCHEMA)},
         )
     },
     partitions_def=daily_partitions,

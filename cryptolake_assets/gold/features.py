@@ -21,6 +21,9 @@ CORRELATION_DAYS = 30
 RETURN_30D_DAYS = 30
 ANNUALISATION_DAYS = 365
 
+# The silver columns the daily aggregation reads (the I/O manager selects only these).
+SILVER_COLUMNS = ["date", "symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "quote_volume", "trades"]
+
 DAILY_BARS_SCHEMA: dict[str, pl.DataType] = {
     "date": pl.Date(),
     "symbol": pl.String(),
@@ -91,11 +94,7 @@ def daily_bars(silver_ohlcv: pl.DataFrame, now: dt.datetime | None = None) -> pl
     bars in the day, clipped to the symbol's listing window and to ``now`` for the current day
     (``silver.transform.expected_bars``, the same rule silver reports completeness with).
     """
-    _require(
-        silver_ohlcv,
-        ["date", "symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "quote_volume", "trades"],
-        "silver OHLCV",
-    )
+    _require(silver_ohlcv, SILVER_COLUMNS, "silver OHLCV")
     if silver_ohlcv.is_empty():
         return pl.DataFrame(schema=DAILY_BARS_SCHEMA)
     now = now or dt.datetime.now(dt.UTC)

@@ -27,7 +27,7 @@ COLUMNS = {
 
 @asset(
     key=["gold", "market_daily"],
-    ins={"daily_returns": AssetIn(key=DAILY_RETURNS)},
+    ins={"daily_returns": AssetIn(key=DAILY_RETURNS, metadata={"columns": ["date", "symbol", "quote_volume", "return_1d"]})},
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     pool="duckdb",
