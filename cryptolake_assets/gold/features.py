@@ -18,6 +18,8 @@ from cryptolake_assets.silver.transform import expected_bars
 # The longest look-back: volatility_30d needs closes D-30 .. D.
 LOOKBACK_DAYS = 30
 CORRELATION_DAYS = 30
+# Window ends per correlation block: bounds the exploded (pair × day × window) frame.
+CORRELATION_BLOCK_DAYS = 31
 RETURN_30D_DAYS = 30
 ANNUALISATION_DAYS = 365
 
@@ -198,23 +200,32 @@ def correlations_30d(features_window: pl.DataFrame, dates: list[dt.date]) -> pl.
     """Pearson correlation of ``log_return_1d`` over [D − 29, D] for every symbol pair, per D in ``dates``.
 
     Long format (``symbol_a < symbol_b``); a pair is emitted only when both symbols have all 30
-    values. ``corr_30d`` is null when one of the two series is constant (zero variance).
+    values. ``corr_30d`` is null when one of the two series is constant (zero variance). Dates are
+    processed in blocks so memory stays bounded however long the range is.
     """
     _require(features_window, ["date", "symbol", "log_return_1d"], "daily returns")
     returns = features_window.select("date", "symbol", "log_return_1d").drop_nulls("log_return_1d")
-    if returns.is_empty() or not dates:
+    wanted = sorted(set(dates))
+    blocks = [wanted[i : i + CORRELATION_BLOCK_DAYS] for i in range(0, len(wanted), CORRELATION_BLOCK_DAYS)]
+    frames = [_correlations_for(returns, block) for block in blocks]
+    if not frames:
         return pl.DataFrame(schema=CORRELATIONS_SCHEMA)
+    return pl.concat(frames).sort("date", "symbol_a", "symbol_b")
+
+
+def _correlations_for(returns: pl.DataFrame, dates: list[dt.date]) -> pl.DataFrame:
+    first = dates[0] - dt.timedelta(days=CORRELATION_DAYS - 1)
+    window = returns.filter(pl.col("date").is_between(first, dates[-1]))
     pairs = (
-        returns.join(returns, on="date", suffix="_b")
+        window.join(window, on="date", suffix="_b")
         .filter(pl.col("symbol") < pl.col("symbol_b"))
         .rename({"symbol": "symbol_a", "log_return_1d": "a", "log_return_1d_b": "b"})
     )
     offsets = pl.DataFrame({"offset": list(range(CORRELATION_DAYS))}, schema={"offset": pl.Int64})
-    windows = (
-        pairs.lazy()
-        .join(offsets.lazy(), how="cross")
+    correlations = (
+        pairs.join(offsets, how="cross")
         .with_columns(window_end=pl.col("date") + pl.duration(days=pl.col("offset")))
-        .filter(pl.col("window_end").is_in(list(dates)))
+        .filter(pl.col("window_end").is_in(dates))
         .sort("window_end", "symbol_a", "symbol_b", "date")
         .group_by("window_end", "symbol_a", "symbol_b", maintain_order=True)
         .agg(days=pl.len(), corr_30d=pl.corr("a", "b"))
@@ -226,7 +237,7 @@ def correlations_30d(features_window: pl.DataFrame, dates: list[dt.date]) -> pl.
             pl.when(pl.col("corr_30d").is_nan()).then(None).otherwise(pl.col("corr_30d")).alias("corr_30d"),
         )
     )
-    return windows.collect().cast(CORRELATIONS_SCHEMA).sort("date", "symbol_a", "symbol_b")
+    return correlations.cast(CORRELATIONS_SCHEMA)
 
 
 def category_daily(
