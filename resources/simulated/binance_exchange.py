@@ -177,7 +177,7 @@ class SimulatedBinanceExchange:
         end_exclusive = now_ms + 1 if end is None else end + 1
         if start is None:
             return self.market.klines(
-                symbol, interval, 0, end_exclusive, now_ms=now_ms, limit=limit, newest_first_fill=True
+                symbol, interval, 0, end_exclusive, now_ms=now_ms, limit=limit, from_end=True
             )
         return self.market.klines(symbol, interval, start, end_exclusive, now_ms=now_ms, limit=limit)
 

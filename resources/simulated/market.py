@@ -461,13 +461,13 @@ class SimulatedMarket:
         *,
         now_ms: int | None = None,
         limit: int | None = None,
-        newest_first_fill: bool = False,
+        from_end: bool = False,
     ) -> list[list]:
         """Binance-shaped kline rows with ``start_ms <= open_time < end_ms``, oldest first.
 
         ``now_ms`` hides everything after that instant; the candle containing it is served in
         progress (its close_time is in the future), like Binance does. ``limit`` keeps the first
-        ``limit`` rows, or the last ones with ``newest_first_fill`` (Binance without startTime).
+        ``limit`` rows, or the last ones with ``from_end`` (what Binance does without startTime).
         """
         model = self.model(symbol)
         step_ms = INTERVAL_MS[interval]
@@ -480,20 +480,20 @@ class SimulatedMarket:
         days = range(first_day, last_day + 1)
         wanted = limit
         collected: list[list] = []
-        for epoch_day in reversed(days) if newest_first_fill else days:
+        for epoch_day in reversed(days) if from_end else days:
             rows = [
                 row
                 for row in self._day_rows(model, epoch_day, interval, step_ms, now_ms)
                 if start_ms <= row[0] < end_ms
             ]
-            if newest_first_fill:
+            if from_end:
                 collected[:0] = rows
             else:
                 collected.extend(rows)
             if wanted is not None and len(collected) >= wanted:
                 break
         if wanted is not None:
-            collected = collected[-wanted:] if newest_first_fill else collected[:wanted]
+            collected = collected[-wanted:] if from_end else collected[:wanted]
         return collected
 
     def _day_rows(self, model: SymbolModel, epoch_day: int, interval: str, step_ms: int, now_ms: int | None) -> list[list]:
