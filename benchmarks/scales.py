@@ -1,7 +1,7 @@
 """What each benchmark scale measures: data sizes per section (issue 8)."""
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,17 @@ class Scale:
     backfill_start: dt.date
     backfill_end: dt.date
     backfill_symbols: int | None
-    # (3) REST ingestion against the rate-limited fake: symbols × days of 1-minute klines.
-    rest_symbols: int
-    rest_days: int
-    # (4) archive vs REST: symbols × months of 1-minute klines.
-    archive_symbols: int
-    archive_months: int
-    notes: tuple[str, ...] = field(default=())
+    # (3) REST ingestion against the rate-limited fake and (4) archive vs REST: the same range,
+    # symbols × whole calendar months of 1-minute klines from ingest_start.
+    ingest_symbols: int
+    ingest_months: int
+    ingest_start: dt.date = dt.date(2024, 1, 1)
+
+    @property
+    def ingest_end(self) -> dt.date:
+        """First day after the ingested months."""
+        month = self.ingest_start.month - 1 + self.ingest_months
+        return dt.date(self.ingest_start.year + month // 12, month % 12 + 1, 1)
 
 
 SCALES = {
@@ -50,10 +54,8 @@ SCALES = {
         backfill_start=dt.date(2023, 1, 1),
         backfill_end=dt.date(2023, 1, 10),
         backfill_symbols=3,
-        rest_symbols=2,
-        rest_days=3,
-        archive_symbols=2,
-        archive_months=1,
+        ingest_symbols=2,
+        ingest_months=1,
     ),
     "medium": Scale(
         name="medium",
@@ -61,10 +63,8 @@ SCALES = {
         backfill_start=dt.date(2023, 1, 1),
         backfill_end=dt.date(2024, 12, 31),
         backfill_symbols=None,
-        rest_symbols=10,
-        rest_days=60,
-        archive_symbols=10,
-        archive_months=12,
+        ingest_symbols=10,
+        ingest_months=12,
     ),
     "large": Scale(
         name="large",
@@ -75,9 +75,7 @@ SCALES = {
         backfill_start=dt.date(2023, 1, 1),
         backfill_end=dt.date(2024, 12, 31),
         backfill_symbols=None,
-        rest_symbols=10,
-        rest_days=60,
-        archive_symbols=10,
-        archive_months=12,
+        ingest_symbols=10,
+        ingest_months=12,
     ),
 }

@@ -70,7 +70,42 @@ def features_pandas(params: dict) -> dict:
     return {"seconds": seconds, "rows_in": pq.ParquetFile(params["silver"]).metadata.num_rows, "rows_out": len(result)}
 
 
+def _month_starts(first: str, end: str) -> list:
+    import datetime as dt
+
+    day, stop, out = dt.date.fromisoformat(first), dt.date.fromisoformat(end), []
+    while day < stop:
+        out.append(day)
+        day = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return out + [stop]
+
+
+def rest_ingest(params: dict) -> dict:
+    """The bronze ingestion path over REST: ``BinanceClient.fetch_klines`` per symbol and month,
+    sequentially as the bronze asset does, against ``base_url`` (the rate-limited fake)."""
+    import datetime as dt
+
+    from resources.binance import BinanceClient
+
+    client = BinanceClient(source="binance", base_url=params["base_url"], interval="1m")
+    months = _month_starts(params["start"], params["end"])
+    started = time.perf_counter()
+    rows = 0
+    for symbol in params["symbols"]:
+        for first, stop in zip(months, months[1:]):
+            frame = client.fetch_klines(
+                symbol,
+                dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC),
+                dt.datetime.combine(stop, dt.time(), tzinfo=dt.UTC),
+            )
+            rows += len(frame)
+    seconds = time.perf_counter() - started
+    client.close()
+    return {"seconds": seconds, "rows_in": rows, "rows_out": rows, "client": client.stats()}
+
+
 STEPS = {
+    "rest_ingest": rest_ingest,
     "features_project": features_project,
     "features_polars_floor": features_polars_floor,
     "features_pandas": features_pandas,
