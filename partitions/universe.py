@@ -110,23 +110,29 @@ def read_universe(path: Path | str) -> tuple[SymbolInfo, ...]:
 
 
 @lru_cache(maxsize=8)
-def _load_cached(path: str, mtime: float) -> tuple[SymbolInfo, ...]:
+def _load_cached(path: str) -> tuple[SymbolInfo, ...]:
     return read_universe(path)
 
 
+@lru_cache(maxsize=8)
+def _by_symbol(path: str) -> dict[str, SymbolInfo]:
+    return {info.symbol: info for info in _load_cached(path)}
+
+
 def load_universe() -> tuple[SymbolInfo, ...]:
-    """The active universe (``CRYPTOLAKE_UNIVERSE`` or the bundled file), in file order."""
-    path = universe_path()
-    mtime = path.stat().st_mtime if path.exists() else 0.0
-    return _load_cached(str(path), mtime)
+    """The active universe (``CRYPTOLAKE_UNIVERSE`` or the bundled file), in file order.
+
+    Read once per process and path: the universe defines the partitions, so a changed file takes
+    effect when the code location reloads (as the partitions do).
+    """
+    return _load_cached(str(universe_path()))
 
 
 def symbol_info(symbol: str) -> SymbolInfo:
     """Look up one symbol; an unknown symbol is a clear error naming the universe file."""
-    wanted = symbol.strip().upper()
-    for info in load_universe():
-        if info.symbol == wanted:
-            return info
+    info = _by_symbol(str(universe_path())).get(symbol.strip().upper())
+    if info is not None:
+        return info
     raise UniverseError(
         f"unknown symbol {symbol!r}: it is not in the universe file {universe_path()} "
         f"(known: {', '.join(i.symbol for i in load_universe())})"

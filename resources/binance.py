@@ -29,12 +29,13 @@ from resources.kline_format import (
     empty_bronze_klines,
     ms_to_datetime,
 )
+from resources.settings import source as configured_source
 from resources.simulated.binance_exchange import ENDPOINT_WEIGHTS, SimulatedBinanceExchange
 
 DEFAULT_BASE_URL = "https://data-api.binance.vision"
 SIMULATED_BASE_URL = "https://simulated.binance.local"
 BASE_URL_ENV_VAR = "CRYPTOLAKE_BINANCE_URL"
-SOURCE_ENV_VAR = "CRYPTOLAKE_SOURCE"
+INTERVAL_ENV_VAR = "CRYPTOLAKE_INTERVAL"
 KLINES_PATH = "/api/v3/klines"
 KLINES_LIMIT = 1000
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
@@ -135,11 +136,10 @@ class BinanceClient(ConfigurableResource):
     # -- construction -----------------------------------------------------------------------
     @classmethod
     def from_env(cls, **overrides: Any) -> "BinanceClient":
-        """``CRYPTOLAKE_SOURCE`` (binance|simulated, default binance) and ``CRYPTOLAKE_BINANCE_URL``."""
-        source = (os.environ.get(SOURCE_ENV_VAR) or "binance").strip().lower()
-        if source not in ("binance", "simulated"):
-            raise ValueError(f"{SOURCE_ENV_VAR}={source!r}: expected 'binance' or 'simulated'")
-        settings: dict[str, Any] = {"source": source}
+        """``CRYPTOLAKE_SOURCE`` (binance|simulated, default binance), ``CRYPTOLAKE_INTERVAL`` and ``CRYPTOLAKE_BINANCE_URL``."""
+        settings: dict[str, Any] = {"source": configured_source()}
+        if os.environ.get(INTERVAL_ENV_VAR):
+            settings["interval"] = os.environ[INTERVAL_ENV_VAR].strip()
         if os.environ.get(BASE_URL_ENV_VAR):
             settings["base_url"] = os.environ[BASE_URL_ENV_VAR].rstrip("/")
         return cls(**(settings | overrides))

@@ -212,17 +212,20 @@ class CryptoLakeDbIOManager(DbIOManager):
         table_slice = self._get_table_slice(context, context)
         with self._db_client.connect(context, table_slice) as connection:
             replaced = replace_slice(connection, table_slice, obj)
-        context.add_output_metadata(
-            {
-                "dagster/row_count": len(obj),
-                "rows_replaced": replaced,
-                "dagster/table_name": f"{table_slice.schema}.{table_slice.table}",
-                "dagster/column_schema": TableSchema(
-                    columns=[TableColumn(name=n, type=str(t)) for n, t in obj.schema.items()]
-                ),
-                "query": MetadataValue.text(select_statement(table_slice)),
-            }
-        )
+        metadata = {
+            "dagster/row_count": len(obj),
+            "rows_replaced": replaced,
+            "dagster/table_name": f"{table_slice.schema}.{table_slice.table}",
+        }
+        query = select_statement(table_slice)
+        if len(query) <= 300:  # range runs copy metadata onto every partition event: keep it small
+            metadata["query"] = MetadataValue.text(query)
+        if "dagster/column_schema" not in (context.definition_metadata or {}):
+            # Assets that declare their schema (with column descriptions) keep it; others get the frame's.
+            metadata["dagster/column_schema"] = TableSchema(
+                columns=[TableColumn(name=n, type=str(t)) for n, t in obj.schema.items()]
+            )
+        context.add_output_metadata(metadata)
 
     def _get_table_slice(self, context, output_context) -> TableSlice:
         if context.has_asset_key and context.has_asset_partitions and isinstance(

@@ -5,11 +5,12 @@ import datetime as dt
 import polars as pl
 from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, Output, asset
 
-from cryptolake_assets.metadata import markdown_preview, time_span
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, table_schema_of, time_span
 from cryptolake_assets.partition_scope import run_scope
 from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions, symbol_info
-from resources.binance import BinanceClient
-from resources.kline_format import empty_bronze_klines
+from cryptolake_assets.retries import TRANSIENT_RETRY_POLICY, permanent_errors
+from resources.binance import BinanceClient, InvalidIntervalError, InvalidSymbolError
+from resources.kline_format import BRONZE_KLINES_SCHEMA, empty_bronze_klines
 
 
 @asset(
@@ -21,7 +22,21 @@ from resources.kline_format import empty_bronze_klines
     kinds={"httpx", "polars", "duckdb"},
     owners=["team:market-data"],
     tags={"layer": "bronze", "source": "binance"},
-    metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR},
+    metadata={
+        "partition_expr": DAILY_SYMBOL_PARTITION_EXPR,
+        "dagster/column_schema": table_schema_of(
+            BRONZE_KLINES_SCHEMA,
+            {
+                "open_time": "candle open, epoch milliseconds UTC (dump µs normalised)",
+                "close_time": "candle close, epoch milliseconds UTC",
+                "open": "exact string sent by the exchange",
+                "ignore": "Binance's unused 12th field, kept as received",
+                "source": "binance | simulated | archive provenance",
+                "ingested_at": "when CryptoLake fetched the row",
+            },
+        ),
+    },
+    retry_policy=TRANSIENT_RETRY_POLICY,
 )
 def bronze_klines(context: AssetExecutionContext, binance: BinanceClient) -> Output[pl.DataFrame]:
     """Raw Binance spot klines (all 12 fields as received, times normalised to epoch ms) plus
@@ -38,7 +53,8 @@ def bronze_klines(context: AssetExecutionContext, binance: BinanceClient) -> Out
             continue
         start = dt.datetime.combine(listed_days[0], dt.time(), tzinfo=dt.UTC)
         end = dt.datetime.combine(listed_days[-1] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        frame = binance.fetch_klines(symbol, start, end).filter(pl.col("date").is_in(listed_days))
+        with permanent_errors(InvalidSymbolError, InvalidIntervalError):
+            frame = binance.fetch_klines(symbol, start, end).filter(pl.col("date").is_in(listed_days))
         present = set(frame["date"].unique().to_list())
         empty_partitions += [f"{day}|{symbol} (no data)" for day in listed_days if day not in present]
         frames.append(frame)
@@ -50,14 +66,17 @@ def bronze_klines(context: AssetExecutionContext, binance: BinanceClient) -> Out
         metadata={
             "rows": len(klines),
             "partitions": len(scope.days) * len(scope.symbols),
-            "symbols": MetadataValue.text(", ".join(scope.symbols)),
+            "symbols": MetadataValue.text(scope.symbols[0] if len(scope.symbols) == 1 else f"{len(scope.symbols)} symbols: {scope.symbols[0]}..{scope.symbols[-1]}"),
             "interval": MetadataValue.text(binance.interval),
             "source": MetadataValue.text(binance.source),
             "empty_partitions": len(empty_partitions),
-            "empty_partition_list": MetadataValue.text("\n".join(empty_partitions[:200]) or "-"),
+            "empty_partition_examples": MetadataValue.text("\n".join(empty_partitions[:10]) or "-"),
             "http_requests": stats.get("requests", 0),
             "used_weight_1m": stats.get("used_weight", 0),
             **time_span(klines.with_columns(pl.from_epoch("open_time", time_unit="ms")), "open_time"),
-            "preview": markdown_preview(klines, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume"]),
+            **rich_metadata(
+                len(scope.days) * len(scope.symbols),
+                {"preview": markdown_preview(klines, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume"])},
+            ),
         },
     )

@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, Output, Time
 from cryptolake_assets.gold import features
 from cryptolake_assets.gold.charts import correlation_heatmap
 from cryptolake_assets.gold.table_metadata import column_lineage, table_schema
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
 
@@ -50,8 +50,15 @@ def correlations(context: AssetExecutionContext, daily_returns: pl.DataFrame) ->
             "rows": len(rows),
             "days": len(days),
             "pairs_on_last_day": rows.filter(pl.col("date") == last_day).height,
-            "heatmap": correlation_heatmap(rows, last_day),
-            "preview": markdown_preview(rows.sort("corr_30d", descending=True, nulls_last=True)),
+            # Date-only: one event per day, so a quarter of heatmaps is affordable.
+            **rich_metadata(
+                len(days),
+                {
+                    "heatmap": correlation_heatmap(rows, last_day),
+                    "preview": markdown_preview(rows.sort("corr_30d", descending=True, nulls_last=True)),
+                },
+                limit=100,
+            ),
             "dagster/column_lineage": column_lineage(
                 {
                     "date": [(DAILY_RETURNS, "date")],

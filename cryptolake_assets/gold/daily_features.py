@@ -17,7 +17,7 @@ from dagster import (
 from cryptolake_assets.gold import features
 from cryptolake_assets.gold.charts import price_chart
 from cryptolake_assets.gold.table_metadata import column_lineage, table_schema
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata
 from cryptolake_assets.partition_scope import run_scope
 from partitions import DAILY_SYMBOL_PARTITION_EXPR, DATE_DIMENSION, SYMBOL_DIMENSION, daily_symbol_partitions
 
@@ -107,11 +107,17 @@ def daily_features(context: AssetExecutionContext, silver_ohlcv: pl.DataFrame) -
             "rows_with_full_30d_window": rows["volatility_30d"].count(),
             "missing_bars": int(rows["missing_bars"].sum()) if not rows.is_empty() else 0,
             "silver_bars_read": len(silver_ohlcv),
-            "preview": markdown_preview(
-                rows, columns=["date", "symbol", "close", "return_1d", "sma_7", "sma_30", "volatility_30d", "rsi_14", "drawdown_30d"]
+            **rich_metadata(
+                len(scope.days) * len(scope.symbols),
+                {
+                    "preview": markdown_preview(
+                        rows,
+                        columns=["date", "symbol", "close", "return_1d", "sma_7", "sma_30", "volatility_30d", "rsi_14", "drawdown_30d"],
+                    ),
+                    "price_chart": price_chart(history, list(scope.days)),
+                    "dagster/column_lineage": LINEAGE,
+                    "symbols": MetadataValue.text(", ".join(scope.symbols)),
+                },
             ),
-            "price_chart": price_chart(history, list(scope.days)),
-            "dagster/column_lineage": LINEAGE,
-            "symbols": MetadataValue.text(", ".join(scope.symbols)),
         },
     )

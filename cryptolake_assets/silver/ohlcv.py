@@ -13,9 +13,15 @@ from dagster import (
     multi_asset,
 )
 
-from cryptolake_assets.metadata import markdown_preview, time_span
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, table_schema_of, time_span
 from cryptolake_assets.partition_scope import run_scope
-from cryptolake_assets.silver.transform import completeness, split_valid_rows, to_silver
+from cryptolake_assets.silver.transform import (
+    QUARANTINE_SCHEMA,
+    SILVER_OHLCV_SCHEMA,
+    completeness,
+    split_valid_rows,
+    to_silver,
+)
 from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions, symbol_info
 from resources.binance import BinanceClient
 
@@ -29,7 +35,13 @@ from resources.binance import BinanceClient
                 "de-duplicated on (symbol, open_time), sorted, with gap_before counting missing bars "
                 "(gaps are flagged, never filled)."
             ),
-            metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR},
+            metadata={
+                "partition_expr": DAILY_SYMBOL_PARTITION_EXPR,
+                "dagster/column_schema": table_schema_of(
+                    SILVER_OHLCV_SCHEMA,
+                    {"gap_before": "missing grid bars right before this bar within its UTC day (0 = none)"},
+                ),
+            },
             group_name="silver",
             kinds={"polars", "duckdb"},
             owners=["team:market-data"],
@@ -41,7 +53,12 @@ from resources.binance import BinanceClient
                 "Bronze klines that failed a silver row rule, with the rule id, the reason and the "
                 "original values, per partition. Nothing is dropped silently or 'fixed'."
             ),
-            metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR},
+            metadata={
+                "partition_expr": DAILY_SYMBOL_PARTITION_EXPR,
+                "dagster/column_schema": table_schema_of(
+                    QUARANTINE_SCHEMA, {"rule": "id of the first rule the row broke", "reason": "every rule it broke"}
+                ),
+            },
             group_name="silver",
             kinds={"polars", "duckdb"},
             owners=["team:market-data"],
@@ -78,8 +95,15 @@ def silver_ohlcv(context: AssetExecutionContext, bronze_klines: pl.DataFrame, bi
             "duplicates_removed": duplicates,
             "quarantined_rows": len(quarantine),
             **time_span(bars, "open_time"),
-            "gaps": markdown_preview(gaps.sort("missing", descending=True), rows=15),
-            "preview": markdown_preview(bars, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume", "gap_before"]),
+            **rich_metadata(
+                len(coverage),
+                {
+                    "gaps": markdown_preview(gaps.sort("missing", descending=True), rows=15),
+                    "preview": markdown_preview(
+                        bars, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume", "gap_before"]
+                    ),
+                },
+            ),
         },
     )
     yield Output(
@@ -90,6 +114,8 @@ def silver_ohlcv(context: AssetExecutionContext, bronze_klines: pl.DataFrame, bi
             "by_rule": MetadataValue.json(
                 {r["rule"]: r["len"] for r in quarantine.group_by("rule").len().iter_rows(named=True)}
             ),
-            "preview": markdown_preview(quarantine, columns=["date", "symbol", "open_time", "rule", "reason"]),
+            **rich_metadata(
+                len(coverage), {"preview": markdown_preview(quarantine, columns=["date", "symbol", "open_time", "rule", "reason"])}
+            ),
         },
     )
