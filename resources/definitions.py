@@ -4,7 +4,10 @@ from typing import Any
 
 from resources.alerting import AlertWebhook
 from resources.binance import BinanceClient
+from resources.binance_archive import BinanceArchiveClient
+from resources.coingecko import CoinGeckoClient
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
+from resources.fear_greed import FearGreedClient
 from resources.settings import duckdb_path
 
 
@@ -14,4 +17,7 @@ def build_resources() -> dict[str, Any]:
         "io_manager": CryptoLakeDuckDBIOManager(database=duckdb_path()),
         "binance": BinanceClient.from_env(),
         "alert_webhook": AlertWebhook.from_env(),
+        "coingecko": CoinGeckoClient.from_env(),
+        "fear_greed": FearGreedClient.from_env(),
+        "binance_archive": BinanceArchiveClient.from_env(),
     }
