@@ -40,6 +40,7 @@ from resources.settings import source as configured_source
 
 DEFAULT_BASE_URL = "https://data.binance.vision"
 BASE_URL_ENV_VAR = "CRYPTOLAKE_ARCHIVE_URL"
+ENABLED_ENV_VAR = "CRYPTOLAKE_ARCHIVE"
 INTERVAL_ENV_VAR = "CRYPTOLAKE_INTERVAL"
 SOURCE_PREFIX = "archive"
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -185,6 +186,7 @@ class BinanceArchiveClient(HTTPSourceResource):
 
     base_url: str = Field(default=DEFAULT_BASE_URL, description="Archive root (mirror/proxy), see CRYPTOLAKE_ARCHIVE_URL")
     interval: str = Field(default="1h", description=f"Kline interval, one of {', '.join(INTERVAL_MS)}")
+    enabled: bool = Field(default=True, description="False: klines come from REST only (CRYPTOLAKE_ARCHIVE=off)")
     use_daily_for_current_month: bool = Field(
         default=True, description="Use daily dumps for the closed days of the current month"
     )
@@ -206,6 +208,8 @@ class BinanceArchiveClient(HTTPSourceResource):
             settings["interval"] = os.environ[INTERVAL_ENV_VAR].strip()
         if os.environ.get(BASE_URL_ENV_VAR):
             settings["base_url"] = os.environ[BASE_URL_ENV_VAR].strip().rstrip("/")
+        if os.environ.get(ENABLED_ENV_VAR, "").strip().lower() in ("0", "off", "false", "no"):
+            settings["enabled"] = False
         return cls(**(settings | overrides))
 
     def configured_base_url(self) -> str:
@@ -338,11 +342,12 @@ def fetch_klines_archive_first(
     *,
     warn: Callable[[str], None] | None = None,
 ) -> HybridFetch:
-    """Klines for ``[start, end)``: whole past months (and closed current-month days) from the
-    archive, everything else from ``binance.fetch_klines`` (REST). An unreachable archive is a
-    warning and the whole range goes to REST; a checksum mismatch raises."""
+    """Klines for ``[start, end)``: whole past months (and then the closed days of the current
+    month) from the archive, everything else from ``binance.fetch_klines`` (REST). A range without
+    a whole past month goes to REST alone (fewer requests than daily dumps). An unreachable archive
+    is a warning and the whole range goes to REST; a checksum mismatch raises."""
     warn = warn or log.warning
-    if archive is None:
+    if archive is None or not archive.enabled or not any(len(label) == 7 for label, _ in archive.plan(start, end)):
         return HybridFetch(binance.fetch_klines(symbol, start, end), [], [(start, end)], [])
     if archive.interval != binance.interval:
         raise ValueError(f"archive interval {archive.interval!r} differs from the REST interval {binance.interval!r}")

@@ -10,6 +10,7 @@ from cryptolake_assets.partition_scope import run_scope
 from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions, symbol_info
 from cryptolake_assets.retries import TRANSIENT_RETRY_POLICY, permanent_errors
 from resources.binance import BinanceClient, InvalidIntervalError, InvalidSymbolError
+from resources.binance_archive import ArchiveChecksumError, BinanceArchiveClient, fetch_klines_archive_first
 from resources.kline_format import BRONZE_KLINES_SCHEMA, empty_bronze_klines
 
 
@@ -38,7 +39,9 @@ from resources.kline_format import BRONZE_KLINES_SCHEMA, empty_bronze_klines
     },
     retry_policy=TRANSIENT_RETRY_POLICY,
 )
-def bronze_klines(context: AssetExecutionContext, binance: BinanceClient) -> Output[pl.DataFrame]:
+def bronze_klines(
+    context: AssetExecutionContext, binance: BinanceClient, binance_archive: BinanceArchiveClient
+) -> Output[pl.DataFrame]:
     """Raw Binance spot klines (all 12 fields as received, times normalised to epoch ms) plus
     ingestion time, source and interval. One paginated request series per symbol covers the whole
     run; days outside a symbol's listing window are written as empty partitions."""
@@ -53,8 +56,10 @@ def bronze_klines(context: AssetExecutionContext, binance: BinanceClient) -> Out
             continue
         start = dt.datetime.combine(listed_days[0], dt.time(), tzinfo=dt.UTC)
         end = dt.datetime.combine(listed_days[-1] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        with permanent_errors(InvalidSymbolError, InvalidIntervalError):
-            frame = binance.fetch_klines(symbol, start, end).filter(pl.col("date").is_in(listed_days))
+        with permanent_errors(InvalidSymbolError, InvalidIntervalError, ArchiveChecksumError):
+            # Whole past months from checksum-verified archive dumps, the rest over REST.
+            fetched = fetch_klines_archive_first(binance, binance_archive, symbol, start, end, warn=context.log.warning)
+            frame = fetched.frame.filter(pl.col("date").is_in(listed_days))
         present = set(frame["date"].unique().to_list())
         empty_partitions += [f"{day}|{symbol} (no data)" for day in listed_days if day not in present]
         frames.append(frame)
