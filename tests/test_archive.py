@@ -236,3 +236,17 @@ def test_verify_dump_round_trip():
     content = zip_bytes("A-1h-2024-01.csv", b"1,2,3,4,5,6,7,8,9,10,11,0\n")
     dump = verify_dump(content, checksum_text(content, "A-1h-2024-01.zip"), "A-1h-2024-01.zip")
     assert dump.sha256 == hashlib.sha256(content).hexdigest() and dump.provenance.startswith("archive:A-1h-2024-01.zip:")
+
+
+def test_ranges_without_a_whole_past_month_or_a_disabled_archive_use_rest_only():
+    now = _utc(2025, 3, 10, 12)
+    requests: list[str] = []
+    rest = BinanceClient().with_transport(httpx.MockTransport(SimulatedBinanceExchange(clock=lambda: now).handle_request), clock=lambda: now)
+    archive = BinanceArchiveClient().with_transport(_serve({}, requests), clock=lambda: now)
+    short = fetch_klines_archive_first(rest, archive, "BTCUSDT", _utc(2025, 3, 1), _utc(2025, 3, 9))
+    disabled = fetch_klines_archive_first(
+        rest, BinanceArchiveClient(enabled=False).with_transport(_serve({}, requests)), "BTCUSDT", _utc(2025, 1, 1), _utc(2025, 3, 1)
+    )
+    assert requests == [] and short.archive_files == [] and disabled.rest_ranges == [(_utc(2025, 1, 1), _utc(2025, 3, 1))]
+    expected = rest.fetch_klines("BTCUSDT", _utc(2025, 3, 1), _utc(2025, 3, 9))
+    assert short.frame.select(KLINE_COLUMNS).equals(expected.select(KLINE_COLUMNS)) and short.frame["date"].n_unique() == 8
