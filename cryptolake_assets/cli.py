@@ -227,7 +227,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--days", default=90, show_default=True, help="How many days up to today to materialize.")
+@click.option("--days", default=60, show_default=True, help="How many days up to today to materialize (30+ for correlations).")
 @click.option("--symbols", help="Comma-separated symbols (default: the whole universe).")
 @click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
 def demo(days: int, symbols: str | None, duckdb_path: str | None) -> None:

@@ -52,6 +52,8 @@ GOLD = {
     "market_daily": AssetKey(["gold", "market_daily"]),
     "dim_symbol": AssetKey(["gold", "dim_symbol"]),
     "dim_date": AssetKey(["gold", "dim_date"]),
+    "market_overview": AssetKey(["gold", "market_overview"]),
+    "dim_symbol_market": AssetKey(["gold", "dim_symbol_market"]),
 }
 SILVER = AssetKey(["silver", "ohlcv"])
 BRONZE = AssetKey(["bronze", "klines"])
@@ -82,6 +84,12 @@ def test_lineage_is_bronze_silver_gold(asset_graph):
         GOLD["market_daily"]: {GOLD["daily_returns"]},
         GOLD["dim_symbol"]: set(),
         GOLD["dim_date"]: set(),
+        GOLD["market_overview"]: {
+            GOLD["market_daily"],
+            AssetKey(["silver", "fear_greed"]),
+            AssetKey(["silver", "coingecko_markets"]),
+        },
+        GOLD["dim_symbol_market"]: {AssetKey(["silver", "coingecko_markets"])},
     }
     gold_keys = {key for key in asset_graph.get_all_asset_keys() if key.path[0] == "gold"}
     assert gold_keys == set(GOLD.values())
@@ -253,6 +261,14 @@ def test_range_run_stores_every_partition_with_bars(ranged):
     assert stored.filter((pl.col("symbol") == "BTCUSDT") & (pl.col("date") == dt.date(2024, 2, 15)))["vwap"].to_list() == [None]
     metadata = features_run.asset_materializations_for_node("gold__daily_features")[0].metadata
     assert metadata["rows"].value == 119
+    # 120 partitions: Dagster copies metadata onto every partition event, so charts are left out.
+    assert "price_chart" not in metadata and "120-partition range run" in metadata["previews"].value
+
+
+def test_single_partition_run_shows_chart_lineage_and_preview(tmp_path, ranged):
+    alone = lake(tmp_path, "alone")
+    result = run(alone, [daily_features], partition_key="2024-03-20|BTCUSDT")
+    metadata = result.asset_materializations_for_node("gold__daily_features")[0].metadata
     assert png_of(metadata["price_chart"].value).startswith(b"\x89PNG\r\n\x1a\n")
     assert isinstance(metadata["dagster/column_lineage"].value, TableColumnLineage)
     assert "| date | symbol | close |" in metadata["preview"].value
