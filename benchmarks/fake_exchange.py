@@ -1,8 +1,9 @@
-"""The simulated Binance exchange as a real HTTP server on 127.0.0.1, in its own process (so the
-server's CPU does not share the client's GIL), enforcing the weight limit with 429 + Retry-After.
+"""The project's offline fakes as real HTTP servers on 127.0.0.1, each in its own process (so the
+server's CPU does not share the client's GIL): the Binance REST exchange enforcing the weight limit
+with 429 + Retry-After (``exchange``), or the data.binance.vision dump archive (``archive``).
 
-``python -m benchmarks.fake_exchange LOG_PATH [WEIGHT_LIMIT]`` prints ``PORT <n>`` once listening and
-appends one line per request to LOG_PATH: ``<unix time> <HTTP status> <X-MBX-USED-WEIGHT-1M>``.
+``python -m benchmarks.fake_exchange KIND LOG_PATH [WEIGHT_LIMIT]`` prints ``PORT <n>`` once listening
+and appends one line per request to LOG_PATH: ``<unix time> <HTTP status> <X-MBX-USED-WEIGHT-1M>``.
 """
 
 import os
@@ -17,10 +18,15 @@ from pathlib import Path
 from benchmarks.http_bridge import HandlerServer
 
 
-def serve(log_path: Path, weight_limit: int) -> None:
-    from resources.simulated.binance_exchange import SimulatedBinanceExchange
+def serve(kind: str, log_path: Path, weight_limit: int) -> None:
+    if kind == "archive":
+        from resources.simulated.archive_server import SimulatedArchiveServer
 
-    exchange = SimulatedBinanceExchange(enforce_limit=True, weight_limit_per_minute=weight_limit)
+        exchange = SimulatedArchiveServer()
+    else:
+        from resources.simulated.binance_exchange import SimulatedBinanceExchange
+
+        exchange = SimulatedBinanceExchange(enforce_limit=True, weight_limit_per_minute=weight_limit)
     lock = threading.Lock()
     with log_path.open("a", buffering=1) as log:
 
@@ -65,14 +71,14 @@ class RequestLog:
 class FakeExchangeProcess:
     """Start/stop ``serve`` in a child process; ``base_url`` once it listens."""
 
-    def __init__(self, log_path: Path, weight_limit: int = 6000):
-        self.log_path, self.weight_limit = log_path, weight_limit
+    def __init__(self, log_path: Path, weight_limit: int = 6000, kind: str = "exchange"):
+        self.log_path, self.weight_limit, self.kind = log_path, weight_limit, kind
         self.process: subprocess.Popen | None = None
         self.base_url = ""
 
     def __enter__(self) -> "FakeExchangeProcess":
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.fake_exchange", str(self.log_path), str(self.weight_limit)],
+            [sys.executable, "-m", "benchmarks.fake_exchange", self.kind, str(self.log_path), str(self.weight_limit)],
             cwd=Path(__file__).resolve().parents[1],
             stdout=subprocess.PIPE,
             text=True,
@@ -91,4 +97,4 @@ class FakeExchangeProcess:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 6000)
+    serve(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 6000)

@@ -26,6 +26,8 @@ class ProcessOutcome:
     tree_peak_rss_mb: float  # the largest sampled sum of RSS over the child and its descendants
     stdout: str
     stderr: str
+    returncode: int = 0
+    timed_out: bool = False
 
 
 def _tree_rss_kb(root: int) -> int:
@@ -51,7 +53,7 @@ def _tree_rss_kb(root: int) -> int:
     return total
 
 
-def run_process(command: list[str], env: dict[str, str] | None = None, cwd: Path = REPO, sample_tree: bool = False, timeout: float | None = None) -> ProcessOutcome:
+def run_process(command: list[str], env: dict[str, str] | None = None, cwd: Path = REPO, sample_tree: bool = False, timeout: float | None = None, check: bool = True) -> ProcessOutcome:
     """Run ``command``; wall time from spawn to exit, peak RSS from wait4 (and optionally the tree)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
@@ -67,11 +69,13 @@ def run_process(command: list[str], env: dict[str, str] | None = None, cwd: Path
         if sampler:
             sampler.start()
         deadline = None if timeout is None else started + timeout
+        timed_out = False
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
-            if deadline and time.perf_counter() > deadline:
+            if deadline and not timed_out and time.perf_counter() > deadline:
+                timed_out = True
                 process.kill()
             time.sleep(0.05)
         wall = time.perf_counter() - started
@@ -80,9 +84,9 @@ def run_process(command: list[str], env: dict[str, str] | None = None, cwd: Path
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if process.returncode != 0:
+    if check and process.returncode != 0:
         raise StepFailed(f"{' '.join(command[:6])} exited {process.returncode}:\n{stderr[-6000:]}")
-    return ProcessOutcome(wall, usage.ru_maxrss / 1024, tree_peak[0] / 1024, stdout, stderr)
+    return ProcessOutcome(wall, usage.ru_maxrss / 1024, tree_peak[0] / 1024, stdout, stderr, process.returncode, timed_out)
 
 
 def run_step(name: str, params: dict, env: dict[str, str] | None = None) -> dict:

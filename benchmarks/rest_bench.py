@@ -33,7 +33,7 @@ def run(scale, log=print) -> dict:
     with tempfile.TemporaryDirectory(prefix="cryptolake-rest-") as tmp:
         request_log = Path(tmp) / "requests.log"
         log(f"(3) REST ingestion: {len(symbols)} symbols × {scale.ingest_months} month(s) of 1m klines against the rate-limited fake ...")
-        with FakeExchangeProcess(request_log, WEIGHT_LIMIT) as exchange:
+        with FakeExchangeProcess(request_log, WEIGHT_LIMIT, kind="exchange") as exchange:
             result = run_step(
                 "rest_ingest",
                 {"base_url": exchange.base_url, "symbols": symbols, "start": str(scale.ingest_start), "end": str(scale.ingest_end)},

@@ -42,7 +42,7 @@ def environment() -> dict:
     }
 
 
-def run_section(name: str, scale) -> dict | list:
+def run_section(name: str, scale, results: dict) -> dict | list:
     if name == "features":
         from benchmarks.features_bench import run
 
@@ -57,7 +57,7 @@ def run_section(name: str, scale) -> dict | list:
         return run(scale)
     from benchmarks.archive_bench import run
 
-    return run(scale)
+    return run(scale, rest=results.get("rest"))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = dt.datetime.now(dt.UTC)
     results: dict = {"scale": scale.name, "started_at": started.isoformat(timespec="seconds"), "environment": environment()}
     for name in sections:
-        results[name] = run_section(name, scale)
+        results[name] = run_section(name, scale, results)
     results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     output = args.output or REPO / "benchmarks" / "results" / f"{scale.name}-{started:%Y%m%dT%H%M%SZ}.json"
     output.parent.mkdir(parents=True, exist_ok=True)

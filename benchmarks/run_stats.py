@@ -1,6 +1,16 @@
 """Per-run timings from a Dagster instance: run duration, step time, and the overhead between them."""
 
+import sqlite3
 from pathlib import Path
+
+
+def event_counts(home: Path) -> dict[str, int]:
+    """Events per type in the instance's SQLite event index (what Dagster wrote for the runs)."""
+    index = home / "history" / "runs" / "index.db"
+    if not index.exists():
+        return {}
+    with sqlite3.connect(index) as connection:
+        return dict(connection.execute("SELECT dagster_event_type, count(*) FROM event_logs GROUP BY 1 ORDER BY 2 DESC").fetchall())
 
 
 def _union_seconds(intervals: list[tuple[float, float]]) -> float:
@@ -62,5 +72,6 @@ def run_statistics(home: Path, tags: dict[str, str] | None = None) -> dict:
         "mean_overhead_seconds_per_run": mean("overhead"),
         "mean_launch_latency_seconds": mean("launch_latency"),
         "total_run_seconds": round(sum(r["duration"] for r in runs), 1),
+        "events_by_type": event_counts(home),
         "step_seconds_by_step": {k: round(v, 1) for k, v in sorted(by_step.items(), key=lambda kv: -kv[1])},
     }

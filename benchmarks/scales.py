@@ -31,6 +31,7 @@ class Scale:
     backfill_start: dt.date
     backfill_end: dt.date
     backfill_symbols: int | None
+    backfill_timeout: float  # seconds per launch; a backfill still running then is stopped and reported
     # (3) REST ingestion against the rate-limited fake and (4) archive vs REST: the same range,
     # symbols × whole calendar months of 1-minute klines from ingest_start.
     ingest_symbols: int
@@ -54,6 +55,7 @@ SCALES = {
         backfill_start=dt.date(2023, 1, 1),
         backfill_end=dt.date(2023, 1, 10),
         backfill_symbols=3,
+        backfill_timeout=600,
         ingest_symbols=2,
         ingest_months=1,
     ),
@@ -63,6 +65,7 @@ SCALES = {
         backfill_start=dt.date(2023, 1, 1),
         backfill_end=dt.date(2024, 12, 31),
         backfill_symbols=None,
+        backfill_timeout=900,
         ingest_symbols=10,
         ingest_months=12,
     ),
@@ -75,6 +78,7 @@ SCALES = {
         backfill_start=dt.date(2023, 1, 1),
         backfill_end=dt.date(2024, 12, 31),
         backfill_symbols=None,
+        backfill_timeout=900,
         ingest_symbols=10,
         ingest_months=12,
     ),

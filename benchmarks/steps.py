@@ -104,7 +104,29 @@ def rest_ingest(params: dict) -> dict:
     return {"seconds": seconds, "rows_in": rows, "rows_out": rows, "client": client.stats()}
 
 
+def archive_ingest(params: dict) -> dict:
+    """The bronze ingestion path from monthly dumps: ``BinanceArchiveClient.fetch`` per symbol over
+    the whole range (download, SHA-256 check, unzip, parse), against ``base_url``."""
+    import datetime as dt
+
+    from resources.binance_archive import BinanceArchiveClient
+
+    client = BinanceArchiveClient(source="live", base_url=params["base_url"], interval="1m")
+    start = dt.datetime.combine(dt.date.fromisoformat(params["start"]), dt.time(), tzinfo=dt.UTC)
+    end = dt.datetime.combine(dt.date.fromisoformat(params["end"]), dt.time(), tzinfo=dt.UTC)
+    started = time.perf_counter()
+    rows, files, missing = 0, 0, 0
+    for symbol in params["symbols"]:
+        fetched = client.fetch(symbol, start, end)
+        rows += len(fetched.frame)
+        files += len(fetched.files)
+        missing += len(fetched.missing)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows_in": rows, "rows_out": rows, "files": files, "ranges_not_covered": missing}
+
+
 STEPS = {
+    "archive_ingest": archive_ingest,
     "rest_ingest": rest_ingest,
     "features_project": features_project,
     "features_polars_floor": features_polars_floor,
