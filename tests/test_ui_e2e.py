@@ -598,6 +598,8 @@ def test_selecting_upstream_and_window_downstream_together_reaches_forward(dagst
 def save_screenshot(page, lake_dir: Path, name: str) -> Path:
     path = lake_dir / "screenshots" / name
     path.parent.mkdir(exist_ok=True)
+    # Dialogs fade in: shoot once no CSS animation or transition is still running.
+    page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')", timeout=10_000)
     page.screenshot(path=str(path))
     if os.environ.get(UPDATE_SCREENSHOTS_ENV_VAR) == "1":
         SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
