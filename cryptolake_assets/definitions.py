@@ -1,6 +1,11 @@
 """The CryptoLake code location: every asset, check, job, schedule, sensor and resource."""
 
-from dagster import Definitions, load_asset_checks_from_package_module, load_assets_from_package_module
+from dagster import (
+    Definitions,
+    in_process_executor,
+    load_asset_checks_from_package_module,
+    load_assets_from_package_module,
+)
 
 from cryptolake_assets import bronze, checks, gold, silver
 from cryptolake_assets.freshness import apply_freshness
@@ -24,4 +29,7 @@ defs = Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=build_resources(),
+    # Every step holds the single "duckdb" pool slot, so steps cannot run in parallel anyway; one
+    # process per run saves a Python start-up per step. Swap for k8s/celery executors at scale.
+    executor=in_process_executor,
 )

@@ -4,6 +4,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from dagster import AssetExecutionContext, MultiPartitionKey
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    MULTIDIMENSIONAL_PARTITION_PREFIX,
+)
 
 from partitions import DATE_DIMENSION, SYMBOL_DIMENSION, daily_symbol_partitions
 
@@ -40,6 +45,27 @@ def scope_from_keys(partition_keys: list[str]) -> PartitionScope:
     return PartitionScope(days=tuple(sorted(days)), symbols=tuple(sorted(symbols)))
 
 
+class InconsistentPartitionTagsError(RuntimeError):
+    """A run tagged with both a partition range and single-partition dimension tags."""
+
+
 def run_scope(context: AssetExecutionContext) -> PartitionScope:
-    """The run's rectangle; works for a single partition and a partition range run."""
+    """The run's rectangle; works for a single partition and a partition range run.
+
+    Dagster 1.13.27 gives the range runs of a *job* backfill (launched from the job page) the
+    ``dagster/partition/<dimension>`` tags of the backfill's first partition; the run then resolves
+    to that one partition and would report success while the rest of the range is never written.
+    Such a run fails loudly instead (launch backfills from the asset graph; see the README).
+    """
+    tags = context.run.tags
+    if ASSET_PARTITION_RANGE_START_TAG in tags and any(
+        tag.startswith(MULTIDIMENSIONAL_PARTITION_PREFIX) for tag in tags
+    ):
+        raise InconsistentPartitionTagsError(
+            f"run {context.run.run_id} has a partition range ({tags[ASSET_PARTITION_RANGE_START_TAG]}"
+            f"...{tags.get(ASSET_PARTITION_RANGE_END_TAG)}) and single-partition tags "
+            f"{ {k: v for k, v in tags.items() if k.startswith(MULTIDIMENSIONAL_PARTITION_PREFIX)} }: "
+            "Dagster would write only one partition of the range. Launch the backfill from the asset "
+            "graph (Materialize → partitions) instead of the job page."
+        )
     return scope_from_keys(list(context.partition_keys))

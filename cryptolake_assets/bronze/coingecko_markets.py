@@ -6,6 +6,8 @@ from pathlib import Path
 import polars as pl
 from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, Output, asset
 
+from cryptolake_assets.metadata import table_schema_of
+from resources.coingecko import BRONZE_COINGECKO_SCHEMA
 from cryptolake_assets.metadata import markdown_preview
 from cryptolake_assets.retries import TRANSIENT_RETRY_POLICY, permanent_errors
 from partitions import daily_partitions, load_universe
@@ -45,7 +47,7 @@ def stored_rows(database: str, table: tuple[str, str], days: list[dt.date], sche
     kinds={"httpx", "polars", "duckdb"},
     owners=["team:market-data"],
     tags={"layer": "bronze", "source": "coingecko"},
-    metadata={"partition_expr": "date"},
+    metadata={"partition_expr": "date", "dagster/column_schema": table_schema_of(BRONZE_COINGECKO_SCHEMA)},
     retry_policy=TRANSIENT_RETRY_POLICY,
 )
 def bronze_coingecko_markets(context: AssetExecutionContext, coingecko: CoinGeckoClient) -> Output[pl.DataFrame]:

@@ -3,6 +3,8 @@
 import polars as pl
 from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, Output, asset
 
+from cryptolake_assets.metadata import table_schema_of
+from resources.fear_greed import BRONZE_FEAR_GREED_SCHEMA
 from cryptolake_assets.metadata import markdown_preview, time_span
 from cryptolake_assets.retries import TRANSIENT_RETRY_POLICY, permanent_errors
 from partitions import daily_partitions
@@ -19,7 +21,7 @@ from resources.fear_greed import FearGreedClient, FearGreedPayloadError, limit_f
     kinds={"httpx", "polars", "duckdb"},
     owners=["team:market-data"],
     tags={"layer": "bronze", "source": "alternative.me"},
-    metadata={"partition_expr": "date"},
+    metadata={"partition_expr": "date", "dagster/column_schema": table_schema_of(BRONZE_FEAR_GREED_SCHEMA)},
     retry_policy=TRANSIENT_RETRY_POLICY,
 )
 def bronze_fear_greed(context: AssetExecutionContext, fear_greed: FearGreedClient) -> Output[pl.DataFrame]:

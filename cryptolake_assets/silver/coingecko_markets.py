@@ -3,6 +3,7 @@
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, MetadataValue, Output, asset
 
+from cryptolake_assets.metadata import table_schema_of
 from cryptolake_assets.metadata import markdown_preview
 from partitions import SymbolInfo, daily_partitions, load_universe
 
@@ -106,7 +107,7 @@ def silver_coingecko_markets(bronze: pl.DataFrame, universe: tuple[SymbolInfo, .
     kinds={"polars", "duckdb"},
     owners=["team:market-data"],
     tags={"layer": "silver", "source": "coingecko"},
-    metadata={"partition_expr": "date"},
+    metadata={"partition_expr": "date", "dagster/column_schema": table_schema_of(SILVER_COINGECKO_SCHEMA)},
 )
 def coingecko_markets(context: AssetExecutionContext, bronze: pl.DataFrame) -> Output[pl.DataFrame]:
     """Daily CoinGecko snapshot per universe symbol: price, market cap and rank, circulating /

@@ -5,6 +5,7 @@ import datetime as dt
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, MetadataValue, Output, asset
 
+from cryptolake_assets.metadata import table_schema_of
 from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
@@ -52,7 +53,7 @@ def silver_fear_greed(bronze: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame
     kinds={"polars", "duckdb"},
     owners=["team:market-data"],
     tags={"layer": "silver", "source": "alternative.me"},
-    metadata={"partition_expr": "date"},
+    metadata={"partition_expr": "date", "dagster/column_schema": table_schema_of(SILVER_FEAR_GREED_SCHEMA)},
 )
 def fear_greed(context: AssetExecutionContext, bronze: pl.DataFrame) -> Output[pl.DataFrame]:
     """Daily Fear & Greed value (0-100) and classification; every day of the window has a row and
