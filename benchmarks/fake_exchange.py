@@ -60,11 +60,15 @@ class RequestLog:
         return cls(times, statuses, used)
 
     def weight_by_minute(self) -> dict[int, int]:
-        """Weight the exchange counted in each wall-clock minute (its highest used-weight header)."""
+        """Weight charged per wall-clock minute: each request's increment of the used-weight header
+        (a drop means the exchange's window reset), assigned to the minute the request was logged."""
         out: dict[int, int] = {}
-        for t, weight in zip(self.times, self.used):
+        previous = 0
+        for t, used in zip(self.times, self.used):
+            increment = used - previous if used >= previous else used
+            previous = used
             minute = int(t // 60)
-            out[minute] = max(out.get(minute, 0), weight)
+            out[minute] = out.get(minute, 0) + increment
         return out
 
 
