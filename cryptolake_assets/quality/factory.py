@@ -1,0 +1,192 @@
+"""Turn a table's Pandera model and its rule list into partitioned Dagster asset checks.
+
+One ``multi_asset_check`` per table loads only the checked partition(s) through the DuckDB I/O
+manager, runs ``Model.validate(frame, lazy=True)`` once and reports one asset check per rule: the
+rule named ``schema`` collects the model's structural failures (columns, dtypes, nulls, value
+domains), every other rule is the model check of the same name or a function of the frame and the
+run (completeness needs the partition keys and the clock). ERROR rules are blocking: a failing
+partition stops the downstream steps of its run. WARN rules inform.
+"""
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pandera.polars as pa
+import polars as pl
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetChecksDefinition,
+    AssetIn,
+    AssetKey,
+    MetadataValue,
+    PartitionsDefinition,
+    multi_asset_check,
+)
+
+from cryptolake_assets.metadata import markdown_preview
+
+ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
+SCHEMA_RULE = "schema"
+SAMPLE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule may know besides the rows: the checked partition keys, the clock, the interval."""
+
+    partition_keys: tuple[str, ...] = ()
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    interval: str | None = None
+
+
+Evaluator = Callable[[pl.DataFrame, RuleContext], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    severity: AssetCheckSeverity
+    why: str
+    evaluate: Evaluator | None = None  # None: the model's check of this name (``schema``: its structure)
+
+
+@dataclass(frozen=True)
+class TableQuality:
+    asset: tuple[str, ...]
+    model: type[pa.DataFrameModel]
+    partitions_def: PartitionsDefinition | None
+    rules: tuple[Rule, ...]
+    needs_interval: bool = False  # completeness of an empty partition needs the configured interval
+
+    @property
+    def key(self) -> AssetKey:
+        return AssetKey(list(self.asset))
+
+    @property
+    def layer(self) -> str:
+        return self.asset[0]
+
+    def model_rule_names(self) -> set[str]:
+        return {rule.name for rule in self.rules if rule.evaluate is None and rule.name != SCHEMA_RULE}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: Rule
+    count: int
+    rows: pl.DataFrame  # the failing rows (or, for ``schema``, the failure cases)
+
+    @property
+    def passed(self) -> bool:
+        return self.count == 0
+
+
+def model_checks(model: type[pa.DataFrameModel]) -> set[str]:
+    return {check.name for check in model.to_schema().checks}
+
+
+def validate_catalog(table: TableQuality) -> None:
+    """Every model-backed rule must name a check of the model (a typo would pass silently)."""
+    unknown = table.model_rule_names() - model_checks(table.model)
+    if unknown:
+        raise ValueError(f"{'/'.join(table.asset)}: rules {sorted(unknown)} are not checks of {table.model.__name__}")
+    names = [rule.name for rule in table.rules]
+    if len(names) != len(set(names)):
+        raise ValueError(f"{'/'.join(table.asset)}: duplicate rule names {names}")
+
+
+def evaluate_table(table: TableQuality, frame: pl.DataFrame, context: RuleContext) -> list[Finding]:
+    """Run the model once and every extra rule; one finding per rule, in catalog order."""
+    try:
+        table.model.validate(frame, lazy=True)
+        cases = None
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+    named = table.model_rule_names()
+    findings = []
+    for rule in table.rules:
+        if rule.evaluate is not None:
+            failing = rule.evaluate(frame, context)
+            findings.append(Finding(rule, len(failing), failing))
+        elif cases is None:
+            findings.append(Finding(rule, 0, frame.clear()))
+        elif rule.name == SCHEMA_RULE:
+            structural = cases.filter(~pl.col("check").is_in(sorted(named)))
+            findings.append(Finding(rule, len(structural), structural.select("column", "check", "failure_case")))
+        else:
+            findings.append(_model_rule_finding(rule, frame, cases.filter(pl.col("check") == rule.name)))
+    return findings
+
+
+def _model_rule_finding(rule: Rule, frame: pl.DataFrame, cases: pl.DataFrame) -> Finding:
+    indices = sorted(set(cases["index"].drop_nulls().to_list()))
+    errors = cases.filter(pl.col("index").is_null())  # the check itself could not run (e.g. a missing column)
+    if not errors.is_empty():
+        return Finding(rule, len(indices) + len(errors), errors.select("column", "check", "failure_case"))
+    return Finding(rule, len(indices), frame[indices] if indices else frame.clear())
+
+
+def result_metadata(finding: Finding, rows_checked: int, partitions: Sequence[str]) -> dict[str, object]:
+    rule = finding.rule
+    metadata: dict[str, object] = {
+        "failing_rows": finding.count,
+        "rows_checked": rows_checked,
+        "rule": MetadataValue.text(f"{rule.name} [{rule.severity.value}]: {rule.why}"),
+        "failing_sample": markdown_preview(finding.rows, rows=SAMPLE_ROWS),
+    }
+    if len(partitions) > 1:
+        metadata["partitions_checked"] = len(partitions)
+        if not finding.passed and {"date", "symbol"} <= set(finding.rows.columns):
+            failing = finding.rows.select(pl.format("{}|{}", "date", "symbol")).to_series().unique().sort()
+            metadata["failing_partitions"] = MetadataValue.text(", ".join(failing.head(50).to_list()))
+    return metadata
+
+
+def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
+    """One Dagster asset check per rule of ``table``, evaluated together on one load of the slice."""
+    validate_catalog(table)
+    specs = [
+        AssetCheckSpec(
+            rule.name,
+            asset=table.key,
+            description=f"[{rule.severity.value}] {rule.why}",
+            blocking=rule.severity == ERROR,
+            partitions_def=table.partitions_def,
+            metadata={"severity": rule.severity.value, "layer": table.layer},
+        )
+        for rule in table.rules
+    ]
+
+    @multi_asset_check(
+        name=f"{'_'.join(table.asset)}_quality",
+        specs=specs,
+        ins={"rows": AssetIn(key=table.key)},
+        can_subset=True,
+        pool="duckdb",
+        required_resource_keys={"binance"} if table.needs_interval else None,
+        description=f"Pandera {table.model.__name__} and the {table.layer} rules of {'/'.join(table.asset)}.",
+    )
+    def _quality(context: AssetCheckExecutionContext, rows: pl.DataFrame):
+        partitions = tuple(context.partition_keys) if table.partitions_def is not None else ()
+        interval = context.resources.binance.interval if table.needs_interval else None
+        findings = evaluate_table(table, rows, RuleContext(partition_keys=partitions, interval=interval))
+        selected = set(context.selected_asset_check_keys)
+        for finding in findings:
+            key = AssetCheckKey(table.key, finding.rule.name)
+            if key not in selected:
+                continue
+            yield AssetCheckResult(
+                asset_key=table.key,
+                check_name=finding.rule.name,
+                passed=finding.passed,
+                severity=finding.rule.severity,
+                description=finding.rule.why if finding.passed else f"{finding.count} failing row(s): {finding.rule.why}",
+                metadata=result_metadata(finding, len(rows), partitions),
+            )
+
+    return _quality

@@ -1,0 +1,471 @@
+"""One Pandera (polars) model per medallion table: columns, types, nullability and named value rules.
+
+These models are what the asset checks run (``cryptolake_assets/checks``); nothing is written twice.
+Every value rule is a *named* check so a failure maps to one Dagster asset check of the same name;
+failures of the built-in structure checks (missing/extra column, dtype, null) map to ``schema``.
+Row-wise rules return one boolean per row (True = row is fine), so pandera reports the failing
+row indices and the asset check can show the rows themselves.
+"""
+
+import datetime as dt
+
+import pandera.polars as pa
+import polars as pl
+from pandera.api.polars.types import PolarsData
+from pandera.engines.polars_engine import DateTime
+
+from cryptolake_assets.silver.rules import ABS_TOL, REL_TOL, ROW_RULES
+from partitions import categories, daily_partitions, load_universe
+from resources.kline_format import INTERVAL_MS
+
+UTC = {"time_unit": "us", "time_zone": "UTC"}  # Datetime(us, UTC): the lake stores UTC only
+
+# Robust outlier rule: |log return − median| beyond OUTLIER_Z robust standard deviations
+# (1.4826 × MAD) of the symbol's returns in the checked slice, and at least OUTLIER_MIN_ABS.
+OUTLIER_Z = 10.0
+OUTLIER_MIN_ABS = 0.01
+
+
+def _rows(data: PolarsData, ok: pl.Expr) -> pl.LazyFrame:
+    return data.lazyframe.select(ok.fill_null(False).alias("ok"))
+
+
+def _unique(*keys: str) -> pl.Expr:
+    return ~pl.struct(list(keys)).is_duplicated()
+
+
+def known_symbols() -> list[str]:
+    """The symbols of ``gold.dim_symbol`` (built from the same universe file)."""
+    return [info.symbol for info in load_universe()]
+
+
+def first_calendar_day() -> dt.date:
+    """The first day of ``gold.dim_date`` (the first daily partition)."""
+    return daily_partitions.start.date()
+
+
+def last_calendar_day() -> dt.date:
+    """The last day of ``gold.dim_date``: today (UTC), the open partition (``end_offset=1``)."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _in_calendar(column: str) -> pl.Expr:
+    return pl.col(column).is_between(first_calendar_day(), last_calendar_day())
+
+
+def _ohlc_ok() -> pl.Expr:
+    return (pl.col("low") <= pl.min_horizontal("open", "close")) & (pl.col("high") >= pl.max_horizontal("open", "close"))
+
+
+def _prices_positive() -> pl.Expr:
+    return pl.min_horizontal("open", "high", "low", "close") > 0
+
+
+class BronzeKlines(pa.DataFrameModel):
+    """bronze.klines: the 12 exchange fields as received (prices as strings, times as epoch ms)."""
+
+    date: pl.Date
+    symbol: pl.String
+    open_time: pl.Int64
+    open: pl.String
+    high: pl.String
+    low: pl.String
+    close: pl.String
+    volume: pl.String
+    close_time: pl.Int64
+    quote_asset_volume: pl.String
+    number_of_trades: pl.Int64
+    taker_buy_base_volume: pl.String
+    taker_buy_quote_volume: pl.String
+    ignore: pl.String = pa.Field(nullable=True)
+    interval: pl.String = pa.Field(isin=list(INTERVAL_MS))
+    source: pl.String
+    ingested_at: DateTime = pa.Field(dtype_kwargs=UTC)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="date_is_open_time_day")
+    def date_is_open_time_day(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("date") == pl.from_epoch("open_time", time_unit="ms").dt.date())
+
+    @pa.dataframe_check(name="unique_symbol_open_time")
+    def unique_symbol_open_time(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("symbol", "open_time"))
+
+    @pa.dataframe_check(name="close_after_open")
+    def close_after_open(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("close_time") > pl.col("open_time"))
+
+    @pa.dataframe_check(name="numbers_parse")
+    def numbers_parse(cls, data: PolarsData) -> pl.LazyFrame:
+        fields = ["open", "high", "low", "close", "volume", "quote_asset_volume", "taker_buy_base_volume", "taker_buy_quote_volume"]
+        parsed = [pl.col(f).str.strip_chars().cast(pl.Float64, strict=False) for f in fields]
+        return _rows(data, pl.all_horizontal([p.is_not_null() & p.is_finite() for p in parsed]))
+
+
+class SilverOhlcv(pa.DataFrameModel):
+    """silver.ohlcv: typed, UTC, de-duplicated bars; only rows that passed the silver row rules."""
+
+    date: pl.Date
+    symbol: pl.String
+    interval: pl.String = pa.Field(isin=list(INTERVAL_MS))
+    open_time: DateTime = pa.Field(dtype_kwargs=UTC)
+    close_time: DateTime = pa.Field(dtype_kwargs=UTC)
+    open: pl.Float64
+    high: pl.Float64
+    low: pl.Float64
+    close: pl.Float64
+    volume: pl.Float64
+    quote_volume: pl.Float64
+    trades: pl.Int64
+    taker_buy_base_volume: pl.Float64
+    taker_buy_quote_volume: pl.Float64
+    gap_before: pl.Int32 = pa.Field(ge=0)
+    source: pl.String
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="date_is_open_time_day")
+    def date_is_open_time_day(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("date") == pl.col("open_time").dt.date())
+
+    @pa.dataframe_check(name="unique_symbol_open_time")
+    def unique_symbol_open_time(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("symbol", "open_time"))
+
+    @pa.dataframe_check(name="prices_positive")
+    def prices_positive(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _prices_positive())
+
+    @pa.dataframe_check(name="ohlc_consistent")
+    def ohlc_consistent(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _ohlc_ok())
+
+    @pa.dataframe_check(name="volumes_non_negative")
+    def volumes_non_negative(cls, data: PolarsData) -> pl.LazyFrame:
+        volumes = pl.min_horizontal("volume", "quote_volume", "taker_buy_base_volume", "taker_buy_quote_volume")
+        return _rows(data, (volumes >= 0) & (pl.col("trades") >= 0))
+
+    @pa.dataframe_check(name="quote_volume_consistent")
+    def quote_volume_consistent(cls, data: PolarsData) -> pl.LazyFrame:
+        # Every trade of a bar is priced inside [low, high], so Σ price × qty lies in [low, high] × volume;
+        # the taker-buy part cannot exceed the whole.
+        q, v = pl.col("quote_volume"), pl.col("volume")
+        ok = (
+            (q >= pl.col("low") * v * (1 - REL_TOL) - ABS_TOL)
+            & (q <= pl.col("high") * v * (1 + REL_TOL) + ABS_TOL)
+            & (pl.col("taker_buy_base_volume") <= v * (1 + REL_TOL) + ABS_TOL)
+            & (pl.col("taker_buy_quote_volume") <= q * (1 + REL_TOL) + ABS_TOL)
+        )
+        return _rows(data, ok)
+
+    @pa.dataframe_check(name="close_after_open")
+    def close_after_open(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("close_time") > pl.col("open_time"))
+
+    @pa.dataframe_check(name="on_interval_grid")
+    def on_interval_grid(cls, data: PolarsData) -> pl.LazyFrame:
+        step = pl.col("interval").replace_strict(INTERVAL_MS, default=None, return_dtype=pl.Int64)
+        return _rows(data, pl.col("open_time").dt.epoch("ms") % step == 0)
+
+    @pa.dataframe_check(name="return_outliers")
+    def return_outliers(cls, data: PolarsData) -> pl.LazyFrame:
+        flagged = (
+            data.lazyframe.with_row_index("_row")
+            .sort("symbol", "open_time")
+            .with_columns(_outlier=return_outlier_flag())
+            .sort("_row")
+        )
+        return flagged.select((~pl.col("_outlier")).alias("ok"))
+
+
+def return_outlier_flag() -> pl.Expr:
+    """Bar-to-bar |log return| beyond a robust threshold of its symbol (rows sorted by symbol, time).
+
+    Robust z-score: |r − median(r)| / (1.4826 × MAD) > OUTLIER_Z, and |r| ≥ OUTLIER_MIN_ABS so a
+    near-flat series (MAD ≈ 0) does not flag every tick.
+    """
+    r = (pl.col("close") / pl.col("close").shift(1)).log().over("symbol")
+    deviation = (r - r.median().over("symbol")).abs()
+    mad = deviation.median().over("symbol")
+    return ((deviation > OUTLIER_Z * 1.4826 * mad) & (r.abs() >= OUTLIER_MIN_ABS)).fill_null(False)
+
+
+class OhlcvQuarantine(pa.DataFrameModel):
+    """silver.ohlcv_quarantine: the raw bronze columns plus the rule, the reason and when."""
+
+    date: pl.Date
+    symbol: pl.String
+    open_time: pl.Int64 = pa.Field(nullable=True)
+    open: pl.String = pa.Field(nullable=True)
+    high: pl.String = pa.Field(nullable=True)
+    low: pl.String = pa.Field(nullable=True)
+    close: pl.String = pa.Field(nullable=True)
+    volume: pl.String = pa.Field(nullable=True)
+    close_time: pl.Int64 = pa.Field(nullable=True)
+    quote_asset_volume: pl.String = pa.Field(nullable=True)
+    number_of_trades: pl.Int64 = pa.Field(nullable=True)
+    taker_buy_base_volume: pl.String = pa.Field(nullable=True)
+    taker_buy_quote_volume: pl.String = pa.Field(nullable=True)
+    ignore: pl.String = pa.Field(nullable=True)
+    interval: pl.String
+    source: pl.String
+    ingested_at: DateTime = pa.Field(dtype_kwargs=UTC)
+    rule: pl.String
+    reason: pl.String
+    quarantined_at: DateTime = pa.Field(dtype_kwargs=UTC)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="rule_known")
+    def rule_known(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("rule").is_in([r.rule for r in ROW_RULES]) & (pl.col("reason").str.len_chars() > 0))
+
+
+class DailyFeatures(pa.DataFrameModel):
+    """gold.daily_features: the day's bars and its window features (null = window incomplete)."""
+
+    date: pl.Date
+    symbol: pl.String
+    open: pl.Float64
+    high: pl.Float64
+    low: pl.Float64
+    close: pl.Float64
+    volume: pl.Float64
+    quote_volume: pl.Float64
+    trades: pl.Int64
+    bars: pl.Int64 = pa.Field(ge=1)
+    missing_bars: pl.Int64 = pa.Field(ge=0)
+    vwap: pl.Float64 = pa.Field(nullable=True)
+    return_1d: pl.Float64 = pa.Field(nullable=True)
+    log_return_1d: pl.Float64 = pa.Field(nullable=True)
+    sma_7: pl.Float64 = pa.Field(nullable=True)
+    sma_30: pl.Float64 = pa.Field(nullable=True)
+    volatility_30d: pl.Float64 = pa.Field(nullable=True)
+    rsi_14: pl.Float64 = pa.Field(nullable=True)
+    drawdown_30d: pl.Float64 = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_symbol_date")
+    def unique_symbol_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("symbol", "date"))
+
+    @pa.dataframe_check(name="ohlc_consistent")
+    def ohlc_consistent(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _ohlc_ok() & _prices_positive() & (pl.min_horizontal("volume", "quote_volume", "trades") >= 0))
+
+    @pa.dataframe_check(name="rsi_in_range")
+    def rsi_in_range(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("rsi_14").is_null() | pl.col("rsi_14").is_between(0, 100))
+
+    @pa.dataframe_check(name="volatility_non_negative")
+    def volatility_non_negative(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("volatility_30d").is_null() | (pl.col("volatility_30d") >= 0))
+
+    @pa.dataframe_check(name="null_where_window_incomplete")
+    def null_where_window_incomplete(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, features_window_ok())
+
+    @pa.dataframe_check(name="symbol_in_dim_symbol")
+    def symbol_in_dim_symbol(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("symbol").is_in(known_symbols()))
+
+    @pa.dataframe_check(name="date_in_dim_date")
+    def date_in_dim_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _in_calendar("date"))
+
+
+# Calendar days of closes each feature needs (all must be present, else the feature is null).
+FEATURE_WINDOW_DAYS = {
+    "return_1d": 2,
+    "log_return_1d": 2,
+    "sma_7": 7,
+    "rsi_14": 15,  # 14 close-to-close changes
+    "sma_30": 30,
+    "drawdown_30d": 30,
+    "volatility_30d": 31,  # 30 log returns
+}
+
+
+def features_window_ok() -> pl.Expr:
+    """True where the features' nulls are consistent with their windows, judged from one row.
+
+    * Before a window can be complete (the symbol's history starts at the later of its listing day
+      and the first partition), the feature must be null.
+    * Windows ending on the same day are nested ([D−n+1, D]): a feature with a complete longer
+      window implies every shorter one is complete, and equal windows are null together.
+    """
+    history_start = pl.max_horizontal(
+        pl.col("symbol").replace_strict(
+            {info.symbol: info.listed_on for info in load_universe()}, default=None, return_dtype=pl.Date
+        ),
+        pl.lit(first_calendar_day()),
+    )
+    days_of_history = (pl.col("date") - history_start).dt.total_days() + 1
+    checks = [
+        pl.col(feature).is_null() | (days_of_history >= days) for feature, days in FEATURE_WINDOW_DAYS.items()
+    ]
+    for longer, long_days in FEATURE_WINDOW_DAYS.items():
+        for shorter, short_days in FEATURE_WINDOW_DAYS.items():
+            if short_days <= long_days and longer != shorter:
+                checks.append(pl.col(longer).is_null() | pl.col(shorter).is_not_null())
+    return pl.all_horizontal(checks)
+
+
+class Correlations(pa.DataFrameModel):
+    """gold.correlations: one row per date and unordered pair (symbol_a < symbol_b)."""
+
+    date: pl.Date
+    symbol_a: pl.String
+    symbol_b: pl.String
+    corr_30d: pl.Float64 = pa.Field(nullable=True)  # null: a constant series (zero variance)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="corr_in_range")
+    def corr_in_range(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("corr_30d").is_null() | pl.col("corr_30d").is_between(-1 - 1e-12, 1 + 1e-12))
+
+    @pa.dataframe_check(name="one_row_per_pair")
+    def one_row_per_pair(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date", "symbol_a", "symbol_b") & (pl.col("symbol_a") < pl.col("symbol_b")))
+
+    @pa.dataframe_check(name="symbols_in_dim_symbol")
+    def symbols_in_dim_symbol(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("symbol_a").is_in(known_symbols()) & pl.col("symbol_b").is_in(known_symbols()))
+
+
+class DimSymbol(pa.DataFrameModel):
+    """gold.dim_symbol: one row per universe symbol with a valid listing window."""
+
+    symbol: pl.String
+    base_asset: pl.String
+    name: pl.String
+    category: pl.String
+    coingecko_id: pl.String = pa.Field(nullable=True)
+    listed_on: pl.Date
+    delisted_on: pl.Date = pa.Field(nullable=True)
+    stablecoin: pl.Boolean
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_symbol")
+    def unique_symbol(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("symbol"))
+
+    @pa.dataframe_check(name="listing_window_valid")
+    def listing_window_valid(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(
+            data,
+            (pl.col("delisted_on").is_null() | (pl.col("delisted_on") >= pl.col("listed_on")))
+            & pl.col("category").is_in(categories()),
+        )
+
+
+class DimDate(pa.DataFrameModel):
+    """gold.dim_date: one row per calendar day of the partitions."""
+
+    date: pl.Date
+    year: pl.Int32
+    quarter: pl.Int8 = pa.Field(in_range={"min_value": 1, "max_value": 4})
+    month: pl.Int8 = pa.Field(in_range={"min_value": 1, "max_value": 12})
+    month_name: pl.String
+    day_of_month: pl.Int8 = pa.Field(in_range={"min_value": 1, "max_value": 31})
+    day_of_year: pl.Int16 = pa.Field(in_range={"min_value": 1, "max_value": 366})
+    iso_year: pl.Int32
+    iso_week: pl.Int8 = pa.Field(in_range={"min_value": 1, "max_value": 53})
+    day_of_week: pl.Int8 = pa.Field(in_range={"min_value": 1, "max_value": 7})
+    day_name: pl.String
+    is_weekend: pl.Boolean
+    is_month_end: pl.Boolean
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_date")
+    def unique_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date"))
+
+    @pa.dataframe_check(name="attributes_match_date")
+    def attributes_match_date(cls, data: PolarsData) -> pl.LazyFrame:
+        d = pl.col("date")
+        return _rows(
+            data,
+            (pl.col("year") == d.dt.year())
+            & (pl.col("month") == d.dt.month())
+            & (pl.col("day_of_month") == d.dt.day())
+            & (pl.col("day_of_week") == d.dt.weekday())
+            & (pl.col("is_weekend") == (d.dt.weekday() >= 6)),
+        )
+
+
+class CategoryDaily(pa.DataFrameModel):
+    """gold.category_daily: per day and category, member counts and mean returns."""
+
+    date: pl.Date
+    category: pl.String
+    members: pl.Int64
+    members_with_return_1d: pl.Int64
+    mean_return_1d: pl.Float64 = pa.Field(nullable=True)
+    members_with_return_30d: pl.Int64
+    mean_return_30d: pl.Float64 = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_date_category")
+    def unique_date_category(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date", "category") & pl.col("category").is_in(categories()))
+
+    @pa.dataframe_check(name="member_counts_consistent")
+    def member_counts_consistent(cls, data: PolarsData) -> pl.LazyFrame:
+        counts = (
+            (pl.col("members") >= 1)
+            & pl.col("members_with_return_1d").is_between(0, pl.col("members"))
+            & pl.col("members_with_return_30d").is_between(0, pl.col("members"))
+            & ((pl.col("members_with_return_1d") == 0) == pl.col("mean_return_1d").is_null())
+            & ((pl.col("members_with_return_30d") == 0) == pl.col("mean_return_30d").is_null())
+            & (pl.col("mean_return_1d").is_null() | (pl.col("mean_return_1d") > -1))
+        )
+        return _rows(data, counts)
+
+
+class MarketDaily(pa.DataFrameModel):
+    """gold.market_daily: per day, breadth and the best and worst performer."""
+
+    date: pl.Date
+    symbols: pl.Int64
+    total_quote_volume: pl.Float64
+    advancers: pl.Int64
+    decliners: pl.Int64
+    unchanged: pl.Int64
+    best_symbol: pl.String = pa.Field(nullable=True)
+    best_return_1d: pl.Float64 = pa.Field(nullable=True)
+    worst_symbol: pl.String = pa.Field(nullable=True)
+    worst_return_1d: pl.Float64 = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_date")
+    def unique_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date"))
+
+    @pa.dataframe_check(name="breadth_consistent")
+    def breadth_consistent(cls, data: PolarsData) -> pl.LazyFrame:
+        breadth = pl.col("advancers") + pl.col("decliners") + pl.col("unchanged")
+        return _rows(
+            data,
+            (pl.min_horizontal("advancers", "decliners", "unchanged") >= 0)
+            & (breadth <= pl.col("symbols"))
+            & (pl.col("total_quote_volume") >= 0)
+            & (pl.col("best_return_1d").is_null() | (pl.col("best_return_1d") >= pl.col("worst_return_1d"))),
+        )
+
