@@ -5,7 +5,9 @@ pipeline's own output on the simulated exchange passes every ERROR check.
 """
 
 import datetime as dt
+import re
 import warnings
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -33,13 +35,14 @@ H = 3_600_000
 INGESTED = dt.datetime(2024, 1, 16, 0, 30, tzinfo=dt.UTC)
 BAD, GOOD = f"{DAY}|BTCUSDT", f"{DAY}|ETHUSDT"
 
-# The README's documented query (section "data quality"), with the partition as parameters.
-QUARANTINE_QUERY = """
-SELECT date, symbol, open_time, rule, reason, open, high, low, close, volume, close_time
-FROM silver.ohlcv_quarantine
-WHERE date = ? AND symbol = ?
-ORDER BY open_time
-"""
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def documented_quarantine_query() -> str:
+    """The README's query listing the quarantined rows of a partition (data-quality section)."""
+    section = README.read_text().split("<!-- section:quality -->")[1].split("<!-- /section:quality -->")[0]
+    [query] = re.findall(r"```sql\n(.*?)```", section, flags=re.S)
+    return query
 
 
 def _bars(symbol: str, hours: range) -> pl.DataFrame:
@@ -151,7 +154,9 @@ def test_quarantine_holds_exactly_the_bad_rows_with_their_original_values(tmp_pa
     checks = [build_table_checks(t) for t in (BRONZE_KLINES, SILVER_OHLCV, SILVER_QUARANTINE)]
     result = materialize([stub_bronze, silver_ohlcv, *checks], partition_key=BAD, resources=_resources(path), raise_on_error=False)
     assert result.success  # bronze rules that silver handles are WARN, and silver is clean
-    quarantined = _read(path, QUARANTINE_QUERY, [DAY, "BTCUSDT"])
+    query = documented_quarantine_query()
+    assert "DATE '2024-01-15' AND symbol = 'BTCUSDT'" in query  # the partition this test quarantines into
+    quarantined = _read(path, query)
     assert quarantined.rows() == [
         (DAY, "BTCUSDT", DAY_MS + 3 * H, "close_before_open", "close_time is not after open_time (not a valid bar)",
          "100.0", "101.0", "99.0", "100.5", "2.0", DAY_MS + 3 * H - 1000),
