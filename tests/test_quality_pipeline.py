@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import AssetKey, DagsterInstance, asset, materialize
+from dagster import AssetKey, BackfillPolicy, DagsterInstance, asset, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.bronze.klines import bronze_klines
@@ -45,12 +45,12 @@ def documented_quarantine_query() -> str:
     return query
 
 
-def _bars(symbol: str, hours: range) -> pl.DataFrame:
+def _bars(symbol: str, hours: range, day: dt.date = DAY) -> pl.DataFrame:
     rows = []
     for hour in hours:
-        open_time = dt.datetime.combine(DAY, dt.time(hour), tzinfo=dt.UTC)
+        open_time = dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
         price = 100.0 + hour % 2
-        rows.append({"date": DAY, "symbol": symbol, "interval": "1h", "open_time": open_time,
+        rows.append({"date": day, "symbol": symbol, "interval": "1h", "open_time": open_time,
                      "close_time": open_time + dt.timedelta(hours=1, milliseconds=-1), "open": price, "high": price + 1,
                      "low": price - 1, "close": price, "volume": 1.0, "quote_volume": price, "trades": 3,
                      "taker_buy_base_volume": 0.5, "taker_buy_quote_volume": price / 2, "gap_before": 0, "source": "test"})
@@ -64,10 +64,19 @@ SILVER_BY_PARTITION = {
 }
 
 
-@asset(key=["silver", "ohlcv"], partitions_def=daily_symbol_partitions, metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR})
+@asset(
+    key=["silver", "ohlcv"],
+    partitions_def=daily_symbol_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR},
+)
 def stub_silver(context) -> pl.DataFrame:
-    """Silver bars served from the test table above, per partition."""
-    return SILVER_BY_PARTITION[str(context.partition_key)]
+    """Silver bars from the table above; any other partition gets a clean day (a range run gets all)."""
+    frames = []
+    for key in map(str, context.partition_keys):
+        day, symbol = key.split("|")
+        frames.append(SILVER_BY_PARTITION.get(key, _bars(symbol, range(24), dt.date.fromisoformat(day))))
+    return pl.concat(frames)
 
 
 def _evaluations(result) -> dict[tuple[str, str], object]:
@@ -187,11 +196,41 @@ def test_simulated_pipeline_passes_every_error_check_in_a_range_run(tmp_path):
     )
     assert result.success
     evaluations = _evaluations(result)
-    assert len(evaluations) == 5 + 11 + 3
+    keys = {f"2024-03-0{d}|{s}" for d in (1, 2) for s in ("BTCUSDT", "ETHUSDT")}
+    per_partition = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert len(per_partition) == (5 + 11 + 3) * 4  # one result per check and partition
+    assert {e.event_specific_data.partition for e in per_partition} == keys
     assert [k for k, e in evaluations.items() if not e.passed and e.severity.value == "ERROR"] == []
-    schema = evaluations[("silver/ohlcv", "schema")]
-    assert schema.metadata["rows_checked"].value == 2 * 2 * 24 and schema.metadata["partitions_checked"].value == 4
-    assert schema.partition is None  # a range run records one evaluation for its whole range
+    schema = [e.event_specific_data for e in per_partition if e.event_specific_data.check_name == "schema" and e.event_specific_data.asset_key == AssetKey(["silver", "ohlcv"])]
+    assert [e.metadata["rows_checked"].value for e in schema] == [24] * 4
+
+
+def _features_run(path, first: str, last: str):
+    assets = [stub_silver, daily_features, build_table_checks(SILVER_OHLCV)]
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    return materialize(assets, resources=_resources(path), tags=tags, raise_on_error=False)
+
+
+def test_small_range_run_records_each_partition_and_blocks_the_whole_range(tmp_path):
+    result = _features_run(tmp_path / "lake.duckdb", f"{DAY - dt.timedelta(days=1)}|BTCUSDT", f"{DAY + dt.timedelta(days=1)}|BTCUSDT")
+    assert not result.success
+    unique = {
+        e.event_specific_data.partition: e.event_specific_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == "unique_symbol_open_time"
+    }
+    assert unique == {f"{DAY - dt.timedelta(days=1)}|BTCUSDT": True, BAD: False, f"{DAY + dt.timedelta(days=1)}|BTCUSDT": True}
+    assert {e.asset_key for e in result.get_asset_materialization_events()} == {AssetKey(["silver", "ohlcv"])}
+
+
+def test_large_range_run_records_one_result_naming_the_failing_partitions(tmp_path):
+    first, last = DAY - dt.timedelta(days=40), DAY + dt.timedelta(days=1)  # 42 partitions > 40
+    result = _features_run(tmp_path / "lake.duckdb", f"{first}|BTCUSDT", f"{last}|BTCUSDT")
+    assert not result.success
+    failed = _evaluations(result)[("silver/ohlcv", "unique_symbol_open_time")]
+    assert (failed.passed, failed.partition) == (False, None)
+    assert failed.metadata["failing_rows"].value == 2 and failed.metadata["partitions_checked"].value == 42
+    assert failed.metadata["failing_partitions"].value == BAD
 
 
 @pytest.mark.parametrize("check", MEDALLION_CHECKS, ids=lambda c: "/".join(next(iter(c.check_keys)).asset_key.path))

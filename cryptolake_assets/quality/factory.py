@@ -16,23 +16,32 @@ import pandera.polars as pa
 import polars as pl
 from dagster import (
     AssetCheckExecutionContext,
-    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetChecksDefinition,
     AssetIn,
     AssetKey,
+    AssetRecordsFilter,
     MetadataValue,
     PartitionsDefinition,
     multi_asset_check,
 )
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluation,
+    AssetCheckEvaluationTargetMaterializationData,
+)
+from dagster._core.definitions.metadata import normalize_metadata
 
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import RICH_METADATA_MAX_PARTITIONS, markdown_preview
+from partitions import daily_symbol_partitions
+from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
 
 ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
 SCHEMA_RULE = "schema"
 SAMPLE_ROWS = 10
+# Range runs up to this many partitions record one check result per partition (see build_table_checks).
+PER_PARTITION_RESULTS_MAX = RICH_METADATA_MAX_PARTITIONS
 
 
 @dataclass(frozen=True)
@@ -147,8 +156,37 @@ def result_metadata(finding: Finding, rows_checked: int, partitions: Sequence[st
     return metadata
 
 
+def partition_rows(frame: pl.DataFrame, partition_key: str) -> pl.DataFrame:
+    """The rows of one ``date|symbol`` or ``date`` partition of a table slice."""
+    if "|" in partition_key:
+        multi = daily_symbol_partitions.get_partition_key_from_str(partition_key).keys_by_dimension
+        day, symbol = dt.date.fromisoformat(multi[DATE_DIMENSION]), multi[SYMBOL_DIMENSION]
+        return frame.filter((pl.col("date") == day) & (pl.col("symbol") == symbol))
+    return frame.filter(pl.col("date") == dt.date.fromisoformat(partition_key))
+
+
+def _target_materialization(context: AssetCheckExecutionContext, key: AssetKey, partition: str):
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    if not records:
+        return None
+    record = records[0]
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.event_log_entry.run_id, timestamp=record.timestamp
+    )
+
+
 def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
-    """One Dagster asset check per rule of ``table``, evaluated together on one load of the slice."""
+    """One Dagster asset check per rule of ``table``, evaluated together on one load of the slice.
+
+    A single-partition run records each result on its partition. A range run of up to
+    ``PER_PARTITION_RESULTS_MAX`` partitions evaluates every partition on its own rows and records
+    one result per partition and check (the UI's per-partition status); larger range runs record
+    one result per check for the whole range (naming the failing partitions), because every check
+    event costs an event-log write. Either way a failing ERROR rule fails the step, which blocks
+    the downstream steps of the run.
+    """
     validate_catalog(table)
     specs = [
         AssetCheckSpec(
@@ -172,21 +210,40 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
         description=f"Pandera {table.model.__name__} and the {table.layer} rules of {'/'.join(table.asset)}.",
     )
     def _quality(context: AssetCheckExecutionContext, rows: pl.DataFrame):
-        partitions = tuple(context.partition_keys) if table.partitions_def is not None else ()
+        partitions = tuple(str(k) for k in context.partition_keys) if table.partitions_def is not None else ()
         interval = context.resources.binance.interval if table.needs_interval else None
-        findings = evaluate_table(table, rows, RuleContext(partition_keys=partitions, interval=interval))
-        selected = set(context.selected_asset_check_keys)
-        for finding in findings:
-            key = AssetCheckKey(table.key, finding.rule.name)
-            if key not in selected:
-                continue
-            yield AssetCheckResult(
-                asset_key=table.key,
-                check_name=finding.rule.name,
-                passed=finding.passed,
-                severity=finding.rule.severity,
-                description=finding.rule.why if finding.passed else f"{finding.count} failing row(s): {finding.rule.why}",
-                metadata=result_metadata(finding, len(rows), partitions),
-            )
+        selected = {key.name for key in context.selected_asset_check_keys}
+        if 1 < len(partitions) <= PER_PARTITION_RESULTS_MAX:
+            for partition in partitions:
+                part = partition_rows(rows, partition)
+                target = _target_materialization(context, table.key, partition)
+                for finding in evaluate_table(table, part, RuleContext(partition_keys=(partition,), interval=interval)):
+                    if finding.rule.name in selected:
+                        yield AssetCheckEvaluation(
+                            asset_key=table.key,
+                            check_name=finding.rule.name,
+                            passed=finding.passed,
+                            severity=finding.rule.severity,
+                            description=_description(finding),
+                            metadata=normalize_metadata(result_metadata(finding, len(part), (partition,))),
+                            target_materialization_data=target,
+                            blocking=finding.rule.severity == ERROR,
+                            partition=partition,
+                        )
+            return
+        for finding in evaluate_table(table, rows, RuleContext(partition_keys=partitions, interval=interval)):
+            if finding.rule.name in selected:
+                yield AssetCheckResult(
+                    asset_key=table.key,
+                    check_name=finding.rule.name,
+                    passed=finding.passed,
+                    severity=finding.rule.severity,
+                    description=_description(finding),
+                    metadata=result_metadata(finding, len(rows), partitions),
+                )
 
     return _quality
+
+
+def _description(finding: Finding) -> str:
+    return finding.rule.why if finding.passed else f"{finding.count} failing row(s): {finding.rule.why}"
