@@ -10,6 +10,7 @@ from dagster._core.storage.tags import (
     MULTIDIMENSIONAL_PARTITION_PREFIX,
 )
 
+from cryptolake_assets.retries import permanent_errors
 from partitions import DATE_DIMENSION, SYMBOL_DIMENSION, daily_symbol_partitions
 
 
@@ -55,8 +56,15 @@ def run_scope(context: AssetExecutionContext) -> PartitionScope:
     Dagster 1.13.27 gives the range runs of a *job* backfill (launched from the job page) the
     ``dagster/partition/<dimension>`` tags of the backfill's first partition; the run then resolves
     to that one partition and would report success while the rest of the range is never written.
-    Such a run fails loudly instead (launch backfills from the asset graph; see the README).
+    Such a run fails loudly, and without retries, instead (launch backfills from the asset graph;
+    see the README).
     """
+    with permanent_errors(InconsistentPartitionTagsError):
+        _refuse_inconsistent_tags(context)
+    return scope_from_keys(list(context.partition_keys))
+
+
+def _refuse_inconsistent_tags(context: AssetExecutionContext) -> None:
     tags = context.run.tags
     if ASSET_PARTITION_RANGE_START_TAG in tags and any(
         tag.startswith(MULTIDIMENSIONAL_PARTITION_PREFIX) for tag in tags
@@ -68,4 +76,3 @@ def run_scope(context: AssetExecutionContext) -> PartitionScope:
             "Dagster would write only one partition of the range. Launch the backfill from the asset "
             "graph (Materialize → partitions) instead of the job page."
         )
-    return scope_from_keys(list(context.partition_keys))
