@@ -1,0 +1,195 @@
+"""The batched SQLite event log keeps exactly what Dagster's stock SQLite event log keeps."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import (
+    AssetCheckKey,
+    AssetCheckSpec,
+    AssetKey,
+    BackfillPolicy,
+    DagsterEventType,
+    DagsterInstance,
+    DailyPartitionsDefinition,
+    EventRecordsFilter,
+    asset,
+    multi_asset_check,
+    materialize,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from resources.dagster_event_log import BatchedSqliteEventLogStorage
+
+PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "dagster.yaml"
+DAYS = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-11")
+KEY = AssetKey(["demo", "bars"])
+
+
+@asset(key=KEY, partitions_def=DAYS, backfill_policy=BackfillPolicy.single_run())
+def bars(context) -> None:
+    """One row per day (nothing stored: the test is about the event log)."""
+    context.add_output_metadata({"days": len(context.partition_keys)})
+
+
+@multi_asset_check(specs=[AssetCheckSpec("even_days_only", asset=KEY, partitions_def=DAYS)], can_subset=True)
+def even_days_only(context):
+    """Passes on even days of the month: one result per partition of the run."""
+    for key in context.partition_keys:
+        yield AssetCheckEvaluation(
+            asset_key=KEY, check_name="even_days_only", passed=int(key[-2:]) % 2 == 0, partition=key
+        )
+
+
+CHECK = AssetCheckKey(KEY, "even_days_only")
+PASSED, FAILED = AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED
+
+
+def _project_instance(home: Path, monkeypatch) -> DagsterInstance:
+    home.mkdir()
+    shutil.copyfile(PROJECT_CONFIG, home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return DagsterInstance.from_config(str(home))
+
+
+def _stock_instance(home: Path) -> DagsterInstance:
+    home.mkdir()
+    return DagsterInstance.from_config(str(home))  # no dagster.yaml: Dagster's defaults
+
+
+def _range_run(instance: DagsterInstance, start: str, end: str) -> str:
+    result = materialize(
+        [bars, even_days_only],
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
+    )
+    assert result.success  # the check is not blocking
+    return result.run_id
+
+
+def _records(instance: DagsterInstance, event_type: DagsterEventType):
+    return instance.get_event_records(EventRecordsFilter(event_type=event_type, asset_key=KEY))
+
+
+def test_project_instance_uses_the_batched_event_log(tmp_path, monkeypatch):
+    instance = _project_instance(tmp_path / "home", monkeypatch)
+    assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage)
+    # Same files as Dagster's default SQLite storage: an existing DAGSTER_HOME keeps its history.
+    assert Path(instance.event_log_storage._base_dir) == tmp_path / "home" / "history" / "runs"
+
+
+def test_range_runs_leave_the_same_asset_state_as_the_stock_storage(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    batched = _project_instance(tmp_path / "batched", monkeypatch)
+    stock = _stock_instance(tmp_path / "stock")
+    assert type(stock.event_log_storage) is SqliteEventLogStorage
+
+    batches = []
+    original = BatchedSqliteEventLogStorage.store_event_batch
+
+    def spy(self, events):
+        if events[0].dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            batches.append([e.dagster_event.partition for e in events])
+        original(self, events)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event_batch", spy)
+    runs = {}
+    for name, instance in (("batched", batched), ("stock", stock)):
+        first = _range_run(instance, "2024-01-01", "2024-01-06")
+        second = _range_run(instance, "2024-01-04", "2024-01-08")  # overlaps: re-materializes 3 days
+        runs[name] = (first, second)
+
+    for name, instance in (("batched", batched), ("stock", stock)):
+        first, second = runs[name]
+        materializations = _records(instance, DagsterEventType.ASSET_MATERIALIZATION)
+        assert len(materializations) == 6 + 5
+        assert instance.get_materialized_partitions(KEY) == {f"2024-01-0{d}" for d in range(1, 9)}
+        latest = instance.get_latest_materialization_event(KEY)
+        assert (latest.run_id, latest.dagster_event.partition) == (second, "2024-01-08")
+        record = instance.get_asset_records([KEY])[0].asset_entry
+        assert record.last_run_id == second
+        assert record.last_materialization_record.storage_id == materializations[0].storage_id
+        # Every partition's latest materialization comes from the run that wrote it last.
+        by_partition = instance.event_log_storage.get_latest_storage_id_by_partition(
+            KEY, DagsterEventType.ASSET_MATERIALIZATION
+        )
+        run_of = {r.storage_id: r.run_id for r in materializations}
+        assert {p: run_of[i] for p, i in by_partition.items()} == {
+            **{f"2024-01-0{d}": first for d in (1, 2, 3)},
+            **{f"2024-01-0{d}": second for d in (4, 5, 6, 7, 8)},
+        }
+        # The run's own event log holds every partition's materialization, in order.
+        in_run = [
+            e.dagster_event.partition
+            for e in instance.all_logs(second, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+        ]
+        assert in_run == ["2024-01-04", "2024-01-05", "2024-01-06", "2024-01-07", "2024-01-08"]
+        # Check executions: one row per partition and run, resolved by the per-partition results.
+        history = instance.event_log_storage.get_asset_check_execution_history(CHECK, limit=100)
+        assert sorted((r.run_id, r.partition, r.status) for r in history) == sorted(
+            (run, f"2024-01-0{d}", PASSED if d % 2 == 0 else FAILED)
+            for run, days in ((first, range(1, 7)), (second, range(4, 9)))
+            for d in days
+        )
+        assert all(r.event is not None and r.evaluation.partition == r.partition for r in history)
+
+    # The batched storage got each run's materializations as one batch.
+    assert batches == [
+        ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-06"],
+        ["2024-01-04", "2024-01-05", "2024-01-06", "2024-01-07", "2024-01-08"],
+    ]
+    # Planned events: one per asset and range run (with the partition subset) instead of one per
+    # partition; the UI's "materializing" state reads either form.
+    assert len(_records(batched, DagsterEventType.ASSET_MATERIALIZATION_PLANNED)) == 2
+    assert len(_records(stock, DagsterEventType.ASSET_MATERIALIZATION_PLANNED)) == 6 + 5
+
+
+def test_planned_check_rows_do_not_copy_the_runs_partition_subset(tmp_path, monkeypatch):
+    instance = _project_instance(tmp_path / "home", monkeypatch)
+    run_id = instance.create_run_for_job(
+        _job_of_bars_and_check(),
+        tags={ASSET_PARTITION_RANGE_START_TAG: "2024-01-01", ASSET_PARTITION_RANGE_END_TAG: "2024-01-10"},
+    ).run_id
+    planned = instance.event_log_storage.get_asset_check_execution_history(CHECK, limit=100)
+    assert sorted(r.partition for r in planned) == [f"2024-01-{d:02d}" for d in range(1, 11)]
+    assert {r.run_id for r in planned} == {run_id}
+    assert {r.status for r in planned} == {AssetCheckExecutionRecordStatus.PLANNED}
+    # Each row holds the planned event without the subset; the event log keeps the full event.
+    assert {r.event.dagster_event.event_specific_data.partitions_subset for r in planned} == {None}
+    (logged,) = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
+    assert sorted(logged.dagster_event.event_specific_data.partitions_subset.get_partition_keys()) == [
+        f"2024-01-{d:02d}" for d in range(1, 11)
+    ]
+
+
+def _job_of_bars_and_check():
+    from dagster import Definitions, define_asset_job
+
+    job = define_asset_job("bars_job", selection=[KEY], partitions_def=DAYS)
+    return Definitions(assets=[bars], asset_checks=[even_days_only], jobs=[job]).resolve_job_def("bars_job")
+
+
+def test_a_batch_with_events_of_two_runs_falls_back_to_one_by_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    instance = _project_instance(tmp_path / "home", monkeypatch)
+    first = _range_run(instance, "2024-01-01", "2024-01-02")
+    second = _range_run(instance, "2024-01-03", "2024-01-03")
+    events = [
+        *instance.all_logs(first, of_type=DagsterEventType.ASSET_MATERIALIZATION),
+        *instance.all_logs(second, of_type=DagsterEventType.ASSET_MATERIALIZATION),
+    ]
+    instance.event_log_storage.store_event_batch(events)
+    assert [r.run_id for r in _records(instance, DagsterEventType.ASSET_MATERIALIZATION)] == [
+        second, first, first, second, first, first,
+    ]
+    assert len(instance.all_logs(first, of_type=DagsterEventType.ASSET_MATERIALIZATION)) == 4
+    assert len(instance.all_logs(second, of_type=DagsterEventType.ASSET_MATERIALIZATION)) == 2
+
+
+def test_without_dagster_home_or_base_dir_it_says_what_is_missing(monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with pytest.raises(RuntimeError, match="DAGSTER_HOME is not set"):
+        BatchedSqliteEventLogStorage()
