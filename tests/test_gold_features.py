@@ -210,6 +210,19 @@ def test_flat_prices_give_rsi_50_zero_volatility_and_no_drawdown():
     assert (got["sma_7"], got["sma_30"]) == (7.0, 7.0)
 
 
+def test_rsi_of_only_gains_is_exactly_100_never_above():
+    # Simulated SOLUSDT closes of 2024-03-02..16: fourteen gains for which 100·G/G rounds to
+    # 100.00000000000001; a blocking check (RSI within [0, 100]) failed on it in a backfill.
+    real = [71.40981, 72.83581, 76.86829, 80.94505, 83.86232, 90.77646, 95.38208, 101.71246,
+            103.78547, 105.02193, 105.57228, 107.07637, 110.05615, 112.77295, 114.97983]
+    gains = pl.Series(real).diff().drop_nulls()
+    assert 100.0 * gains.mean() / gains.mean() > 100.0  # the rounding this guards against
+    closes = {n: real[0] for n in range(1, 26)}
+    closes.update({25 + k: close for k, close in enumerate(real, start=1)})
+    result = features.daily_features(daily_from_closes(closes), [day(40)])
+    assert row(result, 40)["rsi_14"] == 100.0
+
+
 def test_flat_after_moves_is_exactly_50_not_a_sliding_sum_residue():
     # Big moves leave the 14-day window; a sliding sum would keep a tiny residue and give RSI ≠ 50.
     closes = {n: [100.0, 0.1, 1e5][n % 3] for n in range(1, 21)}

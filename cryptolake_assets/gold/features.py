@@ -186,7 +186,7 @@ def daily_features(daily: pl.DataFrame, dates: list[dt.date] | None = None) -> p
             14,
             pl.when(mean_gain + mean_loss == 0)
             .then(pl.lit(50.0))
-            .otherwise(100.0 * mean_gain / (mean_gain + mean_loss)),
+            .otherwise(100.0 * (mean_gain / (mean_gain + mean_loss))),  # ≤ 100 exactly (100·g/g may round above)
         ),
         drawdown_30d=_when_complete(close_30, 30, pl.col("close") / close_30.list.max() - 1),
     )
