@@ -11,9 +11,12 @@ depend on where the frame starts); this keeps a row bit-identical whatever range
 import datetime as dt
 import math
 
+import numpy as np
 import polars as pl
 
-from cryptolake_assets.silver.transform import expected_bars
+from cryptolake_assets.silver.transform import UTC_US
+from partitions import symbol_info
+from resources.kline_format import INTERVAL_MS, interval_ms
 
 # The longest look-back: volatility_30d needs closes D-30 .. D.
 LOOKBACK_DAYS = 30
@@ -83,47 +86,82 @@ MARKET_DAILY_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _require(frame: pl.DataFrame, columns: list[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def _require(frame: pl.DataFrame | pl.LazyFrame, columns: list[str], what: str) -> None:
+    present = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    missing = [c for c in columns if c not in present]
     if missing:
-        raise ValueError(f"{what} lacks columns {missing}; it has {frame.columns}")
+        raise ValueError(f"{what} lacks columns {missing}; it has {present}")
 
 
-def daily_bars(silver_ohlcv: pl.DataFrame, now: dt.datetime | None = None) -> pl.DataFrame:
+def _bars_by_day(bars: pl.DataFrame) -> pl.DataFrame:
+    """One symbol's bars (``bars`` must hold a single symbol) → one row per day. The bars are put in time order first (a no-op on silver,
+    which is stored sorted), so first/last follow ``open_time`` and every sum adds the day's bars in
+    time order: each day's values do not depend on what else was loaded with it."""
+    if not bars["open_time"].is_sorted():
+        bars = bars.sort("open_time")
+    # One symbol: its column is sorted. Saying so gives the same sorted-key aggregation (and the
+    # same last bits of each sum) whether the bars came from a scan or from an in-memory frame.
+    return bars.with_columns(pl.col("symbol").set_sorted()).group_by("symbol", "date").agg(
+        interval=pl.col("interval").first(),
+        first_bar=pl.col("open_time").first(),
+        open=pl.col("open").first(),
+        high=pl.col("high").max(),
+        low=pl.col("low").min(),
+        close=pl.col("close").last(),
+        volume=pl.col("volume").sum(),
+        quote_volume=pl.col("quote_volume").sum(),
+        trades=pl.col("trades").sum(),
+        bars=pl.len(),
+    )
+
+
+def _expected_bars(days: pl.DataFrame, now: dt.datetime) -> pl.Expr:
+    """``silver.transform.expected_bars`` as one expression over ``days`` (symbol, date, interval,
+    first_bar joined with the symbol's listed_on / delisted_on): 0 outside the listing window; else
+    the interval's bars closed between the day's start (the first bar on the listing day) and the
+    end of the day or ``now``, whichever is earlier."""
+    for interval in days["interval"].unique().to_list():
+        interval_ms(interval)  # an unknown interval is a clear error
+    step_us = pl.col("interval").replace_strict(INTERVAL_MS, return_dtype=pl.Int64) * 1000
+    day_start = pl.col("date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    start = (
+        pl.when(pl.col("date") == pl.col("listed_on"))
+        .then(pl.max_horizontal(day_start, pl.col("first_bar").cast(UTC_US)))
+        .otherwise(day_start)
+    )
+    end = pl.min_horizontal(day_start + pl.duration(days=1), pl.lit(now, dtype=UTC_US))
+    listed = (pl.col("date") >= pl.col("listed_on")) & (
+        pl.col("delisted_on").is_null() | (pl.col("date") <= pl.col("delisted_on"))
+    )
+    bars = ((end - start).dt.total_microseconds() // step_us).clip(lower_bound=0)
+    return pl.when(listed).then(bars).otherwise(0)
+
+
+def daily_bars(silver_ohlcv: pl.DataFrame | pl.LazyFrame, now: dt.datetime | None = None) -> pl.DataFrame:
     """One row per symbol per UTC day with at least one bar: OHLCV aggregates, bar counts and vwap.
 
-    ``missing_bars`` = expected − present (never negative), where expected counts the interval's
-    bars in the day, clipped to the symbol's listing window and to ``now`` for the current day
-    (``silver.transform.expected_bars``, the same rule silver reports completeness with).
+    ``silver_ohlcv`` may be lazy (a scan): it is read one symbol at a time, so memory holds one
+    symbol's bars, not the whole input. ``missing_bars`` = expected − present (never negative),
+    where expected counts the interval's bars in the day, clipped to the symbol's listing window
+    and to ``now`` for the current day (the rule of ``silver.transform.expected_bars``, which
+    silver reports completeness with).
     """
     _require(silver_ohlcv, SILVER_COLUMNS, "silver OHLCV")
-    if silver_ohlcv.is_empty():
+    silver = silver_ohlcv.lazy().select(SILVER_COLUMNS)
+    symbols = sorted(silver.select(pl.col("symbol").unique()).collect()["symbol"].drop_nulls().to_list())
+    if not symbols:
         return pl.DataFrame(schema=DAILY_BARS_SCHEMA)
     now = now or dt.datetime.now(dt.UTC)
-    days = (
-        silver_ohlcv.sort("symbol", "open_time")
-        .group_by("symbol", "date", maintain_order=True)
-        .agg(
-            interval=pl.col("interval").first(),
-            first_bar=pl.col("open_time").first(),
-            open=pl.col("open").first(),
-            high=pl.col("high").max(),
-            low=pl.col("low").min(),
-            close=pl.col("close").last(),
-            volume=pl.col("volume").sum(),
-            quote_volume=pl.col("quote_volume").sum(),
-            trades=pl.col("trades").sum(),
-            bars=pl.len(),
-        )
+    listing = pl.DataFrame(
+        [(info.symbol, info.listed_on, info.delisted_on) for info in map(symbol_info, symbols)],
+        schema={"symbol": pl.String, "listed_on": pl.Date, "delisted_on": pl.Date},
+        orient="row",
     )
-    expected = [
-        expected_bars(row["symbol"], row["date"], row["interval"], now, row["first_bar"])
-        for row in days.select("symbol", "date", "interval", "first_bar").iter_rows(named=True)
-    ]
+    days = pl.concat([_bars_by_day(silver.filter(pl.col("symbol") == s).collect()) for s in symbols])
+    days = days.join(listing, on="symbol", how="left")
     return (
-        days.with_columns(expected=pl.Series(expected, dtype=pl.Int64))
-        .with_columns(
-            missing_bars=(pl.col("expected") - pl.col("bars")).clip(lower_bound=0),
+        days.with_columns(
+            missing_bars=(_expected_bars(days, now) - pl.col("bars")).clip(lower_bound=0),
             vwap=pl.when(pl.col("volume") != 0).then(pl.col("quote_volume") / pl.col("volume")),
         )
         .select(list(DAILY_BARS_SCHEMA))
@@ -142,15 +180,25 @@ def on_calendar(frame: pl.DataFrame) -> pl.DataFrame:
     return calendar.join(frame, on=["symbol", "date"], how="left").sort("symbol", "date")
 
 
-def _window(column: str | pl.Expr, days: int) -> pl.Expr:
-    """The last ``days`` calendar values of a column ending on the row's day (needs ``on_calendar``)."""
-    expr = pl.col(column) if isinstance(column, str) else column
-    return pl.concat_list([expr.shift(offset).over("symbol") for offset in range(days)])
+# Position of a row within its symbol's calendar (0 = the symbol's first day); set by daily_features.
+_POSITION = "_calendar_position"
 
 
-def _when_complete(window: pl.Expr, days: int, value: pl.Expr) -> pl.Expr:
-    """``value`` when every day of ``window`` is present, else null."""
-    return pl.when(window.list.drop_nulls().list.len() == days).then(value)
+def _window(values: pl.Series, days: int) -> pl.Series:
+    """Per row, the list of the last ``days`` values ending on the row, newest first: row i holds
+    values[i], values[i − 1], …, values[i − days + 1] (needs ``on_calendar`` order). Built as one
+    gather, so it is cheap; rows whose window reaches before their symbol's first day hold
+    filler and must be masked by ``_when_complete``."""
+    rows = len(values)
+    index = (np.arange(rows)[:, None] - np.arange(days)[None, :]).clip(min=0).ravel()
+    return values.gather(index).reshape((rows, days)).cast(pl.List(values.dtype))
+
+
+def _when_complete(column: str, days: int, value: pl.Expr) -> pl.Expr:
+    """``value`` when the symbol has all ``days`` calendar values of ``column`` ending on the row
+    (none before its first day, none null), else null."""
+    no_nulls = pl.col(column).is_null().cast(pl.Int32).rolling_sum(days) == 0
+    return pl.when((pl.col(_POSITION) >= days - 1) & no_nulls).then(value)
 
 
 def daily_features(daily: pl.DataFrame, dates: list[dt.date] | None = None) -> pl.DataFrame:
@@ -162,8 +210,10 @@ def daily_features(daily: pl.DataFrame, dates: list[dt.date] | None = None) -> p
     _require(daily, list(DAILY_BARS_SCHEMA), "daily bars")
     if daily.is_empty():
         return pl.DataFrame(schema=DAILY_FEATURES_SCHEMA)
-    calendar = on_calendar(daily.select(list(DAILY_BARS_SCHEMA)))
-    previous_close = pl.col("close").shift(1).over("symbol")
+    calendar = on_calendar(daily.select(list(DAILY_BARS_SCHEMA))).with_columns(
+        pl.int_range(pl.len()).over("symbol").alias(_POSITION)
+    )
+    previous_close = pl.when(pl.col(_POSITION) >= 1).then(pl.col("close").shift(1))
     change = pl.col("close") - previous_close
     with_returns = calendar.with_columns(
         return_1d=pl.col("close") / previous_close - 1,
@@ -171,24 +221,24 @@ def daily_features(daily: pl.DataFrame, dates: list[dt.date] | None = None) -> p
         gain=change.clip(lower_bound=0.0),
         loss=(-change).clip(lower_bound=0.0),
     )
-    close_7, close_30 = _window("close", 7), _window("close", 30)
-    log_returns_30 = _window("log_return_1d", 30)
-    gains_14, losses_14 = _window("gain", 14), _window("loss", 14)
-    mean_gain, mean_loss = gains_14.list.mean(), losses_14.list.mean()
+    close_7, close_30 = _window(with_returns["close"], 7), _window(with_returns["close"], 30)
+    log_returns_30 = _window(with_returns["log_return_1d"], 30)
+    mean_gain = _window(with_returns["gain"], 14).list.mean()
+    mean_loss = _window(with_returns["loss"], 14).list.mean()
     features = with_returns.with_columns(
-        sma_7=_when_complete(close_7, 7, close_7.list.mean()),
-        sma_30=_when_complete(close_30, 30, close_30.list.mean()),
+        sma_7=_when_complete("close", 7, pl.lit(close_7.list.mean())),
+        sma_30=_when_complete("close", 30, pl.lit(close_30.list.mean())),
         volatility_30d=_when_complete(
-            log_returns_30, 30, log_returns_30.list.std(ddof=1) * math.sqrt(ANNUALISATION_DAYS)
+            "log_return_1d", 30, pl.lit(log_returns_30.list.std(ddof=1) * math.sqrt(ANNUALISATION_DAYS))
         ),
         rsi_14=_when_complete(
-            gains_14,
+            "gain",
             14,
-            pl.when(mean_gain + mean_loss == 0)
+            pl.when(pl.lit(mean_gain + mean_loss) == 0)
             .then(pl.lit(50.0))
-            .otherwise(100.0 * (mean_gain / (mean_gain + mean_loss))),  # ≤ 100 exactly (100·g/g may round above)
+            .otherwise(pl.lit(100.0 * (mean_gain / (mean_gain + mean_loss)))),  # ≤ 100 exactly (100·g/g may round above)
         ),
-        drawdown_30d=_when_complete(close_30, 30, pl.col("close") / close_30.list.max() - 1),
+        drawdown_30d=_when_complete("close", 30, pl.col("close") / pl.lit(close_30.list.max()) - 1),
     )
     rows = features.filter(pl.col("bars").is_not_null())
     if dates is not None:
