@@ -29,21 +29,41 @@ def _silver_columns_loaded_by_gold() -> list[str] | None:
     return None
 
 
+def _silver_input_is_lazy() -> bool:
+    """True when the gold asset annotates its silver input ``pl.LazyFrame`` (the I/O manager then
+    hands it a lazy scan of the slice instead of a loaded DataFrame)."""
+    import polars as pl
+
+    from cryptolake_assets.gold.daily_features import daily_features
+
+    for input_def in daily_features.node_def.input_defs:
+        if input_def.name == "silver_ohlcv":
+            return input_def.dagster_type.typing_type is pl.LazyFrame
+    return False
+
+
 def features_project(params: dict) -> dict:
-    """The project's code path: the frame the gold asset receives from the DuckDB I/O manager (the
-    columns its input declares, else all of them), then ``daily_bars`` and ``daily_features``."""
+    """The project's code path: the input the gold asset receives from the DuckDB I/O manager (the
+    columns its input declares, else all of them; a lazy scan when the asset annotates its input
+    ``pl.LazyFrame``, else a loaded DataFrame), then ``daily_bars`` and ``daily_features``."""
     import polars as pl
 
     from cryptolake_assets.gold import features
 
     columns = _silver_columns_loaded_by_gold()
+    lazy = _silver_input_is_lazy()
     started = time.perf_counter()
-    silver = pl.read_parquet(params["silver"], columns=columns)
-    rows_in = len(silver)
+    if lazy:
+        scan = pl.scan_parquet(params["silver"])
+        silver = scan.select(columns) if columns else scan
+    else:
+        silver = pl.read_parquet(params["silver"], columns=columns)
     result = features.daily_features(features.daily_bars(silver))
     del silver
     result.write_parquet(params["output"])
-    return {"seconds": time.perf_counter() - started, "rows_in": rows_in, "rows_out": len(result)}
+    seconds = time.perf_counter() - started
+    rows_in = pl.scan_parquet(params["silver"]).select(pl.len()).collect().item()
+    return {"seconds": seconds, "rows_in": rows_in, "rows_out": len(result), "input": "LazyFrame" if lazy else "DataFrame"}
 
 
 def features_polars_floor(params: dict) -> dict:

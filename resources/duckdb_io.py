@@ -1,5 +1,8 @@
 """The DuckDB I/O manager that persists every medallion table as Polars DataFrames.
 
+Inputs load as a ``pl.DataFrame``, or, when annotated ``pl.LazyFrame``, as a lazy DuckDB scan of the
+same slice (read when collected, with column selection and filters pushed into DuckDB).
+
 Built on dagster-duckdb's ``DbIOManager`` with three fixes for today's releases (see README,
 "Why a DuckDB I/O manager subclass"):
 
@@ -26,6 +29,7 @@ from typing import Any, cast
 import duckdb
 import polars as pl
 import tenacity
+from polars.io.plugins import register_io_source
 from dagster import (
     InputContext,
     MetadataValue,
@@ -140,6 +144,56 @@ class DuckDBPolarsHandler(DbTypeHandler[pl.DataFrame]):
         return [pl.DataFrame]
 
 
+class DuckDBPolarsLazyHandler(DbTypeHandler[pl.LazyFrame]):
+    """Reads inputs annotated ``pl.LazyFrame`` as a lazy scan of the table slice: nothing is read at
+    load time; each ``collect`` opens its own connection and runs the slice's SELECT with the
+    query's column selection and filters pushed into DuckDB (duckdb's polars scan), so a consumer
+    can read a large slice piece by piece (e.g. one symbol at a time) instead of all at once."""
+
+    def __init__(self, database: str, connection_config: dict[str, Any], lock_timeout_seconds: float):
+        self.database = database
+        self.config = dict(connection_config)
+        self.lock_timeout_seconds = lock_timeout_seconds
+
+    def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pl.LazyFrame, connection):
+        raise NotImplementedError("CryptoLakeDbIOManager writes through replace_slice()")
+
+    def load_input(self, context: InputContext, table_slice: TableSlice, connection) -> pl.LazyFrame:
+        if self.database == ":memory:" or self.database.startswith("md:"):
+            return DuckDBPolarsHandler().load_input(context, table_slice, connection).lazy()
+        if not _table_exists(connection, table_slice):
+            raise DuckDBWriteError(
+                f"table {table_slice.schema}.{table_slice.table} does not exist yet in "
+                f"{table_slice.database}: materialize its asset first"
+            )
+        query = select_statement(table_slice)
+        schema = {
+            name: pl.Datetime(dtype.time_unit, "UTC") if isinstance(dtype, pl.Datetime) and dtype.time_zone else dtype
+            for name, dtype in connection.sql(query).pl(lazy=True).collect_schema().items()
+        }  # as as_utc() returns them
+        database, config, lock_timeout = self.database, self.config, self.lock_timeout_seconds
+
+        def scan(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None):
+            scan_connection = connect_duckdb(database, config, lock_timeout)
+            try:
+                frame = scan_connection.sql(query).pl(lazy=True)
+                if with_columns is not None:
+                    frame = frame.select(with_columns)
+                if predicate is not None:
+                    frame = frame.filter(predicate)
+                if n_rows is not None:
+                    frame = frame.head(n_rows)
+                yield as_utc(frame.collect())
+            finally:
+                scan_connection.close()
+
+        return register_io_source(scan, schema=schema)
+
+    @property
+    def supported_types(self):
+        return [pl.LazyFrame]
+
+
 def as_utc(frame: pl.DataFrame) -> pl.DataFrame:
     """TIMESTAMPTZ columns come back in the session zone (``Etc/UTC`` without the ICU extension,
     which duckdb 2.0 wheels do not bundle); normalise them to ``UTC``."""
@@ -196,7 +250,10 @@ class CryptoLakeDbIOManager(DbIOManager):
 
     def __init__(self, *, database: str, connection_config: dict[str, Any], lock_timeout_seconds: float):
         super().__init__(
-            type_handlers=[DuckDBPolarsHandler()],
+            type_handlers=[
+                DuckDBPolarsHandler(),
+                DuckDBPolarsLazyHandler(database, connection_config, lock_timeout_seconds),
+            ],
             db_client=_DuckDBClient(database, connection_config, lock_timeout_seconds),
             database=database,
             io_manager_name="CryptoLakeDuckDBIOManager",

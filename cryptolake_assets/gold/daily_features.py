@@ -89,15 +89,17 @@ LINEAGE = column_lineage({column: [(SILVER, name) for name in names] for column,
         "dagster/column_schema": table_schema(features.DAILY_FEATURES_SCHEMA, COLUMNS),
     },
 )
-def daily_features(context: AssetExecutionContext, silver_ohlcv: pl.DataFrame) -> Output[pl.DataFrame]:
+def daily_features(context: AssetExecutionContext, silver_ohlcv: pl.LazyFrame) -> Output[pl.DataFrame]:
     """Daily OHLCV per symbol with returns, SMA 7/30, 30-day volatility, RSI 14 and 30-day drawdown.
     Each (date, symbol) reads only that symbol's silver bars of [date − 30, date], so a partition is
     identical whether materialized alone or inside any backfill range."""
     scope = run_scope(context)
-    bars = features.daily_bars(silver_ohlcv.filter(pl.col("symbol").is_in(list(scope.symbols))))
+    # silver_ohlcv is a lazy scan of the silver slice: daily_bars reads it one symbol at a time.
+    bars = features.daily_bars(silver_ohlcv, symbols=scope.symbols)
     history = features.daily_features(bars)
     rows = history.filter(pl.col("date").is_in(list(scope.days)))
-    context.log.info(f"{len(rows)} feature rows for {scope.describe()} from {len(silver_ohlcv)} silver bars")
+    silver_bars_read = int(bars["bars"].sum()) if not bars.is_empty() else 0
+    context.log.info(f"{len(rows)} feature rows for {scope.describe()} from {silver_bars_read} silver bars")
     return Output(
         rows,
         metadata={
@@ -106,7 +108,7 @@ def daily_features(context: AssetExecutionContext, silver_ohlcv: pl.DataFrame) -
             "partitions_without_bars": len(scope.days) * len(scope.symbols) - len(rows),
             "rows_with_full_30d_window": rows["volatility_30d"].count(),
             "missing_bars": int(rows["missing_bars"].sum()) if not rows.is_empty() else 0,
-            "silver_bars_read": len(silver_ohlcv),
+            "silver_bars_read": silver_bars_read,
             **rich_metadata(
                 len(scope.days) * len(scope.symbols),
                 {

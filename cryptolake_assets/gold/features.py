@@ -10,6 +10,7 @@ depend on where the frame starts); this keeps a row bit-identical whatever range
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -137,18 +138,23 @@ def _expected_bars(days: pl.DataFrame, now: dt.datetime) -> pl.Expr:
     return pl.when(listed).then(bars).otherwise(0)
 
 
-def daily_bars(silver_ohlcv: pl.DataFrame | pl.LazyFrame, now: dt.datetime | None = None) -> pl.DataFrame:
+def daily_bars(
+    silver_ohlcv: pl.DataFrame | pl.LazyFrame, now: dt.datetime | None = None, symbols: Sequence[str] | None = None
+) -> pl.DataFrame:
     """One row per symbol per UTC day with at least one bar: OHLCV aggregates, bar counts and vwap.
 
     ``silver_ohlcv`` may be lazy (a scan): it is read one symbol at a time, so memory holds one
-    symbol's bars, not the whole input. ``missing_bars`` = expected − present (never negative),
+    symbol's bars, not the whole input. ``symbols`` restricts the result to those symbols (default:
+    every symbol in the input). ``missing_bars`` = expected − present (never negative),
     where expected counts the interval's bars in the day, clipped to the symbol's listing window
     and to ``now`` for the current day (the rule of ``silver.transform.expected_bars``, which
     silver reports completeness with).
     """
     _require(silver_ohlcv, SILVER_COLUMNS, "silver OHLCV")
     silver = silver_ohlcv.lazy().select(SILVER_COLUMNS)
-    symbols = sorted(silver.select(pl.col("symbol").unique()).collect()["symbol"].drop_nulls().to_list())
+    if symbols is None:
+        symbols = silver.select(pl.col("symbol").unique()).collect()["symbol"].drop_nulls().to_list()
+    symbols = sorted(set(symbols))
     if not symbols:
         return pl.DataFrame(schema=DAILY_BARS_SCHEMA)
     now = now or dt.datetime.now(dt.UTC)
