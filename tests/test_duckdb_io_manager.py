@@ -151,3 +151,55 @@ def test_replacing_one_partition_leaves_neighbours_untouched(io_manager, tmp_pat
     stored = _table(tmp_path / "lake.duckdb", "raw.prices")
     assert stored.height == 6
     assert stored.group_by("date", "symbol").len()["len"].to_list() == [1] * 6
+
+
+SEEN: dict[str, object] = {}
+
+
+@asset(key=["raw", "stamps"], partitions_def=PARTS, metadata={"partition_expr": EXPR}, backfill_policy=BackfillPolicy.single_run())
+def stamps(context: AssetExecutionContext) -> pl.DataFrame:
+    rows = [
+        {"date": day, "symbol": symbol, "at": dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC), "hour": hour}
+        for day, symbol in _keys(context)
+        for hour in (0, 12)
+    ]
+    return pl.DataFrame(rows, schema={"date": pl.Date, "symbol": pl.String, "at": pl.Datetime("us", "UTC"), "hour": pl.Int64})
+
+
+@asset(
+    key=["derived", "lazy_reader"],
+    partitions_def=PARTS,
+    metadata={"partition_expr": EXPR},
+    backfill_policy=BackfillPolicy.single_run(),
+    ins={"stamps": AssetIn(key=["raw", "stamps"], partition_mapping=WINDOW, metadata={"columns": ["date", "symbol", "at"]})},
+)
+def lazy_reader(context: AssetExecutionContext, stamps: pl.LazyFrame) -> pl.DataFrame:
+    SEEN["type"] = type(stamps)
+    SEEN["schema"] = stamps.collect_schema()
+    SEEN["all"] = stamps.collect().sort("symbol", "at")
+    SEEN["bbb"] = stamps.filter(pl.col("symbol") == "BBBUSDT").collect().sort("at")
+    return pl.DataFrame(
+        [{"date": day, "symbol": symbol} for day, symbol in _keys(context)], schema={"date": pl.Date, "symbol": pl.String}
+    )
+
+
+def test_lazyframe_inputs_are_lazy_scans_of_the_same_slice(io_manager, tmp_path):
+    assert materialize([stamps], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-05|CCCUSDT")).success
+    SEEN.clear()
+    result = materialize(
+        [stamps.to_source_asset(), lazy_reader],
+        resources={"io_manager": io_manager},
+        tags=_range("2024-01-04|AAAUSDT", "2024-01-04|BBBUSDT"),
+    )
+    assert result.success
+    assert SEEN["type"] is pl.LazyFrame
+    # The declared columns only; TIMESTAMPTZ comes back as UTC, as in DataFrame loads.
+    assert SEEN["schema"] == pl.Schema({"date": pl.Date, "symbol": pl.String, "at": pl.Datetime("us", "UTC")})
+    # Window 01-02..01-04 (start_offset=-2) × AAA, BBB: 3 days × 2 symbols × 2 stamps.
+    everything = SEEN["all"]
+    assert everything.height == 12 and sorted(set(everything["symbol"])) == ["AAAUSDT", "BBBUSDT"]
+    assert SEEN["bbb"]["at"].to_list() == [
+        dt.datetime(2024, 1, d, h, tzinfo=dt.UTC) for d in (2, 3, 4) for h in (0, 12)
+    ]
+    # No connection is left open after the run: a read-only connection can open the file.
+    assert _table(tmp_path / "lake.duckdb", "derived.lazy_reader").height == 2

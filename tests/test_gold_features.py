@@ -459,3 +459,55 @@ def test_correlations_alone_equal_correlations_inside_a_range():
         window = returns.filter(pl.col("date").is_between(day(n - 29), day(n)))
         alone = features.correlations_30d(window, [day(n)])
         assert_frame_equal(alone, in_range.filter(pl.col("date") == day(n)), check_exact=True)
+
+
+# --- daily bars: input forms and the expected-bars rule ---------------------------------------
+
+
+def test_daily_bars_are_the_same_from_a_lazy_scan_or_shuffled_rows():
+    data = random_walk_silver(["BTCUSDT", "ETHUSDT", "SOLUSDT"], 40, seed=11)
+    reference = features.daily_bars(data, now=NOW)
+    assert reference.height == 3 * 40  # every symbol has bars on each of the 40 days
+    assert_frame_equal(features.daily_bars(data.lazy(), now=NOW), reference, check_exact=True)
+    shuffled = data.sample(fraction=1.0, shuffle=True, seed=5)
+    assert not shuffled["open_time"].is_sorted()
+    assert_frame_equal(features.daily_bars(shuffled, now=NOW), reference, check_exact=True)
+    only_eth = features.daily_bars(data.lazy(), now=NOW, symbols=["ETHUSDT"])
+    assert_frame_equal(only_eth, reference.filter(pl.col("symbol") == "ETHUSDT"), check_exact=True)
+
+
+def test_missing_bars_follow_the_silver_expected_bars_rule():
+    from cryptolake_assets.silver.transform import expected_bars
+
+    now = dt.datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
+    days = [
+        ("BTCUSDT", dt.date(2024, 4, 30), "1h", [0, 5, 23]),  # a full past day
+        ("BTCUSDT", dt.date(2024, 5, 1), "1h", [0, 1]),  # today: closed bars only
+        ("ETHUSDT", dt.date(2024, 5, 1), "1m", [0, 7, 59]),  # today, 1-minute bars
+        ("SOLUSDT", dt.date(2020, 8, 11), "1h", [6, 7]),  # listing day: from the first bar
+        ("SOLUSDT", dt.date(2020, 8, 10), "1h", [3]),  # before listing: nothing expected
+        ("BUSDUSDT", dt.date(2023, 12, 15), "1h", [0]),  # delisting day is still listed
+        ("BUSDUSDT", dt.date(2023, 12, 16), "1h", [0]),  # after delisting
+    ]
+    rows = [
+        bar(date, minute // 60 if interval == "1m" else minute, minute % 60 if interval == "1m" else 0, symbol=symbol, interval=interval)
+        for symbol, date, interval, minutes in days
+        for minute in minutes
+    ]
+    daily = features.daily_bars(silver(rows), now=now)
+    got = {(r["symbol"], r["date"]): r["missing_bars"] for r in daily.iter_rows(named=True)}
+    first_bars = {(r["symbol"], r["date"]): min(x["open_time"] for x in rows if (x["symbol"], x["date"]) == (r["symbol"], r["date"])) for r in daily.iter_rows(named=True)}
+    want = {
+        (symbol, date): max(expected_bars(symbol, date, interval, now, first_bars[(symbol, date)]) - len(minutes), 0)
+        for symbol, date, interval, minutes in days
+    }
+    assert got == want
+    # Worked out by hand: 24 − 3; 10 closed by 10:30 − 2; 630 closed minutes − 3; 18 from 06:00 − 2; 0; 24 − 1; 0.
+    assert [got[(s, d)] for s, d, _, _ in days] == [21, 8, 627, 16, 0, 23, 0]
+
+
+def test_unknown_symbol_in_silver_is_a_clear_error():
+    from partitions.universe import UniverseError
+
+    with pytest.raises(UniverseError, match="unknown symbol 'NOPEUSDT'"):
+        features.daily_bars(silver([bar(day(1), 0, symbol="NOPEUSDT")]), now=NOW)
