@@ -6,6 +6,10 @@ calendar (a day without bars is a null), and a window is the list of its last n 
 value is null unless all n are present. Every window is evaluated from its own values rather than
 with a sliding sum (Polars' ``rolling_*`` kernels add and subtract as they slide, so their last bits
 depend on where the frame starts); this keeps a row bit-identical whatever range it is computed in.
+The windows are built with one gather per column (not one shifted column per day of the window).
+
+Daily bars read their silver input (a DataFrame or a lazy scan) one symbol at a time, so a scan
+never holds more than one symbol's bars in memory, and no whole-frame sort is needed.
 """
 
 import datetime as dt
@@ -95,13 +99,15 @@ def _require(frame: pl.DataFrame | pl.LazyFrame, columns: list[str], what: str) 
 
 
 def _bars_by_day(bars: pl.DataFrame) -> pl.DataFrame:
-    """One symbol's bars (``bars`` must hold a single symbol) → one row per day. The bars are put in time order first (a no-op on silver,
-    which is stored sorted), so first/last follow ``open_time`` and every sum adds the day's bars in
-    time order: each day's values do not depend on what else was loaded with it."""
+    """One symbol's bars (a single symbol only) → one row per day. The bars are put in time order
+    first (a no-op on silver, which is stored sorted), so first/last follow ``open_time`` and every
+    sum adds the day's bars in time order: a day's values do not depend on what else was loaded."""
     if not bars["open_time"].is_sorted():
         bars = bars.sort("open_time")
-    # One symbol: its column is sorted. Saying so gives the same sorted-key aggregation (and the
-    # same last bits of each sum) whether the bars came from a scan or from an in-memory frame.
+    # A single symbol's column is sorted; flagging it makes Polars take its sorted-key group-by,
+    # whose float sums are bit-identical to the former whole-frame sort("symbol", "open_time") +
+    # group_by, whether the bars came from a scan or from an in-memory frame (unflagged, the
+    # hash group-by's sums can differ in the last bit).
     return bars.with_columns(pl.col("symbol").set_sorted()).group_by("symbol", "date").agg(
         interval=pl.col("interval").first(),
         first_bar=pl.col("open_time").first(),
