@@ -511,3 +511,28 @@ def test_unknown_symbol_in_silver_is_a_clear_error():
 
     with pytest.raises(UniverseError, match="unknown symbol 'NOPEUSDT'"):
         features.daily_bars(silver([bar(day(1), 0, symbol="NOPEUSDT")]), now=NOW)
+
+
+def test_window_means_are_exact_newest_first_sums_divided_by_the_window():
+    # Windows are summed newest first, one value at a time, then divided (as list.mean does):
+    # a plain-Python oracle with the same float operations must agree to the last bit.
+    rng = random.Random(23)
+    closes = {n: rng.uniform(0.001, 5000.0) for n in range(1, 46)}
+    result = features.daily_features(daily_from_closes(closes))
+    for n in (31, 38, 45):
+        got = row(result, n)
+        newest_first = [closes[n - k] for k in range(30)]
+
+        def mean(values):
+            total = values[0]
+            for value in values[1:]:
+                total += value
+            return total / len(values)
+
+        changes = [closes[n - k] - closes[n - k - 1] for k in range(14)]
+        gain = mean([max(c, 0.0) for c in changes])
+        loss = mean([max(-c, 0.0) for c in changes])
+        assert got["sma_7"] == mean(newest_first[:7])
+        assert got["sma_30"] == mean(newest_first)
+        assert got["rsi_14"] == 100.0 * (gain / (gain + loss))
+        assert got["drawdown_30d"] == closes[n] / max(newest_first) - 1

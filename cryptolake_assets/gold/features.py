@@ -8,13 +8,15 @@ with a sliding sum (Polars' ``rolling_*`` kernels add and subtract as they slide
 depend on where the frame starts); this keeps a row bit-identical whatever range it is computed in.
 The windows are built with one gather per column (not one shifted column per day of the window).
 
-Daily bars read their silver input (a DataFrame or a lazy scan) one symbol at a time, so a scan
-never holds more than one symbol's bars in memory, and no whole-frame sort is needed.
+Daily bars read their silver input (a DataFrame or a lazy scan) in pieces of whole symbols, so a
+scan never holds more than one piece in memory, and sorted input needs no sort.
 """
 
 import datetime as dt
 import math
+import operator
 from collections.abc import Sequence
+from functools import reduce
 
 import numpy as np
 import polars as pl
@@ -30,6 +32,9 @@ CORRELATION_DAYS = 30
 CORRELATION_BLOCK_DAYS = 31
 RETURN_30D_DAYS = 30
 ANNUALISATION_DAYS = 365
+
+# Daily bars read their silver input in pieces of whole symbols of at most this many rows (≈ 100 MB).
+READ_ROWS = 1_000_000
 
 # The silver columns the daily aggregation reads (the I/O manager selects only these).
 SILVER_COLUMNS = ["date", "symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "quote_volume", "trades"]
@@ -98,28 +103,64 @@ def _require(frame: pl.DataFrame | pl.LazyFrame, columns: list[str], what: str) 
         raise ValueError(f"{what} lacks columns {missing}; it has {present}")
 
 
-def _bars_by_day(bars: pl.DataFrame) -> pl.DataFrame:
-    """One symbol's bars (a single symbol only) → one row per day. The bars are put in time order
-    first (a no-op on silver, which is stored sorted), so first/last follow ``open_time`` and every
-    sum adds the day's bars in time order: a day's values do not depend on what else was loaded."""
-    if not bars["open_time"].is_sorted():
-        bars = bars.sort("open_time")
-    # A single symbol's column is sorted; flagging it makes Polars take its sorted-key group-by,
-    # whose float sums are bit-identical to the former whole-frame sort("symbol", "open_time") +
-    # group_by, whether the bars came from a scan or from an in-memory frame (unflagged, the
-    # hash group-by's sums can differ in the last bit).
-    return bars.with_columns(pl.col("symbol").set_sorted()).group_by("symbol", "date").agg(
-        interval=pl.col("interval").first(),
-        first_bar=pl.col("open_time").first(),
-        open=pl.col("open").first(),
-        high=pl.col("high").max(),
-        low=pl.col("low").min(),
-        close=pl.col("close").last(),
-        volume=pl.col("volume").sum(),
-        quote_volume=pl.col("quote_volume").sum(),
-        trades=pl.col("trades").sum(),
-        bars=pl.len(),
-    )
+def _symbol_pieces(silver: pl.LazyFrame, symbols: Sequence[str] | None) -> tuple[list[list[str]], bool]:
+    """Split the input's symbols (or ``symbols``) into pieces of whole symbols of at most
+    ``READ_ROWS`` rows (a larger symbol is a piece alone), in symbol order; also say whether the
+    only piece is the whole input. Reads the symbol column once."""
+    counts = silver.group_by("symbol").agg(rows=pl.len()).collect()
+    rows = {s: n for s, n in zip(counts["symbol"].to_list(), counts["rows"].to_list(), strict=True) if s is not None}
+    wanted = sorted(rows if symbols is None else set(symbols) & set(rows))
+    pieces: list[list[str]] = []
+    size = 0
+    for symbol in wanted:
+        if not pieces or size + rows[symbol] > READ_ROWS:
+            pieces.append([])
+            size = 0
+        pieces[-1].append(symbol)
+        size += rows[symbol]
+    return pieces, len(pieces) == 1 and len(pieces[0]) == counts.height
+
+
+def _read_piece(silver: pl.LazyFrame, piece: list[str], whole_input: bool) -> pl.DataFrame:
+    if whole_input:
+        return silver.collect()
+    # Equalities rather than is_in: a lazy DuckDB input pushes them into its query.
+    return silver.filter(reduce(operator.or_, [pl.col("symbol") == s for s in piece])).collect()
+
+
+def _bars_by_day(piece: pl.DataFrame) -> pl.DataFrame:
+    """Whole symbols' bars → one row per symbol and day. The bars are put in (symbol, open_time)
+    order first unless they already are (silver is stored sorted), so first/last follow
+    ``open_time`` and every sum adds the day's bars in time order: a day's values do not depend on
+    what else was read with them. Each symbol is aggregated from its own slice of the piece."""
+    if not piece["symbol"].is_sorted():
+        piece = piece.sort("symbol", "open_time")
+    days, offset = [], 0
+    for length in piece["symbol"].rle().struct.field("len").to_list():
+        bars = piece.slice(offset, length)
+        offset += length
+        if not bars["open_time"].is_sorted():
+            bars = bars.sort("open_time")
+        # One symbol's column is sorted; flagging it makes Polars take its sorted-key group-by,
+        # whose float sums are bit-identical to the former whole-frame sort("symbol", "open_time")
+        # + group_by (unflagged, the hash group-by's sums can differ in the last bit).
+        days.append(
+            bars.with_columns(pl.col("symbol").set_sorted())
+            .group_by("symbol", "date")
+            .agg(
+                interval=pl.col("interval").first(),
+                first_bar=pl.col("open_time").first(),
+                open=pl.col("open").first(),
+                high=pl.col("high").max(),
+                low=pl.col("low").min(),
+                close=pl.col("close").last(),
+                volume=pl.col("volume").sum(),
+                quote_volume=pl.col("quote_volume").sum(),
+                trades=pl.col("trades").sum(),
+                bars=pl.len(),
+            )
+        )
+    return pl.concat(days)
 
 
 def _expected_bars(days: pl.DataFrame, now: dt.datetime) -> pl.Expr:
@@ -149,8 +190,8 @@ def daily_bars(
 ) -> pl.DataFrame:
     """One row per symbol per UTC day with at least one bar: OHLCV aggregates, bar counts and vwap.
 
-    ``silver_ohlcv`` may be lazy (a scan): it is read one symbol at a time, so memory holds one
-    symbol's bars, not the whole input. ``symbols`` restricts the result to those symbols (default:
+    ``silver_ohlcv`` may be lazy (a scan): it is read in pieces of whole symbols of at most
+    ``READ_ROWS`` rows, so memory holds one piece, not the whole input. ``symbols`` restricts the result to those symbols (default:
     every symbol in the input). ``missing_bars`` = expected − present (never negative),
     where expected counts the interval's bars in the day, clipped to the symbol's listing window
     and to ``now`` for the current day (the rule of ``silver.transform.expected_bars``, which
@@ -158,18 +199,16 @@ def daily_bars(
     """
     _require(silver_ohlcv, SILVER_COLUMNS, "silver OHLCV")
     silver = silver_ohlcv.lazy().select(SILVER_COLUMNS)
-    if symbols is None:
-        symbols = silver.select(pl.col("symbol").unique()).collect()["symbol"].drop_nulls().to_list()
-    symbols = sorted(set(symbols))
-    if not symbols:
+    pieces, whole_input = _symbol_pieces(silver, symbols)
+    if not pieces:
         return pl.DataFrame(schema=DAILY_BARS_SCHEMA)
     now = now or dt.datetime.now(dt.UTC)
     listing = pl.DataFrame(
-        [(info.symbol, info.listed_on, info.delisted_on) for info in map(symbol_info, symbols)],
+        [(info.symbol, info.listed_on, info.delisted_on) for piece in pieces for info in map(symbol_info, piece)],
         schema={"symbol": pl.String, "listed_on": pl.Date, "delisted_on": pl.Date},
         orient="row",
     )
-    days = pl.concat([_bars_by_day(silver.filter(pl.col("symbol") == s).collect()) for s in symbols])
+    days = pl.concat([_bars_by_day(_read_piece(silver, piece, whole_input)) for piece in pieces])
     days = days.join(listing, on="symbol", how="left")
     return (
         days.with_columns(
@@ -196,14 +235,33 @@ def on_calendar(frame: pl.DataFrame) -> pl.DataFrame:
 _POSITION = "_calendar_position"
 
 
+def _window_index(rows: int, days: int) -> np.ndarray:
+    """Row i's window positions, newest first: i, i − 1, …, i − days + 1 (clipped at 0)."""
+    index = np.arange(rows)[:, None] - np.arange(days)[None, :]
+    np.maximum(index, 0, out=index)
+    return index
+
+
 def _window(values: pl.Series, days: int) -> pl.Series:
     """Per row, the list of the last ``days`` values ending on the row, newest first: row i holds
     values[i], values[i − 1], …, values[i − days + 1] (needs ``on_calendar`` order). Built as one
-    gather, so it is cheap; rows whose window reaches before their symbol's first day hold
-    filler and must be masked by ``_when_complete``."""
+    gather; rows whose window reaches before their symbol's first day hold filler and must be
+    masked by ``_when_complete``."""
     rows = len(values)
-    index = (np.arange(rows)[:, None] - np.arange(days)[None, :]).clip(min=0).ravel()
-    return values.gather(index).reshape((rows, days)).cast(pl.List(values.dtype))
+    return values.gather(_window_index(rows, days).ravel()).reshape((rows, days)).cast(pl.List(values.dtype))
+
+
+def _window_mean(values: pl.Series, days: int) -> pl.Series:
+    """Per row, the mean of the last ``days`` values ending on the row (needs ``on_calendar`` order;
+    mask with ``_when_complete``). The values are added newest first, one at a time, then divided
+    by ``days``: exactly what Polars' ``list.mean`` does with the window's list, without building
+    it. Series arithmetic, step by step, so the order of the adds is fixed; and divided by a
+    Series, because Polars divides by a scalar as a multiplication by its reciprocal (not always
+    the same last bit)."""
+    total = values
+    for offset in range(1, days):
+        total = total + values.shift(offset)
+    return total / pl.Series(np.full(len(values), float(days)))
 
 
 def _when_complete(column: str, days: int, value: pl.Expr) -> pl.Expr:
@@ -233,13 +291,11 @@ def daily_features(daily: pl.DataFrame, dates: list[dt.date] | None = None) -> p
         gain=change.clip(lower_bound=0.0),
         loss=(-change).clip(lower_bound=0.0),
     )
-    close_7, close_30 = _window(with_returns["close"], 7), _window(with_returns["close"], 30)
+    mean_gain, mean_loss = _window_mean(with_returns["gain"], 14), _window_mean(with_returns["loss"], 14)
     log_returns_30 = _window(with_returns["log_return_1d"], 30)
-    mean_gain = _window(with_returns["gain"], 14).list.mean()
-    mean_loss = _window(with_returns["loss"], 14).list.mean()
     features = with_returns.with_columns(
-        sma_7=_when_complete("close", 7, pl.lit(close_7.list.mean())),
-        sma_30=_when_complete("close", 30, pl.lit(close_30.list.mean())),
+        sma_7=_when_complete("close", 7, pl.lit(_window_mean(with_returns["close"], 7))),
+        sma_30=_when_complete("close", 30, pl.lit(_window_mean(with_returns["close"], 30))),
         volatility_30d=_when_complete(
             "log_return_1d", 30, pl.lit(log_returns_30.list.std(ddof=1) * math.sqrt(ANNUALISATION_DAYS))
         ),
@@ -250,7 +306,8 @@ def daily_features(daily: pl.DataFrame, dates: list[dt.date] | None = None) -> p
             .then(pl.lit(50.0))
             .otherwise(pl.lit(100.0 * (mean_gain / (mean_gain + mean_loss)))),  # ≤ 100 exactly (100·g/g may round above)
         ),
-        drawdown_30d=_when_complete("close", 30, pl.col("close") / pl.lit(close_30.list.max()) - 1),
+        # A maximum has no rounding: the rolling kernel gives the window's exact maximum.
+        drawdown_30d=_when_complete("close", 30, pl.col("close") / pl.col("close").rolling_max(30) - 1),
     )
     rows = features.filter(pl.col("bars").is_not_null())
     if dates is not None:
