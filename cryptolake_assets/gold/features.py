@@ -312,7 +312,8 @@ def daily_features(daily: pl.DataFrame, dates: list[dt.date] | None = None) -> p
     rows = features.filter(pl.col("bars").is_not_null())
     if dates is not None:
         rows = rows.filter(pl.col("date").is_in(list(dates)))
-    return rows.select(list(DAILY_FEATURES_SCHEMA)).cast(DAILY_FEATURES_SCHEMA).sort("date", "symbol")
+    # The calendar is in (symbol, date) order: a stable sort on date gives (date, symbol).
+    return rows.select(list(DAILY_FEATURES_SCHEMA)).cast(DAILY_FEATURES_SCHEMA).sort("date", maintain_order=True)
 
 
 def correlations_30d(features_window: pl.DataFrame, dates: list[dt.date]) -> pl.DataFrame:
