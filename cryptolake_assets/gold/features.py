@@ -6,10 +6,14 @@ calendar (a day without bars is a null), and a window is the list of its last n 
 value is null unless all n are present. Every window is evaluated from its own values rather than
 with a sliding sum (Polars' ``rolling_*`` kernels add and subtract as they slide, so their last bits
 depend on where the frame starts); this keeps a row bit-identical whatever range it is computed in.
-The windows are built with one gather per column (not one shifted column per day of the window).
+Means add the window's values newest first, one shifted column at a time (the arithmetic of
+``list.mean`` on the window's list, without building it); maxima use ``rolling_max`` (a maximum
+has no rounding); the volatility's standard deviation is ``list.std`` of a window list built with
+one gather.
 
 Daily bars read their silver input (a DataFrame or a lazy scan) in pieces of whole symbols, so a
-scan never holds more than one piece in memory, and sorted input needs no sort.
+scan never holds more than one piece in memory, and input already in (symbol, open_time) order,
+as silver is stored, needs no sort.
 """
 
 import datetime as dt
@@ -191,11 +195,11 @@ def daily_bars(
     """One row per symbol per UTC day with at least one bar: OHLCV aggregates, bar counts and vwap.
 
     ``silver_ohlcv`` may be lazy (a scan): it is read in pieces of whole symbols of at most
-    ``READ_ROWS`` rows, so memory holds one piece, not the whole input. ``symbols`` restricts the result to those symbols (default:
-    every symbol in the input). ``missing_bars`` = expected − present (never negative),
-    where expected counts the interval's bars in the day, clipped to the symbol's listing window
-    and to ``now`` for the current day (the rule of ``silver.transform.expected_bars``, which
-    silver reports completeness with).
+    ``READ_ROWS`` rows, so memory holds one piece, not the whole input. ``symbols`` restricts the
+    result to those symbols (default: every symbol in the input). ``missing_bars`` = expected −
+    present (never negative), where expected counts the interval's bars in the day, clipped to the
+    symbol's listing window and to ``now`` for the current day (the rule of
+    ``silver.transform.expected_bars``, which silver reports completeness with).
     """
     _require(silver_ohlcv, SILVER_COLUMNS, "silver OHLCV")
     silver = silver_ohlcv.lazy().select(SILVER_COLUMNS)
