@@ -1,5 +1,6 @@
 """Per-run timings from a Dagster instance: run duration, step time, and the overhead between them."""
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -34,6 +35,22 @@ def run_statistics(home: Path, tags: dict[str, str] | None = None) -> dict:
     (union of step intervals): process start, code loading, resource setup, event writing.
     ``launch_latency`` = run record created → run started (queueing and process spawn).
     """
+    from dagster import DagsterInstance, RunsFilter
+    from dagster._core.instance.ref import InstanceRef
+
+    # The project's event log storage (dagster.yaml) locates its files through $DAGSTER_HOME.
+    previous_home = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        return _run_statistics(home, tags)
+    finally:
+        if previous_home is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous_home
+
+
+def _run_statistics(home: Path, tags: dict[str, str] | None) -> dict:
     from dagster import DagsterInstance, RunsFilter
     from dagster._core.instance.ref import InstanceRef
 
