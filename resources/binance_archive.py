@@ -33,6 +33,7 @@ from resources.kline_format import (
     INTERVAL_MS,
     KlineFormatError,
     bronze_klines_frame,
+    bronze_klines_frame_from_text,
     datetime_to_ms,
     empty_bronze_klines,
 )
@@ -123,8 +124,8 @@ def read_verified_file(zip_path: Path | str) -> VerifiedDump:
     return verify_dump(zip_path.read_bytes(), checksum_path.read_text(), zip_path.name)
 
 
-def dump_rows(dump: VerifiedDump) -> list[tuple[str, ...]]:
-    """The CSV rows of a verified dump (a header row, as in futures dumps, is skipped)."""
+def dump_fields(dump: VerifiedDump) -> pl.DataFrame:
+    """The CSV fields of a verified dump as text columns (a header row, as in futures dumps, is skipped)."""
     try:
         with zipfile.ZipFile(io.BytesIO(dump.content)) as archive:
             members = [name for name in archive.namelist() if name.lower().endswith(".csv")]
@@ -134,19 +135,26 @@ def dump_rows(dump: VerifiedDump) -> list[tuple[str, ...]]:
     except zipfile.BadZipFile as exc:
         raise ArchiveFormatError(f"{dump.name}: not a readable zip ({exc})") from exc
     if not text.strip():
-        return []
+        return pl.DataFrame()
     frame = pl.read_csv(io.BytesIO(text), has_header=False, infer_schema=False, truncate_ragged_lines=False)
-    rows = frame.rows()
-    if rows and not str(rows[0][0]).strip().isdigit():
-        rows = rows[1:]
-    return rows
+    if frame.height and not str(frame[0, 0]).strip().isdigit():
+        frame = frame.slice(1)
+    return frame
+
+
+def dump_rows(dump: VerifiedDump) -> list[tuple[str, ...]]:
+    """The CSV rows of a verified dump, as tuples of text fields."""
+    return dump_fields(dump).rows()
 
 
 def dump_frame(dump: VerifiedDump, *, symbol: str, interval: str, ingested_at: dt.datetime) -> pl.DataFrame:
-    """Bronze rows of a verified dump, provenance ``archive:<name>:<sha256>``."""
+    """Bronze rows of a verified dump, provenance ``archive:<name>:<sha256>`` (built column-wise)."""
     try:
-        return bronze_klines_frame(
-            dump_rows(dump), symbol=symbol, interval=interval, source=dump.provenance, ingested_at=ingested_at
+        fields = dump_fields(dump)
+        if fields.is_empty():
+            return bronze_klines_frame([], symbol=symbol, interval=interval, source=dump.provenance, ingested_at=ingested_at)
+        return bronze_klines_frame_from_text(
+            fields, symbol=symbol, interval=interval, source=dump.provenance, ingested_at=ingested_at
         )
     except (KlineFormatError, pl.exceptions.PolarsError) as exc:
         if isinstance(exc, ArchiveFormatError):

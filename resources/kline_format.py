@@ -101,6 +101,49 @@ def _as_text(value: object) -> str:
     return value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
 
 
+def milliseconds_expr(column: str) -> pl.Expr:
+    """``to_milliseconds`` as a Polars expression (the same µs threshold), for columnar input."""
+    value = pl.col(column)
+    return pl.when(value >= _MICROSECOND_THRESHOLD).then(value // 1000).otherwise(value)
+
+
+def bronze_klines_frame_from_text(
+    fields: pl.DataFrame,
+    *,
+    symbol: str,
+    interval: str,
+    source: str,
+    ingested_at: dt.datetime,
+) -> pl.DataFrame:
+    """``bronze_klines_frame`` for a frame of 12 text columns (a dump CSV read without a header).
+
+    Columnar, with the same result as the row path; anything the cast cannot take (a missing field,
+    a non-integer time) goes through the row path, which raises its ``KlineFormatError``.
+    """
+    if fields.width != len(KLINE_FIELDS) or fields.is_empty() or any(fields.null_count().row(0)):
+        return bronze_klines_frame(fields.rows(), symbol=symbol, interval=interval, source=source, ingested_at=ingested_at)
+    named = fields.rename(dict(zip(fields.columns, KLINE_FIELDS))).cast(pl.String)
+    numbers = named.select(
+        pl.col(name).str.strip_chars().cast(pl.Int64, strict=False) for name in sorted(_INT_FIELDS)
+    )
+    if any(numbers.null_count().row(0)):
+        return bronze_klines_frame(fields.rows(), symbol=symbol, interval=interval, source=source, ingested_at=ingested_at)
+    frame = named.with_columns(numbers).with_columns(
+        open_time=milliseconds_expr("open_time"), close_time=milliseconds_expr("close_time")
+    )
+    return (
+        frame.with_columns(
+            date=pl.from_epoch("open_time", time_unit="ms").dt.date(),
+            symbol=pl.lit(symbol, dtype=pl.String()),
+            interval=pl.lit(interval, dtype=pl.String()),
+            source=pl.lit(source, dtype=pl.String()),
+            ingested_at=pl.lit(ingested_at, dtype=pl.Datetime("us", "UTC")),
+        )
+        .select(list(BRONZE_KLINES_SCHEMA))
+        .cast(BRONZE_KLINES_SCHEMA)
+    )
+
+
 def bronze_klines_frame(
     rows: Sequence[Sequence[object]],
     *,

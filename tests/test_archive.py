@@ -21,7 +21,9 @@ from resources.binance import BinanceClient
 from resources.binance_archive import (
     ArchiveChecksumError,
     BinanceArchiveClient,
+    ArchiveFormatError,
     dump_frame,
+    dump_rows,
     fetch_klines_archive_first,
     parse_checksum,
     read_verified_file,
@@ -82,6 +84,33 @@ def test_real_microsecond_daily_zip_is_normalised_to_milliseconds():
     assert (last["open_time"], last["close_time"], last["close"]) == (1778281200000, 1778284799999, "80193.17000000")
     day2 = dump_frame(read_verified_file(TOMMY / "BTCUSDT-1h-2026-05-09.zip"), symbol="BTCUSDT", interval="1h", ingested_at=INGESTED)
     assert day2.row(0, named=True)["open"] == "80193.18000000" and day2["date"].unique().to_list() == [dt.date(2026, 5, 9)]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["lostleaf_binance_datatool/BTCUSDT-1m-2020-01-01.zip", "tommy-ca_binance_datatool/BTCUSDT-1h-2026-05-08.zip"],
+)
+def test_column_wise_dump_frame_equals_the_row_by_row_bronze_frame(path):
+    """The archive's columnar path gives exactly the rows of the one row-wise kline path (ms and µs dumps)."""
+    dump = read_verified_file(_real(VISION / path))
+    row_wise = bronze_klines_frame(dump_rows(dump), symbol="BTCUSDT", interval="1m", source=dump.provenance, ingested_at=INGESTED)
+    columnar = dump_frame(dump, symbol="BTCUSDT", interval="1m", ingested_at=INGESTED)
+    assert columnar.schema == row_wise.schema
+    assert columnar.rows() == row_wise.rows()
+
+
+@pytest.mark.parametrize(
+    ("csv", "message"),
+    [
+        (b"1577836800000,1.0,1.0,1.0,1.0,1.0,1577836859.5,1.0,3,1.0,1.0,0\n", "kline #0 field close_time='1577836859.5' is not an integer"),
+        (b"1577836800000,1.0,1.0,1.0,1.0,1.0,1577836859999,1.0,3,1.0,1.0\n", "kline #0 has 11 fields, expected 12"),
+    ],
+)
+def test_malformed_dump_rows_are_refused_with_the_row_and_field_named(csv, message):
+    zipped = zip_bytes("BTCUSDT-1m-2020-01-01.csv", csv)
+    dump = verify_dump(zipped, checksum_text(zipped, "BTCUSDT-1m-2020-01-01.zip"), "BTCUSDT-1m-2020-01-01.zip")
+    with pytest.raises(ArchiveFormatError, match=message.replace(".", "\\.").replace("#", "\\#")):
+        dump_frame(dump, symbol="BTCUSDT", interval="1m", ingested_at=INGESTED)
 
 
 def test_two_real_dumps_agree_sixty_minutes_make_the_hour():
