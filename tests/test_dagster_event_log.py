@@ -193,3 +193,60 @@ def test_without_dagster_home_or_base_dir_it_says_what_is_missing(monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     with pytest.raises(RuntimeError, match="DAGSTER_HOME is not set"):
         BatchedSqliteEventLogStorage()
+
+
+@asset(key=AssetKey(["demo", "pooled"]), pool="duckdb")
+def pooled() -> None:
+    """A step in the project's duckdb pool (limit 1)."""
+
+
+def test_a_blocked_pool_claim_waits_in_storage_and_asks_to_be_asked_again_at_once(tmp_path, monkeypatch):
+    """Blocked: one wait of BLOCKED_CLAIM_WAIT_SECONDS, sleep_interval 0; free slot: no wait."""
+    import resources.dagster_event_log as event_log
+
+    instance = _project_instance(tmp_path / "home", monkeypatch)
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots("duckdb", 1)
+    waits: list[float] = []
+    monkeypatch.setattr(event_log.time, "sleep", waits.append)
+
+    first = storage.claim_concurrency_slot("duckdb", "run-a", "step-a")
+    assert first.is_claimed and waits == []
+    second = storage.claim_concurrency_slot("duckdb", "run-b", "step-b")
+    assert not second.is_claimed
+    assert second.sleep_interval == 0.0
+    assert waits == [event_log.BLOCKED_CLAIM_WAIT_SECONDS]
+
+    storage.free_concurrency_slot_for_step("run-a", "step-a")
+    third = storage.claim_concurrency_slot("duckdb", "run-b", "step-b")
+    assert third.is_claimed and waits == [event_log.BLOCKED_CLAIM_WAIT_SECONDS]
+
+
+def test_a_run_waiting_for_the_duckdb_slot_sleeps_and_runs_once_the_slot_is_free(tmp_path, monkeypatch):
+    """Dagster 1.13's executor would spin a core while it waits (~1 CPU-second per second)."""
+    import threading
+    import time
+
+    from dagster import define_asset_job, Definitions, in_process_executor
+
+    instance = _project_instance(tmp_path / "home", monkeypatch)
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots("duckdb", 1)
+    assert storage.claim_concurrency_slot("duckdb", "other-run", "other-step").is_claimed
+    job = Definitions(
+        assets=[pooled], jobs=[define_asset_job("pooled_job")], executor=in_process_executor
+    ).resolve_job_def("pooled_job")
+    outcome = {}
+    waiting = threading.Thread(target=lambda: outcome.update(success=job.execute_in_process(instance=instance).success))
+
+    cpu_before = time.process_time()
+    waiting.start()
+    time.sleep(3.0)
+    cpu_while_waiting = time.process_time() - cpu_before
+    assert waiting.is_alive() and "success" not in outcome  # still waiting: the slot is taken
+    storage.free_concurrency_slot_for_step("other-run", "other-step")
+    waiting.join(timeout=60)
+
+    assert outcome == {"success": True}
+    # Start-up of the run takes a fraction of a second of CPU; a spinning wait takes ~3 s.
+    assert cpu_while_waiting < 1.5, f"the waiting run used {cpu_while_waiting:.2f} CPU-seconds in 3 s"
