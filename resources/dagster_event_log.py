@@ -24,10 +24,14 @@ schema, files and read paths and only changes how events are written:
   attempts (``InstanceConcurrencyContext.interval_to_next_pending_claim_check`` returns
   ``min(0, ...)``), so a queued run waiting for the slot burned a whole core, half of this 2-core
   machine, while the run holding the slot worked, and noticed a freed slot only after Dagster's
-  backoff (1 s growing to 15 s) had passed.
+  backoff (1 s growing to 15 s) had passed;
+- a range run longer than ``PER_PARTITION_CHECK_RESULTS_MAX`` partitions plans each check as one
+  row for the whole range, the way the project's checks report it, instead of one PLANNED row per
+  partition that no result would ever resolve.
 
 The instance selects it in ``dagster.yaml`` (``event_log_storage``); a Postgres-backed deployment
-replaces that block with ``storage: postgres:`` and needs none of this.
+replaces that block with ``storage: postgres:`` (whose concurrent writes need no batching; it keeps
+Dagster's per-partition planned check rows, which then show large range runs' checks as planned).
 """
 
 import os
@@ -52,6 +56,10 @@ from dagster._utils.concurrency import ConcurrencyClaimStatus
 DEFAULT_EVENT_BATCH_SIZE = "1000"
 os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", DEFAULT_EVENT_BATCH_SIZE)
 
+
+# Range runs of up to this many partitions get one check result per partition (and so one planned
+# row per partition); larger ranges get one result per check (cryptolake_assets/quality/factory.py).
+PER_PARTITION_CHECK_RESULTS_MAX = 40
 
 # How long a blocked pool-slot claim waits before Dagster asks again (a check is one small SQLite
 # read; a freed slot is noticed within this time).
@@ -149,6 +157,16 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         return status.with_sleep_interval(0.0)
 
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        """Planned-check rows of a range run: one per partition only where results come per partition.
+
+        Dagster writes one PLANNED row per check and partition of the run, each holding the planned
+        event with the run's whole partition subset. The project's checks report one result per
+        partition for ranges of up to ``PER_PARTITION_CHECK_RESULTS_MAX`` partitions, which resolve
+        those rows (stored without the subset); a larger range gets one result per check for the
+        whole range (``partition`` None), so it gets one planned row without a partition, which
+        that result resolves. Per-partition rows there would stay PLANNED for ever: a 2-year × 35
+        symbol backfill wrote 700,000 of them (590 MB) and made every run's creation slower.
+        """
         dagster_event = event.get_dagster_event()
         planned: AssetCheckEvaluationPlanned = dagster_event.event_specific_data
         if planned.partitions_subset is None:
@@ -168,7 +186,10 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             evaluation_event_timestamp=self._event_insert_timestamp(event),
             evaluation_event_storage_id=event_id,
         )
-        rows = [{**common, "partition": key} for key in planned.partitions_subset.get_partition_keys()]
+        keys = planned.partitions_subset.get_partition_keys()
+        if len(keys) > PER_PARTITION_CHECK_RESULTS_MAX:
+            keys = [None]
+        rows = [{**common, "partition": key} for key in keys]
         if rows:
             with self.index_connection() as conn:
                 conn.execute(AssetCheckExecutionsTable.insert(), rows)

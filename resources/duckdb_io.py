@@ -359,12 +359,17 @@ class _DuckDBClient:
 def connect_duckdb(
     database: str, config: dict[str, Any] | None = None, lock_timeout_seconds: float = 120.0, read_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
-    """Open the DuckDB file, waiting (bounded, with backoff) while another process holds its lock."""
+    """Open the DuckDB file, waiting (bounded) while another process holds its lock.
+
+    Another pipeline step holds the file only while it reads or writes a slice (well under a
+    second), so the wait retries every 50 ms growing to 500 ms: the file changes hands promptly
+    instead of after a multi-second backoff.
+    """
     if database != ":memory:" and not database.startswith("md:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(duckdb.IOException),
-        wait=tenacity.wait_exponential_jitter(initial=0.2, max=5.0),
+        wait=tenacity.wait_exponential_jitter(initial=0.05, max=0.5),
         stop=tenacity.stop_after_delay(lock_timeout_seconds),
         reraise=True,
     )

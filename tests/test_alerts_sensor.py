@@ -333,3 +333,36 @@ def test_without_webhook_alerts_go_to_log_and_tick_message(instance, clock, capl
     assert AlertState.from_cursor(result.cursor).outbox == []
     logs = caplog.text + capsys.readouterr().err
     assert "BTCUSDT: 2024-07-02 missing (due 2024-07-03 01:00 UTC)" in logs
+
+
+def test_check_transitions_read_only_evaluations_after_the_cursor(any_instance):
+    """New materializations alone cost a tick nothing; each evaluation is seen once, in order."""
+    from dagster import AssetCheckKey
+
+    from cryptolake_assets.sensors.problems import check_transitions
+
+    instance = any_instance
+    blocking = {AssetCheckKey(SILVER, "ohlcv_schema"): True, AssetCheckKey(SILVER, "row_count"): False}
+
+    def evaluate_schema(passed, partition, monkeypatch=pytest.MonkeyPatch()):
+        monkeypatch.setitem(CHECK_PASSES, "value", passed)
+        materialize([silver_stub, silver_schema_check], partition_key=partition, instance=instance, raise_on_error=False)
+        monkeypatch.undo()
+
+    evaluate_schema(False, "2024-07-01|BTCUSDT")  # before the cursor: never read again
+    _, cursor = check_transitions(instance, blocking, None, 0.0)
+    record_day(instance, SILVER, LISTED)  # 32 materializations, no evaluation
+    assert check_transitions(instance, blocking, cursor, 0.0) == ([], cursor)
+
+    evaluate_schema(False, "2024-07-02|ETHUSDT")
+    instance.report_runless_asset_event(  # not blocking: no transition, but the cursor moves past it
+        AssetCheckEvaluation(asset_key=SILVER, check_name="row_count", passed=False, partition="2024-07-02|ETHUSDT")
+    )
+    evaluate_schema(True, "2024-07-02|ETHUSDT")
+    transitions, after = check_transitions(instance, blocking, cursor, 0.0)
+    assert [(t.opened, t.problem.key) for t in transitions] == [
+        (True, "check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"),
+        (False, "check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"),
+    ]
+    assert transitions[0].storage_id < transitions[1].storage_id == after
+    assert check_transitions(instance, blocking, after, 0.0) == ([], after)

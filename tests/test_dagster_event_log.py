@@ -165,6 +165,41 @@ def test_planned_check_rows_do_not_copy_the_runs_partition_subset(tmp_path, monk
     ]
 
 
+QUARTER = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-04-01")  # 91 days
+QUARTER_KEY = AssetKey(["demo", "quarter"])
+
+
+@asset(key=QUARTER_KEY, partitions_def=QUARTER, backfill_policy=BackfillPolicy.single_run())
+def quarter_bars() -> None:
+    """One row per day (nothing stored)."""
+
+
+@multi_asset_check(specs=[AssetCheckSpec("rows_ok", asset=QUARTER_KEY, partitions_def=QUARTER)], can_subset=True)
+def rows_ok(context):
+    """Like the project's checks on a range run of more than 40 partitions: one result for the range."""
+    from dagster import AssetCheckResult
+
+    yield AssetCheckResult(asset_key=QUARTER_KEY, check_name="rows_ok", passed=len(context.partition_keys) == 91)
+
+
+def test_a_range_longer_than_per_partition_results_plans_one_row_that_its_result_resolves(tmp_path, monkeypatch):
+    from resources.dagster_event_log import PER_PARTITION_CHECK_RESULTS_MAX
+
+    instance = _project_instance(tmp_path / "home", monkeypatch)
+    assert PER_PARTITION_CHECK_RESULTS_MAX == 40
+    result = materialize(
+        [quarter_bars, rows_ok],
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: "2024-01-01", ASSET_PARTITION_RANGE_END_TAG: "2024-03-31"},
+    )
+    assert result.success
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(QUARTER_KEY, "rows_ok"), limit=200
+    )
+    assert [(r.run_id, r.partition, r.status) for r in history] == [(result.run_id, None, PASSED)]
+    assert len(instance.get_materialized_partitions(QUARTER_KEY)) == 91  # materializations stay per partition
+
+
 def _job_of_bars_and_check():
     from dagster import Definitions, define_asset_job
 

@@ -33,15 +33,17 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 from dagster._core.definitions.metadata import normalize_metadata
 
-from cryptolake_assets.metadata import RICH_METADATA_MAX_PARTITIONS, markdown_preview
+from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_symbol_partitions
+from resources.dagster_event_log import PER_PARTITION_CHECK_RESULTS_MAX
 from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
 
 ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
 SCHEMA_RULE = "schema"
 SAMPLE_ROWS = 10
-# Range runs up to this many partitions record one check result per partition (see build_table_checks).
-PER_PARTITION_RESULTS_MAX = RICH_METADATA_MAX_PARTITIONS
+# Range runs up to this many partitions record one check result per partition (see build_table_checks);
+# the instance's event log plans per-partition check rows for exactly those runs.
+PER_PARTITION_RESULTS_MAX = PER_PARTITION_CHECK_RESULTS_MAX
 
 
 @dataclass(frozen=True)

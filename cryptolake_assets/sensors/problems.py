@@ -10,16 +10,21 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import sqlalchemy as db
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckKey,
     AssetKey,
     DagsterEventType,
     DagsterInstance,
+    EventLogEntry,
     RunStatusChangeRecordsFilter,
 )
 from dagster._core.definitions.freshness import FreshnessState
-from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+from dagster._core.storage.sqlalchemy_compat import db_select
+from dagster._serdes import deserialize_value
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -102,36 +107,27 @@ def check_transitions(
 ) -> tuple[list[Transition], int | None]:
     """Blocking check failures open a problem per (check, partition); a passing evaluation closes it.
 
-    Reads the latest execution per (check, partition) changed after ``after_storage_id`` from the
-    asset-check index, which every event log storage keeps globally ordered (cross-run event
-    cursors do not work on the default run-sharded SQLite storage). On the first tick only
-    evaluations from the last ``after_timestamp`` onwards count.
+    Reads the check evaluations stored after ``after_storage_id`` (an event storage id) from the
+    asset-check index, which every SQL event log storage keeps globally ordered (cross-run event
+    cursors do not work on the default run-sharded SQLite storage). Only rows whose evaluation is
+    new are read, so a tick costs what happened since the last one, not the size of the history
+    (Dagster's ``get_asset_check_partition_info`` also returns, and joins against, every partition
+    with a new materialization: a 25,000-partition backfill made each tick scan the whole table).
+    On the first tick only evaluations from the last ``after_timestamp`` onwards count.
     """
     if not blocking_by_check:
         return [], after_storage_id
-    storage = instance.event_log_storage
-    infos = storage.get_asset_check_partition_info(list(blocking_by_check), after_storage_id=after_storage_id)
-    cursor = after_storage_id
     transitions = []
-    for info in sorted(infos, key=lambda i: i.latest_check_event_storage_id):
-        cursor = max(
-            cursor or 0, info.latest_check_event_storage_id, info.latest_materialization_storage_id or 0
-        )
-        if info.latest_execution_status not in (
-            AssetCheckExecutionRecordStatus.FAILED,
-            AssetCheckExecutionRecordStatus.SUCCEEDED,
-        ):
-            continue  # planned or still running: its evaluation will move it past the cursor
-        [record] = storage.get_asset_check_execution_history(
-            info.check_key, limit=1, partition_filter=PartitionKeyFilter(key=info.partition_key)
-        ) or [None]
-        event = record.event if record else None
-        evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
+    cursor = after_storage_id
+    for storage_id, event in _check_evaluations_after(instance, list(blocking_by_check), after_storage_id):
+        cursor = max(cursor or 0, storage_id)
+        evaluation = event.dagster_event.event_specific_data if event.dagster_event else None
         if not isinstance(evaluation, AssetCheckEvaluation):
             continue
         if after_storage_id is None and event.timestamp < after_timestamp:
             continue
-        blocking = evaluation.blocking if evaluation.blocking is not None else blocking_by_check[info.check_key]
+        check_key = AssetCheckKey(evaluation.asset_key, evaluation.check_name)
+        blocking = evaluation.blocking if evaluation.blocking is not None else blocking_by_check.get(check_key, False)
         if not evaluation.passed and not blocking:
             continue  # non-blocking failures are reported in the digest only
         name = evaluation.asset_key.to_user_string()
@@ -144,8 +140,42 @@ def check_transitions(
             line=f"`{partition}`" + (f": {detail}" if detail else ""),
             fields={"Asset": name, "Check": evaluation.check_name, "Run": event.run_id or "-"},
         )
-        transitions.append(Transition(info.latest_check_event_storage_id, opened=not evaluation.passed, problem=problem))
+        transitions.append(Transition(storage_id, opened=not evaluation.passed, problem=problem))
     return transitions, cursor
+
+
+def _check_evaluations_after(
+    instance: DagsterInstance, check_keys: Sequence[AssetCheckKey], after_storage_id: int | None
+) -> list[tuple[int, EventLogEntry]]:
+    """(storage id, evaluation event) of the given checks evaluated after ``after_storage_id``, oldest first."""
+    storage = instance.event_log_storage
+    if not isinstance(storage, SqlEventLogStorage):
+        raise TypeError(f"the alert sensor reads check evaluations from a SQL event log storage, not {type(storage).__name__}")
+    table = AssetCheckExecutionsTable
+    names_by_asset: dict[str, list[str]] = {}
+    for key in check_keys:
+        names_by_asset.setdefault(key.asset_key.to_string(), []).append(key.name)
+    query = (
+        db_select([table.c.evaluation_event_storage_id, table.c.evaluation_event])
+        .where(
+            db.and_(
+                table.c.execution_status.in_(
+                    [AssetCheckExecutionRecordStatus.SUCCEEDED.value, AssetCheckExecutionRecordStatus.FAILED.value]
+                ),
+                table.c.evaluation_event_storage_id > (after_storage_id or 0),
+                db.or_(
+                    *(
+                        db.and_(table.c.asset_key == asset, table.c.check_name.in_(names))
+                        for asset, names in names_by_asset.items()
+                    )
+                ),
+            )
+        )
+        .order_by(table.c.evaluation_event_storage_id.asc())
+    )
+    with storage.index_connection() as connection:
+        rows = connection.execute(query).fetchall()
+    return [(int(storage_id), deserialize_value(serialized, EventLogEntry)) for storage_id, serialized in rows]
 
 
 def _metadata_summary(evaluation: AssetCheckEvaluation) -> str:
