@@ -350,7 +350,10 @@ def test_check_transitions_read_only_evaluations_after_the_cursor(any_instance):
         monkeypatch.undo()
 
     evaluate_schema(False, "2024-07-01|BTCUSDT")  # before the cursor: never read again
+    # A first tick looks back only to its timestamp: an evaluation older than that is not read.
+    assert check_transitions(instance, blocking, None, dt.datetime.now(dt.UTC).timestamp() + 60) == ([], None)
     _, cursor = check_transitions(instance, blocking, None, 0.0)
+    assert cursor is not None
     record_day(instance, SILVER, LISTED)  # 32 materializations, no evaluation
     assert check_transitions(instance, blocking, cursor, 0.0) == ([], cursor)
 

@@ -119,7 +119,8 @@ def check_transitions(
         return [], after_storage_id
     transitions = []
     cursor = after_storage_id
-    for storage_id, event in _check_evaluations_after(instance, list(blocking_by_check), after_storage_id):
+    since = None if after_storage_id is not None else dt.datetime.fromtimestamp(after_timestamp, dt.UTC)
+    for storage_id, event in _check_evaluations_after(instance, list(blocking_by_check), after_storage_id, since):
         cursor = max(cursor or 0, storage_id)
         evaluation = event.dagster_event.event_specific_data if event.dagster_event else None
         if not isinstance(evaluation, AssetCheckEvaluation):
@@ -145,9 +146,13 @@ def check_transitions(
 
 
 def _check_evaluations_after(
-    instance: DagsterInstance, check_keys: Sequence[AssetCheckKey], after_storage_id: int | None
+    instance: DagsterInstance,
+    check_keys: Sequence[AssetCheckKey],
+    after_storage_id: int | None,
+    since: dt.datetime | None = None,
 ) -> list[tuple[int, EventLogEntry]]:
-    """(storage id, evaluation event) of the given checks evaluated after ``after_storage_id``, oldest first."""
+    """(storage id, evaluation event) of the given checks evaluated after ``after_storage_id`` (and,
+    on a first tick, not before ``since``), oldest first."""
     storage = instance.event_log_storage
     if not isinstance(storage, SqlEventLogStorage):
         raise TypeError(f"the alert sensor reads check evaluations from a SQL event log storage, not {type(storage).__name__}")
@@ -163,6 +168,10 @@ def _check_evaluations_after(
                     [AssetCheckExecutionRecordStatus.SUCCEEDED.value, AssetCheckExecutionRecordStatus.FAILED.value]
                 ),
                 table.c.evaluation_event_storage_id > (after_storage_id or 0),
+                # stored as naive UTC, to the second; the exact cut-off is on the event's timestamp
+                True
+                if since is None
+                else table.c.evaluation_event_timestamp >= since.replace(tzinfo=None) - dt.timedelta(seconds=1),
                 db.or_(
                     *(
                         db.and_(table.c.asset_key == asset, table.c.check_name.in_(names))
