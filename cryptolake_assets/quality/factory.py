@@ -35,8 +35,8 @@ from dagster._core.definitions.metadata import normalize_metadata
 
 from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_symbol_partitions
-from resources.dagster_event_log import PER_PARTITION_CHECK_RESULTS_MAX
 from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
+from resources.dagster_event_log import PER_PARTITION_CHECK_RESULTS_MAX
 
 ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
 SCHEMA_RULE = "schema"

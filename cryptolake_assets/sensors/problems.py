@@ -21,11 +21,11 @@ from dagster import (
     RunStatusChangeRecordsFilter,
 )
 from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from dagster._core.storage.sqlalchemy_compat import db_select
 from dagster._serdes import deserialize_value
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -160,26 +160,19 @@ def _check_evaluations_after(
     names_by_asset: dict[str, list[str]] = {}
     for key in check_keys:
         names_by_asset.setdefault(key.asset_key.to_string(), []).append(key.name)
+    conditions = [
+        table.c.execution_status.in_(
+            [AssetCheckExecutionRecordStatus.SUCCEEDED.value, AssetCheckExecutionRecordStatus.FAILED.value]
+        ),
+        table.c.evaluation_event_storage_id > (after_storage_id or 0),
+        db.or_(*(db.and_(table.c.asset_key == asset, table.c.check_name.in_(names)) for asset, names in names_by_asset.items())),
+    ]
+    if since is not None:
+        # Stored as naive UTC to the second; the caller applies the exact cut-off to the event's timestamp.
+        conditions.append(table.c.evaluation_event_timestamp >= since.replace(tzinfo=None) - dt.timedelta(seconds=1))
     query = (
         db_select([table.c.evaluation_event_storage_id, table.c.evaluation_event])
-        .where(
-            db.and_(
-                table.c.execution_status.in_(
-                    [AssetCheckExecutionRecordStatus.SUCCEEDED.value, AssetCheckExecutionRecordStatus.FAILED.value]
-                ),
-                table.c.evaluation_event_storage_id > (after_storage_id or 0),
-                # stored as naive UTC, to the second; the exact cut-off is on the event's timestamp
-                True
-                if since is None
-                else table.c.evaluation_event_timestamp >= since.replace(tzinfo=None) - dt.timedelta(seconds=1),
-                db.or_(
-                    *(
-                        db.and_(table.c.asset_key == asset, table.c.check_name.in_(names))
-                        for asset, names in names_by_asset.items()
-                    )
-                ),
-            )
-        )
+        .where(db.and_(*conditions))
         .order_by(table.c.evaluation_event_storage_id.asc())
     )
     with storage.index_connection() as connection:
