@@ -13,6 +13,9 @@ from dagster import (
     DagsterInstance,
     DailyPartitionsDefinition,
     EventRecordsFilter,
+    MetadataValue,
+    MultiPartitionsDefinition,
+    StaticPartitionsDefinition,
     asset,
     multi_asset_check,
     materialize,
@@ -21,6 +24,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetC
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster_shared.serdes import serialize_value
 
 from resources.dagster_event_log import BatchedSqliteEventLogStorage
 
@@ -285,3 +289,119 @@ def test_a_run_waiting_for_the_duckdb_slot_sleeps_and_runs_once_the_slot_is_free
     assert outcome == {"success": True}
     # Start-up of the run takes a fraction of a second of CPU; a spinning wait takes ~3 s.
     assert cpu_while_waiting < 1.5, f"the waiting run used {cpu_while_waiting:.2f} CPU-seconds in 3 s"
+
+
+GRID = MultiPartitionsDefinition(
+    {"date": DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-11"),
+     "symbol": StaticPartitionsDefinition(["BTCUSDT", "ETHUSDT"])}
+)
+GRID_KEY = AssetKey(["demo", "grid"])
+
+
+@asset(key=GRID_KEY, partitions_def=GRID, backfill_policy=BackfillPolicy.single_run())
+def grid(context) -> None:
+    """Range-level metadata of several kinds (Dagster copies it onto every partition's event)."""
+    context.add_output_metadata(
+        {"rows": 240, "share": 0.125, "by_rule": {"b": 2, "a": [1, None]}, "note": "läuft — ok", "flag": True}
+    )
+
+
+def _grid_batch(tmp_path, monkeypatch, start: str, end: str):
+    """The materialization batch Dagster hands to the storage for one range run of ``grid``."""
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    instance = _project_instance(tmp_path / "home", monkeypatch)
+    batches = []
+    original = BatchedSqliteEventLogStorage.store_event_batch
+
+    def spy(self, events):
+        if events[0].dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            batches.append(list(events))
+        original(self, events)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event_batch", spy)
+    result = materialize(
+        [grid], instance=instance, tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end}
+    )
+    assert result.success
+    (batch,) = batches
+    return instance, result.run_id, batch
+
+
+def test_a_batch_of_partition_materializations_is_stored_exactly_as_dagster_serializes_it(tmp_path, monkeypatch):
+    import resources.dagster_event_log as event_log
+
+    instance, run_id, batch = _grid_batch(tmp_path, monkeypatch, "2024-01-01|BTCUSDT", "2024-01-10|ETHUSDT")
+    storage = instance.event_log_storage
+    assert len(batch) == 20  # 10 days × 2 symbols, each its own event
+    assert {e.dagster_event.event_specific_data.materialization.tags["dagster/partition/symbol"] for e in batch} == {
+        "BTCUSDT", "ETHUSDT"
+    }
+    calls = []
+    monkeypatch.setattr(event_log, "serialize_value", lambda value: calls.append(value) or serialize_value(value))
+
+    fast = storage._event_rows(batch)
+
+    # Dagster's own rows: the same dicts, the same JSON text byte for byte.
+    assert fast == [SqliteEventLogStorage._event_to_row(storage, event) for event in batch]
+    # Two serializations (the first event, then the template) instead of twenty.
+    assert len(calls) == 2
+    # What was stored reads back as the events Dagster produced.
+    stored = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    assert [serialize_value(e) for e in stored] == [serialize_value(e) for e in batch]
+
+
+def test_events_of_another_shape_are_serialized_one_by_one(tmp_path, monkeypatch):
+    import resources.dagster_event_log as event_log
+
+    instance, run_id, batch = _grid_batch(tmp_path, monkeypatch, "2024-01-01|BTCUSDT", "2024-01-03|BTCUSDT")
+    storage = instance.event_log_storage
+    first, second, third = batch
+    # A different metadata value, tag, or a failure-looking event each breaks the shape.
+    other_metadata = first._replace(
+        dagster_event=first.dagster_event._replace(
+            event_specific_data=first.dagster_event.event_specific_data._replace(
+                materialization=first.dagster_event.event_specific_data.materialization._replace(
+                    metadata={**first.dagster_event.event_specific_data.materialization.metadata,
+                              "rows": MetadataValue.int(7)}
+                )
+            )
+        )
+    )
+    other_tag = second._replace(
+        dagster_event=second.dagster_event._replace(
+            event_specific_data=second.dagster_event.event_specific_data._replace(
+                materialization=second.dagster_event.event_specific_data.materialization._replace(
+                    tags={**second.dagster_event.event_specific_data.materialization.tags, "team": "quant"}
+                )
+            )
+        )
+    )
+    mixed = [first, second, other_metadata, third, other_tag, third, second]
+    assert storage._event_rows(mixed) == [SqliteEventLogStorage._event_to_row(storage, e) for e in mixed]
+    # A stand-in that collides with a real value turns templating off for that shape.
+    colliding = third._replace(user_message=event_log._PARTITION_STANDIN)
+    monkeypatch.setattr(event_log, "serialize_value", serialize_value)
+    rows = storage._event_rows([colliding, colliding._replace(timestamp=colliding.timestamp + 1.0)])
+    assert [r["event"] for r in rows] == [
+        serialize_value(colliding), serialize_value(colliding._replace(timestamp=colliding.timestamp + 1.0))
+    ]
+
+
+def test_each_shard_gets_one_engine_and_a_wiped_storage_recreates_its_tables(tmp_path, monkeypatch):
+    import resources.dagster_event_log as event_log
+
+    made = []
+    real_create_engine = event_log.create_engine
+    monkeypatch.setattr(event_log, "create_engine", lambda *a, **k: made.append(a[0]) or real_create_engine(*a, **k))
+    instance = _project_instance(tmp_path / "home", monkeypatch)
+    first = _range_run(instance, "2024-01-01", "2024-01-03")
+    second = _range_run(instance, "2024-01-04", "2024-01-05")
+    # One engine per shard touched (the index, each run's file), however many events were written.
+    assert sorted(made) == sorted(set(made))
+    assert len(made) <= 3
+    instance.wipe()
+    assert instance.all_logs(first) == [] and instance.get_materialized_partitions(KEY) == set()
+    third = _range_run(instance, "2024-01-06", "2024-01-06")
+    assert instance.get_materialized_partitions(KEY) == {"2024-01-06"}
+    assert len(instance.all_logs(third, of_type=DagsterEventType.ASSET_MATERIALIZATION)) == 1
+    assert second != third
