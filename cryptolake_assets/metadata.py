@@ -1,5 +1,7 @@
 """Materialization metadata helpers shared by assets: previews and time spans users see in the UI."""
 
+from collections.abc import Callable
+
 import polars as pl
 from dagster import MetadataValue, TableColumn, TableSchema
 
@@ -44,11 +46,14 @@ RICH_METADATA_MAX_PARTITIONS = 40
 
 
 def rich_metadata(
-    partitions: int, entries: dict[str, object], limit: int = RICH_METADATA_MAX_PARTITIONS
+    partitions: int, entries: Callable[[], dict[str, object]], limit: int = RICH_METADATA_MAX_PARTITIONS
 ) -> dict[str, object]:
-    """``entries`` (previews, charts) for small runs; a one-line note for large range runs."""
+    """``entries()`` (previews, charts) for small runs; a one-line note for large range runs.
+
+    ``entries`` is called only for small runs: a range run does not pay for drawing what it omits.
+    """
     if partitions <= limit:
-        return entries
+        return entries()
     return {
         "previews": MetadataValue.text(
             f"omitted for this {partitions}-partition range run (Dagster copies metadata onto every "

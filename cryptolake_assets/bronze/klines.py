@@ -81,7 +81,7 @@ def bronze_klines(
             **time_span(klines.with_columns(pl.from_epoch("open_time", time_unit="ms")), "open_time"),
             **rich_metadata(
                 len(scope.days) * len(scope.symbols),
-                {"preview": markdown_preview(klines, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume"])},
+                lambda: {"preview": markdown_preview(klines, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume"])},
             ),
         },
     )

@@ -53,7 +53,7 @@ def correlations(context: AssetExecutionContext, daily_returns: pl.DataFrame) ->
             # Date-only: one event per day, so a quarter of heatmaps is affordable.
             **rich_metadata(
                 len(days),
-                {
+                lambda: {
                     "heatmap": correlation_heatmap(rows, last_day),
                     "preview": markdown_preview(rows.sort("corr_30d", descending=True, nulls_last=True)),
                 },

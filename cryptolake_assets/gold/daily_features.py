@@ -111,7 +111,7 @@ def daily_features(context: AssetExecutionContext, silver_ohlcv: pl.LazyFrame) -
             "silver_bars_read": silver_bars_read,
             **rich_metadata(
                 len(scope.days) * len(scope.symbols),
-                {
+                lambda: {
                     "preview": markdown_preview(
                         rows,
                         columns=["date", "symbol", "close", "return_1d", "sma_7", "sma_30", "volatility_30d", "rsi_14", "drawdown_30d"],

@@ -97,7 +97,7 @@ def silver_ohlcv(context: AssetExecutionContext, bronze_klines: pl.DataFrame, bi
             **time_span(bars, "open_time"),
             **rich_metadata(
                 len(coverage),
-                {
+                lambda: {
                     "gaps": markdown_preview(gaps.sort("missing", descending=True), rows=15),
                     "preview": markdown_preview(
                         bars, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume", "gap_before"]
@@ -115,7 +115,7 @@ def silver_ohlcv(context: AssetExecutionContext, bronze_klines: pl.DataFrame, bi
                 {r["rule"]: r["len"] for r in quarantine.group_by("rule").len().iter_rows(named=True)}
             ),
             **rich_metadata(
-                len(coverage), {"preview": markdown_preview(quarantine, columns=["date", "symbol", "open_time", "rule", "reason"])}
+                len(coverage), lambda: {"preview": markdown_preview(quarantine, columns=["date", "symbol", "open_time", "rule", "reason"])}
             ),
         },
     )
