@@ -282,7 +282,7 @@ class EventRowSerializer:
 
     def __init__(self) -> None:
         self._shape: tuple | None = None
-        self._template: list[str] | None = None  # JSON pieces around the stand-ins
+        self._template: list[str] | None = None  # JSON pieces around the stand-ins; [] = none possible
         self._slots: list[str] = []  # which value goes between pieces i and i + 1
 
     def serialize(self, event: EventLogEntry) -> str:
@@ -294,9 +294,8 @@ class EventRowSerializer:
             return serialize_value(event)
         if self._template is None:
             self._template, self._slots = _template_for(event)
-            if self._template is None:
-                self._shape = None
-                return serialize_value(event)
+        if not self._template:  # this shape cannot be templated (see _template_for)
+            return serialize_value(event)
         materialization = event.get_dagster_event().event_specific_data.materialization  # type: ignore[union-attr]
         values = {"timestamp": json.dumps(event.timestamp), "partition": json.dumps(materialization.partition)}
         pieces = [self._template[0]]
@@ -335,8 +334,11 @@ def _materialization_shape(event: EventLogEntry) -> tuple | None:
     )
 
 
-def _template_for(event: EventLogEntry) -> tuple[list[str] | None, list[str]]:
-    """The event's JSON split around stand-ins for its timestamp, partition and partition tags."""
+def _template_for(event: EventLogEntry) -> tuple[list[str], list[str]]:
+    """The event's JSON split around stand-ins for its timestamp, partition and partition tags.
+
+    Empty when a stand-in does not occur exactly once in the JSON (it collides with a real value).
+    """
     dagster_event = event.get_dagster_event()
     data = dagster_event.event_specific_data
     materialization = data.materialization  # type: ignore[union-attr]
@@ -358,7 +360,7 @@ def _template_for(event: EventLogEntry) -> tuple[list[str] | None, list[str]]:
     found = []
     for slot, token in standins.items():
         if text.count(token) != 1:
-            return None, []  # a stand-in collides with a real value: serialize such events one by one
+            return [], []
         found.append((text.index(token), slot, token))
     pieces, slots, position = [], [], 0
     for index, slot, token in sorted(found):

@@ -236,7 +236,7 @@ def test_without_dagster_home_or_base_dir_it_says_what_is_missing(monkeypatch):
 
 @asset(key=AssetKey(["demo", "pooled"]), pool="duckdb")
 def pooled() -> None:
-    """A step in the project's duckdb pool (limit 1)."""
+    """A step in the project's duckdb pool (the tests below set its limit to 1)."""
 
 
 def test_a_blocked_pool_claim_waits_in_storage_and_asks_to_be_asked_again_at_once(tmp_path, monkeypatch):
@@ -380,11 +380,13 @@ def test_events_of_another_shape_are_serialized_one_by_one(tmp_path, monkeypatch
     assert storage._event_rows(mixed) == [SqliteEventLogStorage._event_to_row(storage, e) for e in mixed]
     # A stand-in that collides with a real value turns templating off for that shape.
     colliding = third._replace(user_message=event_log._PARTITION_STANDIN)
-    monkeypatch.setattr(event_log, "serialize_value", serialize_value)
-    rows = storage._event_rows([colliding, colliding._replace(timestamp=colliding.timestamp + 1.0)])
-    assert [r["event"] for r in rows] == [
-        serialize_value(colliding), serialize_value(colliding._replace(timestamp=colliding.timestamp + 1.0))
-    ]
+    calls = []
+    monkeypatch.setattr(event_log, "serialize_value", lambda value: calls.append(value) or serialize_value(value))
+    later = [colliding._replace(timestamp=colliding.timestamp + seconds) for seconds in (1.0, 2.0, 3.0)]
+    rows = storage._event_rows([colliding, *later])
+    assert [r["event"] for r in rows] == [serialize_value(e) for e in (colliding, *later)]
+    # The shape is tried as a template once (the failed attempt), not again for every later event.
+    assert len(calls) == 4 + 1
 
 
 def test_each_shard_gets_one_engine_and_a_wiped_storage_recreates_its_tables(tmp_path, monkeypatch):
