@@ -90,10 +90,14 @@ def _load_definitions():
 
 
 def _run_job(defs, instance, job_name: str, tags: dict[str, str] | None = None, partition_key: str | None = None):
+    from resources.run_health import process_tags, recover_dead_runs
+
+    # Runs killed earlier must not hold the pool this run's steps claim (resources/run_health.py).
+    recover_dead_runs(instance, echo=lambda line: click.echo(f"recovered: {line}", err=True))
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
         instance=instance,
-        tags=tags or {},
+        tags={**(tags or {}), **process_tags()},
         partition_key=partition_key,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("CRYPTOLAKE_LOG_LEVEL", "INFO")}}}},
@@ -224,6 +228,20 @@ def main() -> None:
 
     warnings.filterwarnings("ignore", category=BetaWarning)
     warnings.filterwarnings("ignore", category=PreviewWarning)
+    _show_pool_waits()
+
+
+def _show_pool_waits() -> None:
+    """Print what a step waiting for a pool slot waits for (resources/dagster_event_log.py)."""
+    import logging
+
+    logger = logging.getLogger("cryptolake.pool")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s pool: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 @main.command()
@@ -274,6 +292,28 @@ def summary(duckdb_path: str | None) -> None:
     from resources.settings import duckdb_path as resolved
 
     print_summary(resolved())
+
+
+@main.command()
+@click.option("--fix", is_flag=True, help="Fail runs whose process is gone and free their pool slots.")
+@click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
+def doctor(fix: bool, duckdb_path: str | None) -> None:
+    """Dead runs, claimed pool slots, DuckDB lock holders; --fix repairs what is safe."""
+    from dagster import DagsterInstance
+
+    from cryptolake_assets.doctor import DoctorContext, run_doctor
+    from resources.settings import duckdb_path as resolved
+
+    _set_env(CRYPTOLAKE_DUCKDB=duckdb_path)
+    ensure_dagster_home()
+    findings = run_doctor(DoctorContext(DagsterInstance.get(), resolved(), fix))
+    for finding in findings:
+        click.echo(f"{'PROBLEM' if finding.problem else 'ok'}  [{finding.check}] {finding.message}")
+    problems = [f for f in findings if f.problem]
+    if problems and not fix:
+        click.echo(f"\n{len(problems)} problem(s); `cryptolake doctor --fix` repairs dead runs and their slots.")
+    if problems and not fix:
+        raise SystemExit(1)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

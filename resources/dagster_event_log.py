@@ -79,6 +79,11 @@ PER_PARTITION_CHECK_RESULTS_MAX = 40
 # read; a freed slot is noticed within this time).
 BLOCKED_CLAIM_WAIT_SECONDS = 0.2
 
+# A step waiting for a pool slot says who holds it this often, and looks for dead holders to free.
+POOL_WAIT_REPORT_SECONDS = 30.0
+POOL_WAIT_TIMEOUT_ENV_VAR = "CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS"
+DEFAULT_POOL_WAIT_TIMEOUT_SECONDS = 1800.0
+
 # Engines kept per process (one per shard: the index and the most recent runs' files).
 ENGINES_KEPT = 32
 
@@ -94,7 +99,13 @@ def default_base_dir() -> str:
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     """``SqliteEventLogStorage`` that writes batches of asset events in one transaction."""
 
-    def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
+    def __init__(
+        self,
+        base_dir: str | None = None,
+        inst_data: ConfigurableClassData | None = None,
+        pool_wait_timeout_seconds: float | None = None,
+    ):
+        self._pool_wait = PoolWait(pool_wait_timeout_seconds)
         self._known_tables: set[str] = set()
         self._asset_key_cols: dict[str, bool] = {}
         self._engines: OrderedDict[str, Engine] = OrderedDict()
@@ -102,7 +113,12 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def config_type(cls) -> dict[str, Any]:
-        return {"base_dir": Field(StringSource, is_required=False)}
+        return {
+            "base_dir": Field(StringSource, is_required=False),
+            # How long a step waits for a pool slot before it fails (env CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS
+            # when unset here; default 30 min).
+            "pool_wait_timeout_seconds": Field(float, is_required=False),
+        }
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]):
@@ -219,7 +235,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         """
         status = super().claim_concurrency_slot(concurrency_key, run_id, step_key, priority)
         if status.is_claimed:
+            self._pool_wait.done(run_id, step_key)
             return status
+        self._pool_wait.blocked(self._instance if self.has_instance else None, concurrency_key, run_id, step_key)
         time.sleep(BLOCKED_CLAIM_WAIT_SECONDS)
         return status.with_sleep_interval(0.0)
 
@@ -369,6 +387,64 @@ def _template_for(event: EventLogEntry) -> tuple[list[str], list[str]]:
         position = index + len(token)
     pieces.append(text[position:])
     return pieces, slots
+
+
+class PoolWaitTimeoutError(Exception):
+    """A step waited longer than the configured time for a pool slot."""
+
+
+class PoolWait:
+    """What a step blocked on a pool slot tells the run log, and when it gives up.
+
+    On the first blocked claim and every ``POOL_WAIT_REPORT_SECONDS`` after, it writes an engine
+    event naming the runs and steps that hold the pool's slots (and since when), logs the same to
+    the ``cryptolake.pool`` logger (the CLI prints it), and fails and frees the slots of holders
+    whose process is gone (resources/run_health.py). After the timeout the claim raises
+    ``PoolWaitTimeoutError``, which fails the run with that message instead of waiting for ever.
+    """
+
+    def __init__(self, timeout_seconds: float | None) -> None:
+        if timeout_seconds is None:
+            timeout_seconds = float(os.environ.get(POOL_WAIT_TIMEOUT_ENV_VAR) or DEFAULT_POOL_WAIT_TIMEOUT_SECONDS)
+        self.timeout_seconds = timeout_seconds
+        self._since: dict[tuple[str, str], float] = {}
+        self._reported: dict[tuple[str, str], float] = {}
+
+    def done(self, run_id: str, step_key: str) -> None:
+        self._since.pop((run_id, step_key), None)
+        self._reported.pop((run_id, step_key), None)
+
+    def blocked(self, instance, pool: str, run_id: str, step_key: str) -> None:
+        from resources import run_health
+
+        key = (run_id, step_key)
+        now = time.monotonic()
+        since = self._since.setdefault(key, now)
+        waited = now - since
+        if waited >= self.timeout_seconds:
+            holders = run_health.describe_pool_holders(instance, pool) if instance else "unknown"
+            self.done(run_id, step_key)
+            raise PoolWaitTimeoutError(
+                f"step {step_key} waited {waited:.0f} s for a slot of pool {pool!r} and gave up "
+                f"({POOL_WAIT_TIMEOUT_ENV_VAR} = {self.timeout_seconds:.0f} s). Held by: {holders}. "
+                "Run `cryptolake doctor` to see whether those runs are alive."
+            )
+        if instance is None or now - self._reported.get(key, -1e18) < POOL_WAIT_REPORT_SECONDS:
+            return
+        self._reported[key] = now
+        run_health.recover_dead_runs(instance, echo=_pool_logger().warning)
+        message = (
+            f"step {step_key} waits for a slot of pool {pool!r} (waiting {waited:.0f} s, gives up after "
+            f"{self.timeout_seconds:.0f} s); held by: {run_health.describe_pool_holders(instance, pool)}"
+        )
+        _pool_logger().warning(message)
+        instance.report_engine_event(message, run_id=run_id, step_key=step_key)
+
+
+def _pool_logger():
+    import logging
+
+    return logging.getLogger("cryptolake.pool")
 
 
 def _is_asset_event(event: EventLogEntry) -> bool:
