@@ -438,7 +438,9 @@ class PoolWait:
             f"{self.timeout_seconds:.0f} s); held by: {run_health.describe_pool_holders(instance, pool)}"
         )
         _pool_logger().warning(message)
-        instance.report_engine_event(message, run_id=run_id, step_key=step_key)
+        run = instance.get_run_by_id(run_id)
+        if run is not None:
+            instance.report_engine_event(message, run, step_key=step_key)
 
 
 def _pool_logger():

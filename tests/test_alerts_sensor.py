@@ -122,7 +122,7 @@ def summaries(payloads):
 
 
 def test_sensor_is_registered_and_running_by_default():
-    assert SENSORS == [alert_sensor]
+    assert alert_sensor in SENSORS
     assert alert_sensor.default_status.value == "RUNNING"
     assert alert_sensor.name == "cryptolake_alerts"
 

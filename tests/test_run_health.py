@@ -1,0 +1,128 @@
+"""Dead-run detection and repair (resources/run_health.py) on a real SQLite instance.
+
+A run is judged by its process: a live one is never failed and its pool slots are never freed; a
+gone one (or a pid now used by another process) is failed with the reason and its slots freed.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+
+from resources import run_health
+from resources.dagster_event_log import PoolWaitTimeoutError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+POOL = "duckdb"
+
+
+@pytest.fixture
+def instance(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS", "1.0")
+    with DagsterInstance.from_config(str(home)) as inst:
+        inst.event_log_storage.initialize_concurrency_limit_to_default(POOL)  # as a run's executor does
+        yield inst
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def add_started_run(instance, tags: dict[str, str], step_key: str = "silver_ohlcv") -> str:
+    run_id = str(uuid.uuid4())
+    instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id=run_id, tags=tags, status=DagsterRunStatus.STARTED))
+    status = instance.event_log_storage.claim_concurrency_slot(POOL, run_id, step_key)
+    assert status.is_claimed
+    return run_id
+
+
+def claimed_runs(instance) -> set[str]:
+    return {slot.run_id for slot in instance.event_log_storage.get_concurrency_info(POOL).claimed_slots}
+
+
+def test_live_run_is_never_failed_and_keeps_its_slot(instance):
+    run_id = add_started_run(instance, run_health.process_tags())
+
+    recovery = run_health.recover_dead_runs(instance)
+
+    assert recovery.failed_runs == [] and recovery.freed_runs == []
+    assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
+    assert claimed_runs(instance) == {run_id}
+    assert [h.verdict for h in run_health.active_run_health(instance)] == [run_health.ALIVE]
+
+
+def test_dead_pid_run_is_failed_with_reason_and_its_slot_freed(instance):
+    pid = dead_pid()
+    dead = add_started_run(instance, {**run_health.process_tags(), run_health.PID_TAG: str(pid)}, "bronze__klines")
+    live = add_started_run(instance, run_health.process_tags(), "gold__daily_features")
+
+    recovery = run_health.recover_dead_runs(instance)
+
+    assert [h.run_id for h in recovery.failed_runs] == [dead]
+    assert recovery.freed_runs == [dead]
+    assert instance.get_run_by_id(dead).status == DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(live).status == DagsterRunStatus.STARTED
+    assert claimed_runs(instance) == {live}
+    failure = instance.all_logs(dead, of_type=run_health.DagsterEventType.RUN_FAILURE)[0]
+    assert f"pid {pid}) is gone" in failure.message
+    # Idempotent: a second pass finds nothing more to do.
+    assert run_health.recover_dead_runs(instance).failed_runs == []
+
+
+def test_reused_pid_is_recognised_by_its_start_time(instance):
+    start = run_health.process_start_time(os.getpid())
+    tags = {**run_health.process_tags(), run_health.PROCESS_START_TAG: f"{start - 3600:.2f}"}
+    run_id = add_started_run(instance, tags)
+
+    recovery = run_health.recover_dead_runs(instance)
+
+    assert [h.run_id for h in recovery.failed_runs] == [run_id]
+    assert "is now another process" in recovery.failed_runs[0].reason
+    assert claimed_runs(instance) == set()
+
+
+def test_run_of_another_host_is_left_alone(instance):
+    run_id = add_started_run(instance, {**run_health.process_tags(), run_health.HOST_TAG: "elsewhere", run_health.PID_TAG: str(dead_pid())})
+
+    assert run_health.recover_dead_runs(instance).failed_runs == []
+    assert claimed_runs(instance) == {run_id}
+    assert run_health.active_run_health(instance)[0].verdict == run_health.UNKNOWN
+
+
+def test_slots_of_an_ended_run_are_freed(instance):
+    run_id = add_started_run(instance, run_health.process_tags())
+    instance.report_run_failed(instance.get_run_by_id(run_id), "ended without freeing")
+
+    assert run_health.recover_dead_runs(instance).freed_runs == [run_id]
+    assert claimed_runs(instance) == set()
+
+
+def test_waiting_step_names_the_holder_and_gives_up_after_the_timeout(instance):
+    holder_a = add_started_run(instance, run_health.process_tags(), "silver_ohlcv_quality")
+    holder_b = add_started_run(instance, run_health.process_tags(), "gold__daily_features")
+    waiter = str(uuid.uuid4())
+    instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id=waiter, tags=run_health.process_tags(), status=DagsterRunStatus.STARTED))
+
+    with pytest.raises(PoolWaitTimeoutError) as raised:
+        for _ in range(100):  # 0.2 s per blocked claim: the 1 s timeout hits after about 5
+            instance.event_log_storage.claim_concurrency_slot(POOL, waiter, "bronze__klines")
+    message = str(raised.value)
+    assert f"run {holder_a} step silver_ohlcv_quality" in message
+    assert f"run {holder_b} step gold__daily_features" in message
+    assert "CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS = 1 s" in message
+    waits = [e.message for e in instance.all_logs(waiter) if "waits for a slot of pool 'duckdb'" in (e.message or "")]
+    assert len(waits) == 1 and f"run {holder_a} step silver_ohlcv_quality (since " in waits[0]
+    # Both holders are alive: waiting never freed them.
+    assert claimed_runs(instance) == {holder_a, holder_b}
