@@ -1,0 +1,255 @@
+"""A `cryptolake backfill` killed with SIGKILL never wedges the lake (issue 22).
+
+The same range is killed at several moments on the same Dagster instance and DuckDB file: while
+bronze fetches, while silver writes DuckDB, while checks run. After every kill the DuckDB file
+opens and holds no partial partition; the next backfill gets past the point where the last one
+died (the killed runs' pool slots do not block it), and a final backfill finishes within a bounded
+time with exactly the rows of an uninterrupted run into a fresh instance and file.
+
+With `dagster dev` running, the dead_run_sensor fails a killed run and frees its slots within
+seconds, with no CLI command run.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+
+from e2e_support import DagsterDev
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RANGE = ["--start", "2024-03-01", "--end", "2024-03-03", "--symbols", "BTCUSDT,ETHUSDT"]
+BACKFILL_TIMEOUT_S = 120
+KILL_WAIT_TIMEOUT_S = 90
+# Columns that record when a row was written, not what it says.
+VOLATILE_COLUMNS = {"ingested_at", "quarantined_at", "time_until_update"}
+# (step, event) after which the backfill is killed: while fetching, while writing DuckDB, while checks run.
+KILL_MOMENTS = [
+    ("bronze__klines", DagsterEventType.STEP_START),
+    ("silver_ohlcv", DagsterEventType.STEP_OUTPUT),
+    ("silver_ohlcv_quality", DagsterEventType.STEP_START),
+]
+
+
+def cli_env(home: Path, database: Path) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYPTOLAKE_", "DAGSTER_"))}
+    return env | {
+        "DAGSTER_HOME": str(home),
+        "CRYPTOLAKE_SOURCE": "simulated",
+        "CRYPTOLAKE_DUCKDB": str(database),
+        "CRYPTOLAKE_INTERVAL": "1h",
+    }
+
+
+def cryptolake(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cryptolake_assets.cli", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def finish(process: subprocess.Popen, log: Path, timeout: float = BACKFILL_TIMEOUT_S) -> None:
+    try:
+        code = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        pytest.fail(f"backfill did not finish in {timeout} s (wedged?):\n{log.read_text()[-3000:]}")
+    assert code == 0, log.read_text()[-3000:]
+
+
+@contextmanager
+def open_instance(home: Path):
+    """The instance in ``home`` (its event log storage finds its files through DAGSTER_HOME)."""
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+
+
+def kill_at(process: subprocess.Popen, home: Path, step_key: str, event_type: DagsterEventType, log: Path) -> str:
+    """SIGKILL the backfill as soon as its daily_symbol_assets run logs ``event_type`` for ``step_key``."""
+    deadline = time.monotonic() + KILL_WAIT_TIMEOUT_S
+    with open_instance(home) as instance:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"backfill exited ({process.returncode}) before {step_key} {event_type.value}:\n{log.read_text()[-3000:]}")
+            runs = [r for r in instance.get_runs(limit=3) if r.job_name == "daily_symbol_assets" and r.status == DagsterRunStatus.STARTED]
+            for run in runs:
+                if any(e.step_key == step_key for e in instance.all_logs(run.run_id, of_type=event_type)):
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                    return run.run_id
+            time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    pytest.fail(f"no {step_key} {event_type.value} within {KILL_WAIT_TIMEOUT_S} s (waiting on the pool?):\n{log.read_text()[-3000:]}")
+
+
+def table_contents(database: Path) -> dict[str, list[tuple]]:
+    """Every table's rows (sorted, without write-time columns)."""
+    connection = duckdb.connect(str(database), read_only=True)
+    try:
+        contents = {}
+        for schema, table in connection.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2"
+        ).fetchall():
+            columns = [r[0] for r in connection.execute(f'DESCRIBE "{schema}"."{table}"').fetchall()]
+            kept = ", ".join(f'"{c}"' for c in columns if c not in VOLATILE_COLUMNS)
+            rows = connection.execute(f'SELECT {kept} FROM "{schema}"."{table}"').fetchall()
+            contents[f"{schema}.{table}"] = sorted(rows, key=repr)
+            contents[f"{schema}.{table}:columns"] = [tuple(c for c in columns if c not in VOLATILE_COLUMNS)]
+        return contents
+    finally:
+        connection.close()
+
+
+def partitions(contents: dict[str, list[tuple]], table: str) -> dict[tuple, list[tuple]]:
+    """Rows of a date × symbol table by (date, symbol) partition."""
+    columns = contents[f"{table}:columns"][0]
+    date, symbol = columns.index("date"), columns.index("symbol")
+    grouped: dict[tuple, list[tuple]] = {}
+    for row in contents[table]:
+        grouped.setdefault((row[date], row[symbol]), []).append(row)
+    return grouped
+
+
+def assert_no_partial_partition(database: Path, reference: dict[str, list[tuple]]) -> None:
+    """Each (date, symbol) partition present is exactly the uninterrupted run's partition."""
+    if not database.exists():  # killed before the first write
+        return
+    contents = table_contents(database)  # the file opens after the kill
+    for table in ("bronze.klines", "silver.ohlcv", "gold.daily_features"):
+        if table not in contents:
+            continue
+        expected = partitions(reference, table)
+        for key, rows in partitions(contents, table).items():
+            assert rows == expected[key], f"{table} partition {key}: {len(rows)} rows, expected {len(expected[key])}"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, list[tuple]]:
+    """The tables of one uninterrupted backfill of RANGE into a fresh instance and file."""
+    root = tmp_path_factory.mktemp("reference")
+    log = root / "backfill.log"
+    finish(cryptolake(cli_env(root / "home", root / "lake.duckdb"), "backfill", *RANGE, log=log), log)
+    contents = table_contents(root / "lake.duckdb")
+    assert len(contents["silver.ohlcv"]) == 3 * 2 * 24  # 3 days × 2 symbols × 24 hourly bars
+    return contents
+
+
+@pytest.mark.e2e
+def test_killed_backfills_leave_no_partial_partition_and_the_rerun_finishes(tmp_path, reference):
+    home, database = tmp_path / "home", tmp_path / "lake.duckdb"
+    env = cli_env(home, database)
+    log = tmp_path / "backfill.log"
+    killed = []
+    for step_key, event_type in KILL_MOMENTS:
+        # Each backfill starts on the state the previous kill left (its runs STARTED, its slots claimed).
+        killed.append(kill_at(cryptolake(env, "backfill", *RANGE, log=log), home, step_key, event_type, log))
+        assert_no_partial_partition(database, reference)
+
+    finish(cryptolake(env, "backfill", *RANGE, log=log), log)
+
+    assert table_contents(database) == reference
+    with open_instance(home) as instance:
+        for run_id in killed:
+            run = instance.get_run_by_id(run_id)
+            assert run.status == DagsterRunStatus.FAILURE
+            failure = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)[0]
+            assert "is gone" in failure.message and run.tags["cryptolake/pid"] in failure.message
+        assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots == []
+    doctor = subprocess.run(
+        [sys.executable, "-m", "cryptolake_assets.cli", "doctor"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "ok  [runs] no run in progress" in doctor.stdout
+    assert "ok  [pool] no pool slot claimed" in doctor.stdout
+
+
+@pytest.mark.e2e
+def test_doctor_lists_a_killed_run_and_fix_repairs_it(tmp_path):
+    home, database = tmp_path / "home", tmp_path / "lake.duckdb"
+    env = cli_env(home, database)
+    log = tmp_path / "backfill.log"
+    run_id = kill_at(cryptolake(env, "backfill", *RANGE, log=log), home, "silver_ohlcv", DagsterEventType.STEP_START, log)
+
+    def doctor(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "cryptolake_assets.cli", "doctor", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    report = doctor()
+    assert report.returncode == 1, report.stdout + report.stderr
+    assert f"PROBLEM  [runs] run {run_id} (daily_symbol_assets, STARTED): dead: its process (cryptolake CLI, pid" in report.stdout
+    assert f"pool duckdb: run {run_id} (STARTED) step silver_ohlcv holds a slot" in report.stdout
+    assert f"ok  [duckdb] {database} opens" in report.stdout
+
+    fixed = doctor("--fix")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert f"ok  [runs] fixed: run {run_id} marked FAILED" in fixed.stdout
+    assert "ok  [pool] no pool slot claimed" in fixed.stdout
+    assert doctor().returncode == 0
+
+
+def test_doctor_names_the_process_holding_the_duckdb_lock(tmp_path):
+    database = tmp_path / "lake.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(database)!r}); print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        from cryptolake_assets.doctor import DoctorContext, check_duckdb_lock
+
+        [finding] = check_duckdb_lock(DoctorContext(None, str(database), False))
+        assert finding.problem
+        assert f"is locked by pid {holder.pid}" in finding.message
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.e2e
+def test_daemon_frees_a_killed_runs_slots_within_seconds(tmp_path):
+    home, database = tmp_path / "home", tmp_path / "lake.duckdb"
+    env = cli_env(home, database)
+    dev = DagsterDev(home=home, env={k: v for k, v in env.items() if k.startswith("CRYPTOLAKE_")}).start()
+    try:
+        log = tmp_path / "backfill.log"
+        run_id = kill_at(cryptolake(env, "backfill", *RANGE, log=log), home, "silver_ohlcv", DagsterEventType.STEP_START, log)
+        killed_at = time.monotonic()
+        with open_instance(home) as instance:
+            while time.monotonic() - killed_at < 30:
+                claimed = instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots
+                if instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE and not claimed:
+                    break
+                time.sleep(0.25)
+            elapsed = time.monotonic() - killed_at
+            assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE, dev.log_tail()
+            assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots == []
+            assert elapsed < 20, f"freed after {elapsed:.1f} s"
+    finally:
+        dev.stop()
