@@ -24,6 +24,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from e2e_support import DagsterDev
+from resources import run_health
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RANGE = ["--start", "2024-03-01", "--end", "2024-03-03", "--symbols", "BTCUSDT,ETHUSDT"]
@@ -232,8 +233,32 @@ def test_doctor_names_the_process_holding_the_duckdb_lock(tmp_path):
         holder.wait()
 
 
+LAUNCH_RUN_MUTATION = """
+mutation LaunchRun($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}
+"""
+
+
+def wait_until_failed_and_freed(instance, run_id: str, since: float, dev) -> float:
+    """Seconds from ``since`` until the run is FAILED and holds no slot or pending claim."""
+    while time.monotonic() - since < 30:
+        holders = {claim.run_id for claim in run_health.pool_claims(instance)}
+        if instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE and run_id not in holders:
+            return time.monotonic() - since
+        time.sleep(0.25)
+    pytest.fail(f"run {run_id} is {instance.get_run_by_id(run_id).status} 30 s after its process was killed:\n{dev.log_tail()}")
+
+
 @pytest.mark.e2e
-def test_daemon_frees_a_killed_runs_slots_within_seconds(tmp_path):
+def test_daemon_frees_killed_runs_slots_within_seconds(tmp_path):
+    """A killed CLI run and a killed run worker launched by the daemon: both failed and freed by the
+    dead_run_sensor, with no CLI command run."""
     home, database = tmp_path / "home", tmp_path / "lake.duckdb"
     env = cli_env(home, database)
     dev = DagsterDev(home=home, env={k: v for k, v in env.items() if k.startswith("CRYPTOLAKE_")}).start()
@@ -242,14 +267,42 @@ def test_daemon_frees_a_killed_runs_slots_within_seconds(tmp_path):
         run_id = kill_at(cryptolake(env, "backfill", *RANGE, log=log), home, "silver_ohlcv", DagsterEventType.STEP_START, log)
         killed_at = time.monotonic()
         with open_instance(home) as instance:
-            while time.monotonic() - killed_at < 30:
-                claimed = instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots
-                if instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE and not claimed:
-                    break
-                time.sleep(0.25)
-            elapsed = time.monotonic() - killed_at
-            assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE, dev.log_tail()
-            assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots == []
-            assert elapsed < 20, f"freed after {elapsed:.1f} s"
+            assert run_id in {claim.run_id for claim in run_health.pool_claims(instance)}  # the kill left its slot
+            assert wait_until_failed_and_freed(instance, run_id, killed_at, dev) < 20
+
+            launched = dev.graphql(
+                LAUNCH_RUN_MUTATION,
+                {
+                    "executionParams": {
+                        "selector": {"repositoryLocationName": "cryptolake", "repositoryName": "__repository__", "jobName": "daily_symbol_assets"},
+                        "runConfigData": {},
+                        "executionMetadata": {
+                            "tags": [
+                                {"key": "dagster/asset_partition_range_start", "value": "2024-03-01|BTCUSDT"},
+                                {"key": "dagster/asset_partition_range_end", "value": "2024-03-03|ETHUSDT"},
+                            ]
+                        },
+                    }
+                },
+            )["launchRun"]
+            assert launched["__typename"] == "LaunchRunSuccess", launched
+            worker_run = launched["run"]["runId"]
+            deadline = time.monotonic() + KILL_WAIT_TIMEOUT_S
+            while not any(e.step_key == "silver_ohlcv" for e in instance.all_logs(worker_run, of_type=DagsterEventType.STEP_START)):
+                assert time.monotonic() < deadline, f"launched run did not reach silver_ohlcv:\n{dev.log_tail()}"
+                time.sleep(0.05)
+            [start] = instance.all_logs(worker_run, of_type=DagsterEventType.RUN_START)
+            worker_pid = start.dagster_event.pid
+            assert worker_pid not in (None, os.getpid())
+            os.kill(worker_pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            assert wait_until_failed_and_freed(instance, worker_run, killed_at, dev) < 20
+            # Failed by the dead_run_sensor, or by the code server that launched the worker (it
+            # notices its child's exit); either way the log says the process died.
+            messages = " ".join(e.message for e in instance.all_logs(worker_run))
+            assert (
+                f"its process (run worker, pid {worker_pid}) is gone" in messages
+                or f"Run execution process for {worker_run} was terminated by signal 9" in messages
+            ), messages[-2000:]
     finally:
         dev.stop()

@@ -126,3 +126,55 @@ def test_waiting_step_names_the_holder_and_gives_up_after_the_timeout(instance):
     assert len(waits) == 1 and f"run {holder_a} step silver_ohlcv_quality (since " in waits[0]
     # Both holders are alive: waiting never freed them.
     assert claimed_runs(instance) == {holder_a, holder_b}
+
+
+def add_launched_run(instance, worker_pid: int) -> str:
+    """A run as the daemon's launcher leaves it: no CryptoLake tags, RUN_START logged by its worker."""
+    from dagster._core.events import DagsterEvent, DagsterEventType
+
+    run_id = str(uuid.uuid4())
+    instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id=run_id, status=DagsterRunStatus.STARTING))
+    instance.report_dagster_event(
+        DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name="daily_symbol_assets", pid=worker_pid),
+        run_id=run_id,
+    )
+    assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
+    assert instance.event_log_storage.claim_concurrency_slot(POOL, run_id, "silver_ohlcv").is_claimed
+    return run_id
+
+
+def test_launched_run_is_judged_by_its_run_worker_pid(instance):
+    live = add_launched_run(instance, os.getpid())
+    pid = dead_pid()
+    dead = add_launched_run(instance, pid)
+
+    recovery = run_health.recover_dead_runs(instance)
+
+    assert [h.run_id for h in recovery.failed_runs] == [dead]
+    assert f"its process (run worker, pid {pid}) is gone" in recovery.failed_runs[0].reason
+    assert instance.get_run_by_id(live).status == DagsterRunStatus.STARTED
+    assert claimed_runs(instance) == {live}
+
+
+def test_launched_run_whose_pid_started_after_the_run_is_dead(instance):
+    """A worker pid now used by a process that started after the run's RUN_START: the pid was reused."""
+    newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        run_id = str(uuid.uuid4())
+        from dagster._core.events import DagsterEvent, DagsterEventType
+        from dagster._core.events.log import EventLogEntry
+
+        instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id=run_id, status=DagsterRunStatus.STARTING))
+        event = DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name="daily_symbol_assets", pid=newer.pid)
+        # The run started an hour before the process now holding that pid.
+        instance.handle_new_event(
+            EventLogEntry(
+                error_info=None, level=20, user_message="", run_id=run_id, timestamp=run_health.process_start_time(newer.pid) - 3600,
+                dagster_event=event, job_name="daily_symbol_assets",
+            )
+        )
+        [health] = run_health.active_run_health(instance)
+        assert (health.verdict, health.reason) == (run_health.DEAD, f"its process (run worker, pid {newer.pid}) is gone; pid {newer.pid} is now another process")
+    finally:
+        newer.kill()
+        newer.wait()
