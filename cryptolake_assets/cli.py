@@ -108,6 +108,12 @@ def _run_job(defs, instance, job_name: str, tags: dict[str, str] | None = None, 
             for event in result.all_events
             if event.is_step_failure
         ]
+        # A run that failed outside its steps (e.g. it gave up waiting for a pool slot).
+        failures = failures or [
+            (event.event_specific_data.error.message if getattr(event.event_specific_data, "error", None) else event.message or "").strip()
+            for event in result.all_events
+            if event.is_run_failure
+        ]
         raise click.ClickException(
             f"run {result.run_id} of {job_name} failed:\n  " + "\n  ".join(failures or ["see the run in the UI"])
         )

@@ -306,3 +306,42 @@ def test_daemon_frees_killed_runs_slots_within_seconds(tmp_path):
             ), messages[-2000:]
     finally:
         dev.stop()
+
+
+def test_backfill_waiting_on_a_live_holder_says_who_and_gives_up(tmp_path):
+    """Both duckdb slots held by a live run: the backfill names it, never frees it, fails after the timeout."""
+    home, database = tmp_path / "home", tmp_path / "lake.duckdb"
+    env = cli_env(home, database) | {"CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS": "3"}
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        with open_instance(home) as instance:
+            from dagster import DagsterRun
+
+            tags = {
+                run_health.HOST_TAG: run_health.host_name(),
+                run_health.PID_TAG: str(holder.pid),
+                run_health.PROCESS_START_TAG: f"{run_health.process_start_time(holder.pid):.2f}",
+            }
+            holder_run = "live-holder-run"
+            instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id=holder_run, tags=tags, status=DagsterRunStatus.STARTED))
+            instance.event_log_storage.initialize_concurrency_limit_to_default("duckdb")
+            for step in ("silver_ohlcv", "gold__daily_features"):
+                assert instance.event_log_storage.claim_concurrency_slot("duckdb", holder_run, step).is_claimed
+
+            result = subprocess.run(
+                [sys.executable, "-m", "cryptolake_assets.cli", "backfill", *RANGE],
+                cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=BACKFILL_TIMEOUT_S,
+            )
+            output = result.stdout + result.stderr
+            assert result.returncode != 0, output
+            assert "waits for a slot of pool 'duckdb'" in output
+            assert f"held by: run {holder_run} step silver_ohlcv (since " in output
+            assert "gave up (CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS = 3 s)" in output
+            # The CLI's one-line error names the cause, not just the run.
+            assert "of daily_symbol_assets failed:\n  resources.dagster_event_log.PoolWaitTimeoutError: step bronze__klines waited" in result.stderr
+            assert instance.get_run_by_id(holder_run).status == DagsterRunStatus.STARTED
+            held = {(s.run_id, s.step_key) for s in instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots}
+            assert held == {(holder_run, "silver_ohlcv"), (holder_run, "gold__daily_features")}
+    finally:
+        holder.kill()
+        holder.wait()
