@@ -34,7 +34,7 @@ def check_runs(context: DoctorContext) -> list[Finding]:
         for health in healths
     ]
     if context.fix:
-        recovery = run_health.recover_dead_runs(context.instance)
+        recovery = run_health.recover_dead_runs(context.instance, free_deleted_runs=True)
         findings += [Finding("runs", False, f"fixed: run {h.run_id} marked FAILED") for h in recovery.failed_runs]
         findings += [Finding("runs", False, f"fixed: pool slots of run {run_id} freed") for run_id in recovery.freed_runs]
     if not healths:

@@ -191,10 +191,14 @@ class Recovery:
     freed_runs: list[str]  # runs whose slots and pending claims were freed
 
 
-def recover_dead_runs(instance: DagsterInstance, echo: Callable[[str], None] | None = None) -> Recovery:
+def recover_dead_runs(
+    instance: DagsterInstance, echo: Callable[[str], None] | None = None, free_deleted_runs: bool = False
+) -> Recovery:
     """Fail every active run whose process is gone and free the pool slots of dead and ended runs.
 
-    Runs that are alive, or whose state cannot be judged from here, are left alone.
+    Runs that are alive, or whose state cannot be judged from here, are left alone. Slots claimed
+    under a run id the instance does not know (a deleted run) are freed only with
+    ``free_deleted_runs`` (``cryptolake doctor --fix``).
     """
     failed = []
     to_free: set[str] = set()
@@ -215,7 +219,7 @@ def recover_dead_runs(instance: DagsterInstance, echo: Callable[[str], None] | N
     claim_runs = {claim.run_id for claim in pool_claims(instance)}
     for run_id in claim_runs - to_free:
         run = instance.get_run_by_id(run_id)
-        if run is None or run.status in TERMINAL_STATUSES:
+        if (run is None and free_deleted_runs) or (run is not None and run.status in TERMINAL_STATUSES):
             to_free.add(run_id)
     freed = []
     for run_id in sorted(to_free & (claim_runs | {h.run_id for h in failed})):

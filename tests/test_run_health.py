@@ -178,3 +178,13 @@ def test_launched_run_whose_pid_started_after_the_run_is_dead(instance):
     finally:
         newer.kill()
         newer.wait()
+
+
+def test_slots_of_an_unknown_run_are_freed_only_when_asked(instance):
+    """A run id the instance does not know (a deleted run) may be another instance's: doctor --fix only."""
+    instance.event_log_storage.claim_concurrency_slot(POOL, "deleted-run", "silver_ohlcv")
+
+    assert run_health.recover_dead_runs(instance).freed_runs == []
+    assert claimed_runs(instance) == {"deleted-run"}
+    assert run_health.recover_dead_runs(instance, free_deleted_runs=True).freed_runs == ["deleted-run"]
+    assert claimed_runs(instance) == set()
