@@ -316,9 +316,9 @@ def doctor(fix: bool, duckdb_path: str | None) -> None:
     for finding in findings:
         click.echo(f"{'PROBLEM' if finding.problem else 'ok'}  [{finding.check}] {finding.message}")
     problems = [f for f in findings if f.problem]
-    if problems and not fix:
-        click.echo(f"\n{len(problems)} problem(s); `cryptolake doctor --fix` repairs dead runs and their slots.")
-    if problems and not fix:
+    if problems:
+        hint = "" if fix else "; `cryptolake doctor --fix` repairs dead runs and their slots"
+        click.echo(f"\n{len(problems)} problem(s){hint}.")
         raise SystemExit(1)
 
 

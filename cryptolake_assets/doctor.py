@@ -29,14 +29,20 @@ class Finding:
 def check_runs(context: DoctorContext) -> list[Finding]:
     """Active runs and whether their process is alive; with fix, dead ones are failed and freed."""
     healths = run_health.active_run_health(context.instance)
-    findings = [
-        Finding("runs", health.verdict == run_health.DEAD, f"run {health.run_id} ({health.job_name}, {health.status}): {health.verdict}: {health.reason}")
-        for health in healths
-    ]
+    fixed: set[str] = set()
+    freed: list[str] = []
     if context.fix:
         recovery = run_health.recover_dead_runs(context.instance, free_deleted_runs=True)
-        findings += [Finding("runs", False, f"fixed: run {h.run_id} marked FAILED") for h in recovery.failed_runs]
-        findings += [Finding("runs", False, f"fixed: pool slots of run {run_id} freed") for run_id in recovery.freed_runs]
+        fixed = {health.run_id for health in recovery.failed_runs}
+        freed = recovery.freed_runs
+    findings = []
+    for health in healths:
+        line = f"run {health.run_id} ({health.job_name}, {health.status}): {health.verdict}: {health.reason}"
+        if health.run_id in fixed:
+            findings.append(Finding("runs", False, f"fixed: {line}; marked FAILED"))
+        else:
+            findings.append(Finding("runs", health.verdict == run_health.DEAD, line))
+    findings += [Finding("runs", False, f"fixed: pool slots of run {run_id} freed") for run_id in freed]
     if not healths:
         findings.append(Finding("runs", False, "no run in progress"))
     return findings
@@ -75,6 +81,13 @@ def check_duckdb_lock(context: DoctorContext) -> list[Finding]:
     except duckdb.IOException as exc:
         match = _PID.search(str(exc))
         holder = f"pid {match.group(1)}" if match else "another process"
+        live_runs = {
+            health.pid: health.run_id
+            for health in (run_health.active_run_health(context.instance) if context.instance else [])
+            if health.verdict == run_health.ALIVE
+        }
+        if match and int(match.group(1)) in live_runs:  # a pipeline step at work: expected
+            return [Finding("duckdb", False, f"{context.database} is held by {holder}, the process of live run {live_runs[int(match.group(1))]}")]
         return [Finding("duckdb", True, f"{context.database} is locked by {holder}: {str(exc).splitlines()[0]}")]
     except duckdb.Error as exc:
         return [Finding("duckdb", True, f"{context.database} does not open: {exc}")]

@@ -112,6 +112,7 @@ class RunHealth:
     status: str
     verdict: str  # ALIVE, DEAD or UNKNOWN
     reason: str
+    pid: int | None = None  # the process the verdict is about
 
 
 def _is_local_instance(instance: DagsterInstance) -> bool:
@@ -141,8 +142,9 @@ def judge_run(instance: DagsterInstance, run) -> RunHealth:
         if tags.get(HOST_TAG) != host_name():
             return RunHealth(run.run_id, run.job_name, status, UNKNOWN, f"runs on host {tags.get(HOST_TAG)!r}")
         recorded = tags.get(PROCESS_START_TAG)
-        verdict, reason = _judge_pid(int(tags[PID_TAG]), None, float(recorded) if recorded else None, "cryptolake CLI")
-        return RunHealth(run.run_id, run.job_name, status, verdict, reason)
+        pid = int(tags[PID_TAG])
+        verdict, reason = _judge_pid(pid, None, float(recorded) if recorded else None, "cryptolake CLI")
+        return RunHealth(run.run_id, run.job_name, status, verdict, reason, pid)
     if not _is_local_instance(instance):
         return RunHealth(run.run_id, run.job_name, status, UNKNOWN, "instance storage is not local")
     starts = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_START, limit=1).records
@@ -154,7 +156,7 @@ def judge_run(instance: DagsterInstance, run) -> RunHealth:
     if not pid:
         return RunHealth(run.run_id, run.job_name, status, UNKNOWN, "its run worker recorded no pid")
     verdict, reason = _judge_pid(int(pid), entry.timestamp, None, "run worker")
-    return RunHealth(run.run_id, run.job_name, status, verdict, reason)
+    return RunHealth(run.run_id, run.job_name, status, verdict, reason, int(pid))
 
 
 def active_run_health(instance: DagsterInstance) -> list[RunHealth]:

@@ -209,7 +209,9 @@ def test_doctor_lists_a_killed_run_and_fix_repairs_it(tmp_path):
 
     fixed = doctor("--fix")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert f"ok  [runs] fixed: run {run_id} marked FAILED" in fixed.stdout
+    assert f"ok  [runs] fixed: run {run_id} (daily_symbol_assets, STARTED): dead: its process (cryptolake CLI, pid" in fixed.stdout
+    assert f"ok  [runs] fixed: pool slots of run {run_id} freed" in fixed.stdout
+    assert "PROBLEM" not in fixed.stdout
     assert "ok  [pool] no pool slot claimed" in fixed.stdout
     assert doctor().returncode == 0
 
@@ -228,6 +230,21 @@ def test_doctor_names_the_process_holding_the_duckdb_lock(tmp_path):
         [finding] = check_duckdb_lock(DoctorContext(None, str(database), False))
         assert finding.problem
         assert f"is locked by pid {holder.pid}" in finding.message
+
+        # The same lock held by the process of a live run is a step at work, not a problem.
+        cli_env(tmp_path / "home", database)
+        with open_instance(tmp_path / "home") as instance:
+            from dagster import DagsterRun
+
+            tags = {
+                run_health.HOST_TAG: run_health.host_name(),
+                run_health.PID_TAG: str(holder.pid),
+                run_health.PROCESS_START_TAG: f"{run_health.process_start_time(holder.pid):.2f}",
+            }
+            instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id="writing-run", tags=tags, status=DagsterRunStatus.STARTED))
+            [finding] = check_duckdb_lock(DoctorContext(instance, str(database), False))
+            assert not finding.problem
+            assert finding.message == f"{database} is held by pid {holder.pid}, the process of live run writing-run"
     finally:
         holder.kill()
         holder.wait()
