@@ -30,8 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster._core.events import DagsterEventType, JobFailureData, RunFailureReason
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+
+# Private: JobFailureData(failure_reason=UNEXPECTED_TERMINATION) is how Dagster's own monitoring
+# tells the run-retry daemon that the process died (not a step), so a daemon-run retry policy
+# applies as for any crashed run; report_run_failed takes no public reason. Contract test:
+# tests/test_run_health.py::test_private_dagster_imports_exist.
+from dagster._core.events import JobFailureData, RunFailureReason
 
 HOST_TAG = "cryptolake/host"
 PID_TAG = "cryptolake/pid"
@@ -116,6 +121,8 @@ class RunHealth:
 
 
 def _is_local_instance(instance: DagsterInstance) -> bool:
+    # Private: no public name for the default SQLite run storage, whose files (and so whose run
+    # workers) are on this machine. Contract test as above.
     from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 
     return isinstance(instance.run_storage, SqliteRunStorage)

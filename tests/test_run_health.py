@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
 
 from resources import run_health
 from resources.dagster_event_log import PoolWaitTimeoutError
@@ -75,7 +75,7 @@ def test_dead_pid_run_is_failed_with_reason_and_its_slot_freed(instance):
     assert instance.get_run_by_id(dead).status == DagsterRunStatus.FAILURE
     assert instance.get_run_by_id(live).status == DagsterRunStatus.STARTED
     assert claimed_runs(instance) == {live}
-    failure = instance.all_logs(dead, of_type=run_health.DagsterEventType.RUN_FAILURE)[0]
+    failure = instance.all_logs(dead, of_type=DagsterEventType.RUN_FAILURE)[0]
     assert f"pid {pid}) is gone" in failure.message
     # Idempotent: a second pass finds nothing more to do.
     assert run_health.recover_dead_runs(instance).failed_runs == []
@@ -188,3 +188,14 @@ def test_slots_of_an_unknown_run_are_freed_only_when_asked(instance):
     assert claimed_runs(instance) == {"deleted-run"}
     assert run_health.recover_dead_runs(instance, free_deleted_runs=True).freed_runs == ["deleted-run"]
     assert claimed_runs(instance) == set()
+
+
+def test_private_dagster_imports_exist(instance):
+    """Contract test for the private Dagster names resources/run_health.py relies on."""
+    from dagster._core.events import JobFailureData, RunFailureReason
+    from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+
+    assert RunFailureReason.UNEXPECTED_TERMINATION.value == "UNEXPECTED_TERMINATION"
+    assert JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION).failure_reason is RunFailureReason.UNEXPECTED_TERMINATION
+    assert isinstance(instance.run_storage, SqliteRunStorage)
+    assert run_health._is_local_instance(instance)
