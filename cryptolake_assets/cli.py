@@ -4,6 +4,7 @@
 * ``cryptolake backfill``: any date range and symbols, live Binance by default, as few runs as possible.
 * ``cryptolake ui``: ``dagster dev`` on 127.0.0.1 with the same instance and DuckDB file.
 * ``cryptolake summary``: tables, rows and partitions in the DuckDB file.
+* ``cryptolake doctor``: dead runs, pool slots, DuckDB lock holders; ``--fix`` repairs dead runs.
 """
 
 import datetime as dt
