@@ -3,8 +3,8 @@
 The same range is killed at several moments on the same Dagster instance and DuckDB file: while
 bronze fetches, while silver writes DuckDB, while checks run. After every kill the DuckDB file
 opens and holds no partial partition; the next backfill gets past the point where the last one
-died (the killed runs' pool slots do not block it), and a final backfill finishes within a bounded
-time with exactly the rows of an uninterrupted run into a fresh instance and file.
+died (the killed runs' pool slots do not block it), and finishes within a bounded time with
+exactly the rows of an uninterrupted run into a fresh instance and file.
 
 With `dagster dev` running, the dead_run_sensor fails a killed run and frees its slots within
 seconds, with no CLI command run.
@@ -166,14 +166,16 @@ def test_killed_backfills_leave_no_partial_partition_and_the_rerun_finishes(tmp_
     env = cli_env(home, database)
     log = tmp_path / "backfill.log"
     killed = []
-    for step_key, event_type in KILL_MOMENTS:
-        # Each backfill starts on the state the previous kill left (its runs STARTED, its slots claimed).
+    for index, (step_key, event_type) in enumerate(KILL_MOMENTS):
+        # Each backfill starts on the state the previous kill left (its runs STARTED, its slots
+        # claimed): the second one must get past the first's dead runs to reach its own kill.
         killed.append(kill_at(cryptolake(env, "backfill", *RANGE, log=log), home, step_key, event_type, log))
         assert_no_partial_partition(database, reference)
-
-    finish(cryptolake(env, "backfill", *RANGE, log=log), log)
-
-    assert table_contents(database) == reference
+        if index >= 1:
+            # The next backfill finishes with exactly the rows of an uninterrupted run; the kill
+            # after it interrupts a re-materialization of a complete lake (old rows must stay whole).
+            finish(cryptolake(env, "backfill", *RANGE, log=log), log)
+            assert table_contents(database) == reference
     with open_instance(home) as instance:
         for run_id in killed:
             run = instance.get_run_by_id(run_id)
