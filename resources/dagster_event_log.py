@@ -30,7 +30,9 @@ schema, files and read paths and only changes how events are written:
   attempts (``InstanceConcurrencyContext.interval_to_next_pending_claim_check`` returns
   ``min(0, ...)``), so a queued run waiting for the slot burned a whole core, half of this 2-core
   machine, while the run holding the slot worked, and noticed a freed slot only after Dagster's
-  backoff (1 s growing to 15 s) had passed;
+  backoff (1 s growing to 15 s) had passed. While it waits it says which runs and steps hold the
+  slots (``PoolWait``), frees the slots of holders whose process is gone, and gives up after
+  ``pool_wait_timeout_seconds`` / ``CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS`` (default 30 min);
 - a range run longer than ``PER_PARTITION_CHECK_RESULTS_MAX`` partitions plans each check as one
   row for the whole range, the way the project's checks report it, instead of one PLANNED row per
   partition that no result would ever resolve.
