@@ -123,7 +123,7 @@ def add_partition_metadata(
         for row in indexed.group_by(names).agg(aggregations).iter_rows(named=True):
             groups[tuple(row[n] for n in names)] = row
 
-    step_context = context.step_context
+    by_partition: dict[str, dict[str, Any]] = {}
     for key in keys:
         values = _partition_values(key, columns)
         group = groups.get(values)
@@ -139,4 +139,32 @@ def add_partition_metadata(
         for column, _ in spans:
             metadata[f"first_{column}"] = MetadataValue.text(str(group[f"__first_{column}"]) if group else "-")
             metadata[f"last_{column}"] = MetadataValue.text(str(group[f"__last_{column}"]) if group else "-")
-        step_context.add_asset_metadata(metadata, asset_key=context.asset_key, partition_key=key)
+        by_partition[key] = metadata
+    add_asset_metadata_by_partition(context, by_partition)
+
+
+def add_asset_metadata_by_partition(context: OutputContext, by_partition: Mapping[str, Mapping[str, Any]]) -> None:
+    """``add_asset_metadata(metadata, asset_key, partition_key)`` for many partitions of the output.
+
+    The public ``StepExecutionContext.add_asset_metadata`` checks each key against the run's whole
+    partition range (``get_partition_keys_in_range``, O(partitions) per call) and copies its
+    accumulator per call: 730 partitions took 10 s here, a 2-year × 35-symbol range would take
+    hours. The keys here are the output's own ``asset_partition_keys``, so the check is moot; we
+    add them all in one copy of Dagster's accumulator (private API, pinned by
+    ``test_per_partition_metadata_uses_dagsters_accumulator`` in tests/test_duckdb_io_manager.py),
+    and fall back to the public call one by one if that API changes.
+    """
+    step_context = context.step_context
+    try:
+        from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
+
+        accumulator = step_context._metadata_accumulator  # noqa: SLF001 (see docstring)
+        merged = dict(accumulator.per_output_metadata)
+    except (ImportError, AttributeError):
+        for key, metadata in by_partition.items():
+            step_context.add_asset_metadata(metadata, asset_key=context.asset_key, partition_key=key)
+        return
+    for key, metadata in by_partition.items():
+        handle = AssetMetadataHandle(asset_key=context.asset_key, partition_key=key)
+        merged[handle] = {**merged.get(handle, {}), **metadata}
+    step_context._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)  # noqa: SLF001
