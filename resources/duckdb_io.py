@@ -147,35 +147,34 @@ class DuckDBPolarsHandler(DbTypeHandler[pl.DataFrame]):
         return [pl.DataFrame]
 
 
-class _ScanConnection:
-    """The connection behind one lazy input: opened on its first ``collect`` and closed when the
-    last frame built on the input is freed (a consumer that reads symbol by symbol then pays for
-    one connection, not one per read)."""
+@contextmanager
+def read_connection(
+    database: str, config: dict[str, Any], lock_timeout_seconds: float
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for one read, closed right after it: the file is held only while reading.
 
-    def __init__(self, database: str, config: dict[str, Any], lock_timeout_seconds: float):
-        self.database, self.config, self.lock_timeout_seconds = database, config, lock_timeout_seconds
-        self._connection: duckdb.DuckDBPyConnection | None = None
-
-    def get(self) -> duckdb.DuckDBPyConnection:
-        if self._connection is None:
-            self._connection = connect_duckdb(self.database, self.config, self.lock_timeout_seconds)
-        return self._connection
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    def __del__(self) -> None:
-        self.close()
+    Read-only where possible (other readers may share the file); DuckDB refuses a read-only
+    connection while this process already has the file open read-write (one configuration per file
+    per process), and then the read uses the writer's configuration.
+    """
+    try:
+        connection = connect_duckdb(database, config, lock_timeout_seconds, read_only=True)
+    except duckdb.ConnectionException:
+        connection = connect_duckdb(database, config, lock_timeout_seconds)
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 class DuckDBPolarsLazyHandler(DbTypeHandler[pl.LazyFrame]):
     """Reads inputs annotated ``pl.LazyFrame`` as a lazy scan of the table slice: nothing is read at
     load time; each ``collect`` runs the slice's SELECT with the query's column selection and filters
     pushed into DuckDB (duckdb's polars scan), so a consumer can read a large slice piece by piece
-    (e.g. one symbol at a time) instead of all at once. The scan's connection stays open while the
-    frame (or one built on it) is alive, and closes when the last one is freed."""
+    (e.g. one symbol at a time) instead of all at once. Each collect opens the file (read-only where
+    possible) and closes it when its rows are read, so between reads another step or run can write
+    (a step that reads symbol by symbol does not hold the ``duckdb`` pool's file for its whole
+    compute)."""
 
     def __init__(self, database: str, connection_config: dict[str, Any], lock_timeout_seconds: float):
         self.database = database
@@ -198,17 +197,19 @@ class DuckDBPolarsLazyHandler(DbTypeHandler[pl.LazyFrame]):
             name: pl.Datetime(dtype.time_unit, "UTC") if isinstance(dtype, pl.Datetime) and dtype.time_zone else dtype
             for name, dtype in connection.sql(query).pl(lazy=True).collect_schema().items()
         }  # as as_utc() returns them
-        scan_connection = _ScanConnection(self.database, self.config, self.lock_timeout_seconds)
+        database, config, lock_timeout_seconds = self.database, self.config, self.lock_timeout_seconds
 
         def scan(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None):
-            frame = scan_connection.get().sql(query).pl(lazy=True)
-            if with_columns is not None:
-                frame = frame.select(with_columns)
-            if predicate is not None:
-                frame = frame.filter(predicate)
-            if n_rows is not None:
-                frame = frame.head(n_rows)
-            yield as_utc(frame.collect())
+            with read_connection(database, config, lock_timeout_seconds) as reader:
+                frame = reader.sql(query).pl(lazy=True)
+                if with_columns is not None:
+                    frame = frame.select(with_columns)
+                if predicate is not None:
+                    frame = frame.filter(predicate)
+                if n_rows is not None:
+                    frame = frame.head(n_rows)
+                rows = as_utc(frame.collect())
+            yield rows
 
         return register_io_source(scan, schema=schema)
 
