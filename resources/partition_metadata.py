@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import polars as pl
-from dagster import MetadataValue, MultiPartitionsDefinition, OutputContext, TimeWindowPartitionsDefinition
+from dagster import AssetKey, MetadataValue, MultiPartitionsDefinition, OutputContext, TimeWindowPartitionsDefinition
 
 
 class PartitionColumn(NamedTuple):
@@ -140,21 +140,22 @@ def add_partition_metadata(
             metadata[f"first_{column}"] = MetadataValue.text(str(group[f"__first_{column}"]) if group else "-")
             metadata[f"last_{column}"] = MetadataValue.text(str(group[f"__last_{column}"]) if group else "-")
         by_partition[key] = metadata
-    add_asset_metadata_by_partition(context, by_partition)
+    add_asset_metadata_by_partition(context.step_context, context.asset_key, by_partition)
 
 
-def add_asset_metadata_by_partition(context: OutputContext, by_partition: Mapping[str, Mapping[str, Any]]) -> None:
+def add_asset_metadata_by_partition(
+    step_context: Any, asset_key: AssetKey, by_partition: Mapping[str, Mapping[str, Any]]
+) -> None:
     """``add_asset_metadata(metadata, asset_key, partition_key)`` for many partitions of the output.
 
     The public ``StepExecutionContext.add_asset_metadata`` checks each key against the run's whole
     partition range (``get_partition_keys_in_range``, O(partitions) per call) and copies its
     accumulator per call: 730 partitions took 10 s here, a 2-year × 35-symbol range would take
-    hours. The keys here are the output's own ``asset_partition_keys``, so the check is moot; we
+    hours. Callers pass the keys of the partitions they write, so the check is moot; we
     add them all in one copy of Dagster's accumulator (private API, pinned by
     ``test_per_partition_metadata_uses_dagsters_accumulator`` in tests/test_duckdb_io_manager.py),
     and fall back to the public call one by one if that API changes.
     """
-    step_context = context.step_context
     try:
         from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
 
@@ -162,9 +163,9 @@ def add_asset_metadata_by_partition(context: OutputContext, by_partition: Mappin
         merged = dict(accumulator.per_output_metadata)
     except (ImportError, AttributeError):
         for key, metadata in by_partition.items():
-            step_context.add_asset_metadata(metadata, asset_key=context.asset_key, partition_key=key)
+            step_context.add_asset_metadata(metadata, asset_key=asset_key, partition_key=key)
         return
     for key, metadata in by_partition.items():
-        handle = AssetMetadataHandle(asset_key=context.asset_key, partition_key=key)
+        handle = AssetMetadataHandle(asset_key=asset_key, partition_key=key)
         merged[handle] = {**merged.get(handle, {}), **metadata}
     step_context._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)  # noqa: SLF001
