@@ -301,6 +301,12 @@ def migrate_schema(connection, table_slice: TableSlice, output: str = "_cryptola
                 f"{output_type}, or drop it and re-materialize every partition)"
             )
     added = [c for c in output_columns if c not in table_columns]
+    untyped = [c for c in added if output_columns[c] == '"NULL"']
+    if untyped:
+        raise IncompatibleSchemaError(
+            f"{name}: new column {untyped[0]!r} has no type in the output (all values null, polars "
+            "dtype Null); nothing was written. Give the column a dtype in the asset's output schema"
+        )
     for column in added:
         _run(connection, f"ALTER TABLE {qualified_table(table_slice)} ADD COLUMN {_quote_ident(column)} {output_columns[column]}")
     return added

@@ -37,7 +37,7 @@ from resources.duckdb_io import CryptoLakeDuckDBIOManager, DuckDBWriteError
 PARTS = MultiPartitionsDefinition(
     {
         "date": DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01", timezone="UTC"),
-        "symbol": StaticPartitionsDefinition(["AAAUSDT", "BBBUSDT", "CCCUSDT"]),
+        "symbol": StaticPartitionsDefinition(["AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT"]),
     }
 )
 EXPR = {"date": "date", "symbol": "symbol"}
@@ -215,7 +215,7 @@ def test_lazyframe_inputs_are_lazy_scans_of_the_same_slice(io_manager, tmp_path)
 
 # --- per-partition metadata -------------------------------------------------------------------
 
-BARS_PER_DAY = {"AAAUSDT": 2, "BBBUSDT": 3, "CCCUSDT": 1}
+BARS_PER_DAY = {"AAAUSDT": 2, "BBBUSDT": 3, "CCCUSDT": 1, "DDDUSDT": 0}
 
 
 @asset(key=["raw", "bars"], partitions_def=PARTS, metadata={"partition_expr": EXPR}, backfill_policy=BackfillPolicy.single_run())
@@ -227,7 +227,9 @@ def bars(context: AssetExecutionContext) -> Output[pl.DataFrame]:
         for hour in range(BARS_PER_DAY[symbol])
     ]
     frame = pl.DataFrame(rows, schema={"date": pl.Date, "symbol": pl.String, "at": pl.Datetime("us", "UTC")})
-    return Output(frame, metadata={"rows": len(frame), "partitions": len(context.partition_keys), **time_span(frame, "at")})
+    empty = sum(1 for _, symbol in _keys(context) if BARS_PER_DAY[symbol] == 0)
+    metadata = {"rows": len(frame), "partitions": len(context.partition_keys), "empty_partitions": empty}
+    return Output(frame, metadata={**metadata, **time_span(frame, "at")})
 
 
 def _by_partition(result, node: str = "raw__bars") -> dict[str, dict]:
@@ -254,6 +256,12 @@ def test_each_partition_of_a_range_run_records_its_own_figures(io_manager, tmp_p
     again = _by_partition(materialize([bars], resources={"io_manager": io_manager}, tags=tags))
     assert {k: v["rows_replaced"] for k, v in again.items()} == {k: BARS_PER_DAY[k.split("|")[1]] for k in again}
     assert {v["dagster/row_count"] for v in again.values()} == {11}
+    # An empty partition beside a full one: 0 rows, counted as the one empty partition, no span.
+    mixed = _by_partition(materialize([bars], resources={"io_manager": io_manager}, tags=_range("2024-01-04|CCCUSDT", "2024-01-04|DDDUSDT")))
+    assert {k: (v["rows"], v["empty_partitions"], v["first_at"]) for k, v in mixed.items()} == {
+        "2024-01-04|CCCUSDT": (1, 0, "2024-01-04 00:00:00+00:00"),
+        "2024-01-04|DDDUSDT": (0, 1, "-"),
+    }
 
 
 def test_per_partition_metadata_uses_dagsters_accumulator(io_manager, monkeypatch):
