@@ -358,6 +358,27 @@ class SliceWrite(NamedTuple):
     deleted_by_partition: dict[tuple, int]  # rows each partition held before (by partition column values)
 
 
+def stored_identity(database: str, table: str, column: str = "interval", lock_timeout_seconds: float = 10.0) -> list[str]:
+    """The distinct values of an identity column a table already holds (``[]``: no file, table or column).
+
+    For a check before a run is created (the CLI, a launch sensor): compare with the configured
+    interval and refuse early; the write-time check in ``replace_slice`` stays the guarantee.
+    """
+    if database != ":memory:" and not database.startswith("md:") and not Path(database).exists():
+        return []
+    schema, _, name = table.rpartition(".")
+    with read_connection(database, {}, lock_timeout_seconds) as connection:
+        found = _run(
+            connection,
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ? AND column_name = ?",
+            [schema or "main", name, column],
+        )
+        if not found[0][0]:
+            return []
+        rows = _run(connection, f"SELECT DISTINCT {_quote_ident(column)} FROM {_quote_ident(schema or 'main')}.{_quote_ident(name)} WHERE {_quote_ident(column)} IS NOT NULL")
+    return sorted(str(r[0]) for r in rows)
+
+
 def replace_slice(
     connection, table_slice: TableSlice, frame: pl.DataFrame, partition_columns: Sequence[str] = ()
 ) -> SliceWrite:

@@ -32,7 +32,7 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.metadata import time_span
-from resources.duckdb_io import CryptoLakeDuckDBIOManager, DuckDBWriteError
+from resources.duckdb_io import CryptoLakeDuckDBIOManager, DuckDBWriteError, stored_identity
 
 PARTS = MultiPartitionsDefinition(
     {
@@ -365,6 +365,10 @@ def test_a_table_keeps_one_interval(io_manager, tmp_path):
     assert "raw.klines holds interval '1h' bars; this run writes interval '1m'" in message, message
     assert "CRYPTOLAKE_INTERVAL=1h" in message and _attempts(result) == 1
     assert _table(tmp_path / "lake.duckdb", "raw.klines")["interval"].to_list() == ["1h", "1h"]
+    # What a check before the run is created reads (no file or table: nothing stored yet).
+    assert stored_identity(str(tmp_path / "lake.duckdb"), "raw.klines") == ["1h"]
+    assert stored_identity(str(tmp_path / "lake.duckdb"), "raw.prices") == []
+    assert stored_identity(str(tmp_path / "absent.duckdb"), "raw.klines") == []
     # The same interval goes on writing; replacing every row the table holds may change it.
     INTERVAL["value"] = "1h"
     assert materialize([klines], resources={"io_manager": io_manager}, partition_key="2024-01-03|AAAUSDT").success
