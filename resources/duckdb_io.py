@@ -16,6 +16,11 @@ Built on dagster-duckdb's ``DbIOManager`` with three fixes for today's releases 
 * **atomic replace**: a partition is replaced by DELETE + INSERT inside ONE transaction, so a crash
   mid-write leaves the previous rows in place instead of losing the partition.
 
+And what the project needs on top: additive schema migration with incompatible changes refused
+(``migrate_schema``), one bar interval per table (``refuse_mixed_identity``), each partition's own
+row counts on its materialization (``resources/partition_metadata.py``), and lazy inputs that hold
+the file only while a collect reads it (``read_connection``).
+
 Partition columns are real ``DATE`` columns and filters use ``DATE`` literals, so re-materializing a
 partition replaces it (no duplicates).
 """

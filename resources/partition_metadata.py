@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import polars as pl
-from dagster import AssetKey, MetadataValue, MultiPartitionsDefinition, OutputContext, TimeWindowPartitionsDefinition
+from dagster import AssetKey, DagsterInvariantViolationError, MetadataValue, MultiPartitionsDefinition, OutputContext, TimeWindowPartitionsDefinition
 
 
 class PartitionColumn(NamedTuple):
@@ -146,7 +146,11 @@ def add_partition_metadata(
             metadata[f"first_{column}"] = MetadataValue.text(str(group[f"__first_{column}"]) if group else "-")
             metadata[f"last_{column}"] = MetadataValue.text(str(group[f"__last_{column}"]) if group else "-")
         by_partition[key] = metadata
-    add_asset_metadata_by_partition(context.step_context, context.asset_key, by_partition)
+    try:
+        step_context = context.step_context
+    except DagsterInvariantViolationError:  # an OutputContext built outside a step (direct I/O manager calls)
+        return
+    add_asset_metadata_by_partition(step_context, context.asset_key, by_partition)
 
 
 def add_asset_metadata_by_partition(
