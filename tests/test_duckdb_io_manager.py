@@ -415,3 +415,20 @@ def test_a_lazy_input_does_not_hold_the_file_between_reads(io_manager, tmp_path)
     assert SEEN["writer"].returncode == 0, SEEN["writer"].stderr[-300:]
     assert SEEN["first"] == 4 and SEEN["second"] == 4  # 2 days × 2 stamps of AAAUSDT
     assert _table(tmp_path / "lake.duckdb", "raw.other")["x"].to_list() == [1]
+
+
+def test_a_read_while_this_process_holds_the_file_read_write_uses_the_writers_configuration(tmp_path):
+    """DuckDB allows one configuration per file per process: the read falls back to read-write."""
+    from resources.duckdb_io import connect_duckdb, read_connection
+
+    path = str(tmp_path / "lake.duckdb")
+    writer = connect_duckdb(path)
+    try:
+        writer.execute("create table t as select 41 + 1 as answer")
+        with read_connection(path, {}, 5) as reader:
+            assert reader.sql("select answer from t").fetchall() == [(42,)]
+    finally:
+        writer.close()
+    with read_connection(path, {}, 5) as reader:  # alone: read-only
+        with pytest.raises(duckdb.Error, match="read-only"):
+            reader.execute("insert into t values (1)")
