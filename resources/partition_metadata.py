@@ -10,7 +10,8 @@ partition's event only):
 * ``rows_replaced``: the rows the partition held before;
 * ``partitions`` / ``days`` (run sizes the assets report): 1;
 * counts of empty partitions or days (``empty_partitions``, ``partitions_without_bars``,
-  ``days_without_value``, ``days_without_snapshot``): 1 if the partition has no rows, else 0;
+  ``days_without_value``, ``days_without_snapshot``, ``missing_days``): 1 if the partition has no
+  rows, else 0; ``days_with_snapshots``: the opposite;
 * ``first_<column>`` / ``last_<column>`` (``metadata.time_span``): the partition's own span.
 
 ``dagster/row_count`` stays the row count of the whole table after the write: that is what the
@@ -32,7 +33,8 @@ class PartitionColumn(NamedTuple):
 
 
 RUN_SIZE_KEYS = ("partitions", "days")
-EMPTY_COUNT_KEYS = ("empty_partitions", "partitions_without_bars", "days_without_value", "days_without_snapshot")
+EMPTY_COUNT_KEYS = ("empty_partitions", "partitions_without_bars", "days_without_value", "days_without_snapshot", "missing_days")
+NONEMPTY_COUNT_KEYS = ("days_with_snapshots",)
 
 
 def partition_columns(context: OutputContext, frame_columns: Sequence[str]) -> list[PartitionColumn]:
@@ -115,6 +117,7 @@ def add_partition_metadata(
                 spans.append((name[6:], series))
     sized = [key for key in RUN_SIZE_KEYS if isinstance(output_metadata.get(key), (int, MetadataValue))]
     empties = [key for key in EMPTY_COUNT_KEYS if isinstance(output_metadata.get(key), (int, MetadataValue))]
+    nonempties = [key for key in NONEMPTY_COUNT_KEYS if isinstance(output_metadata.get(key), (int, MetadataValue))]
 
     groups: dict[tuple, dict[str, Any]] = {}
     if not frame.is_empty():
@@ -142,6 +145,8 @@ def add_partition_metadata(
             metadata[name] = 1
         for name in empties:
             metadata[name] = int(rows == 0)
+        for name in nonempties:
+            metadata[name] = int(rows > 0)
         for column, _ in spans:
             metadata[f"first_{column}"] = MetadataValue.text(str(group[f"__first_{column}"]) if group else "-")
             metadata[f"last_{column}"] = MetadataValue.text(str(group[f"__last_{column}"]) if group else "-")
