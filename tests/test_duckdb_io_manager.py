@@ -432,3 +432,25 @@ def test_a_read_while_this_process_holds_the_file_read_write_uses_the_writers_co
     with read_connection(path, {}, 5) as reader:  # alone: read-only
         with pytest.raises(duckdb.Error, match="read-only"):
             reader.execute("insert into t values (1)")
+
+
+def test_an_insert_failing_after_the_delete_rolls_back_and_keeps_previous_rows(io_manager, tmp_path, monkeypatch):
+    import resources.duckdb_io as duckdb_io
+
+    tags = _range("2024-01-01|AAAUSDT", "2024-01-02|BBBUSDT")
+    assert materialize([prices], resources={"io_manager": io_manager}, tags=tags).success
+    before = _table(tmp_path / "lake.duckdb", "raw.prices")
+    original = duckdb_io._run
+
+    def failing_insert(connection, sql, params=None):
+        if sql.startswith("INSERT"):
+            raise duckdb.IOException("disk full (simulated)")
+        return original(connection, sql, params)
+
+    monkeypatch.setattr(duckdb_io, "_run", failing_insert)
+    result = materialize([prices], resources={"io_manager": io_manager}, tags=tags, raise_on_error=False)
+    monkeypatch.setattr(duckdb_io, "_run", original)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).event_specific_data.error
+    assert "rolled back (previous rows kept): disk full (simulated)" in failure.message + (failure.cause.message if failure.cause else "")
+    assert _table(tmp_path / "lake.duckdb", "raw.prices").equals(before) and before.height == 4
