@@ -144,6 +144,7 @@ def run_pipeline(
     instance = DagsterInstance.get()
     job_names = {job.name for job in defs.jobs or []}
     binance = defs.resources["binance"]
+    refuse_other_interval(defs.resources["io_manager"].database, binance.interval)
     bars_per_day = 86_400_000 // interval_ms(binance.interval)
     all_symbols = universe_symbols()
     chunks = plan_runs(first_day, last_day, symbols or all_symbols, all_symbols, bars_per_day)
@@ -182,6 +183,18 @@ def run_pipeline(
         _run_job(defs, instance, "daily_symbol_assets", partition_key=key)
         runs += 1
     return {"runs": runs, "seconds": time.monotonic() - started, "database": defs.resources["io_manager"].database}
+
+
+def refuse_other_interval(database: str, interval: str) -> None:
+    """Before any run: a database keeps one kline interval (the I/O manager refuses mixed writes too)."""
+    from resources.duckdb_io import stored_identity
+
+    stored = stored_identity(database, "bronze.klines")
+    if stored and stored != [interval]:
+        raise click.ClickException(
+            f"{database} holds {'/'.join(stored)} klines; CRYPTOLAKE_INTERVAL={interval} would mix intervals in one "
+            f"table. Use --interval {stored[0]}, or --duckdb with another file for {interval} bars"
+        )
 
 
 def table_summary(database: str) -> list[tuple[str, int, int]]:

@@ -3,7 +3,9 @@
 from collections.abc import Callable
 
 import polars as pl
-from dagster import MetadataValue, TableColumn, TableSchema
+from dagster import AssetExecutionContext, AssetKey, MetadataValue, MultiPartitionKey, TableColumn, TableSchema
+
+from resources.partition_metadata import add_asset_metadata_by_partition
 
 
 def table_schema_of(schema: dict[str, pl.DataType], descriptions: dict[str, str] | None = None) -> TableSchema:
@@ -60,3 +62,22 @@ def rich_metadata(
             "partition); materialize one partition to see previews and charts"
         )
     }
+
+
+def add_partition_figures(
+    context: AssetExecutionContext, asset_key: AssetKey, figures: pl.DataFrame, dimensions: dict[str, str]
+) -> None:
+    """Record per-partition figures on each partition's materialization.
+
+    ``figures`` has one row per partition of the run: the partition columns named by ``dimensions``
+    (dimension -> column, e.g. ``{"date": "date", "symbol": "symbol"}``) and one int column per
+    figure. A range run's output metadata is copied onto every partition; these values override it
+    there, so each partition shows its own figure (the run-wide total stays on the run's output).
+    """
+    names = [c for c in figures.columns if c not in dimensions.values()]
+    by_partition = {}
+    for row in figures.iter_rows(named=True):
+        by_dimension = {dimension: str(row[column]) for dimension, column in dimensions.items()}
+        key = MultiPartitionKey(by_dimension) if len(by_dimension) > 1 else next(iter(by_dimension.values()))
+        by_partition[key] = {name: int(row[name] or 0) for name in names}
+    add_asset_metadata_by_partition(context.get_step_execution_context(), asset_key, by_partition)

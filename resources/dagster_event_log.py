@@ -50,9 +50,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from dagster import Field, StringSource
+from dagster import Field, IntMetadataValue, StringSource, TextMetadataValue
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
 from dagster._core.definitions.events import AssetMaterialization
+
 from dagster._core.events import ASSET_EVENTS, DagsterEventType, StepMaterializationData
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -286,6 +287,18 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 _TIMESTAMP_STANDIN = -1.2345678901234567e-300
 _PARTITION_STANDIN = "\x00cryptolake:partition\x00"
 _PARTITION_TAG_PREFIX = "dagster/partition/"
+_METADATA_SLOT = "\x00metadata:"
+# Stand-ins for per-partition int figures: all of one length, so none is a substring of another.
+_INT_STANDIN_BASE = -8_765_432_109_876_540_000
+
+
+def _slot_kind(value: object) -> str | None:
+    """Metadata values that differ per partition (row counts, time spans) and template as JSON scalars."""
+    if type(value) is IntMetadataValue and (value.value is None or type(value.value) is int):
+        return "int"
+    if type(value) is TextMetadataValue and type(value.text) is str:
+        return "text"
+    return None
 
 
 class EventRowSerializer:
@@ -320,7 +333,12 @@ class EventRowSerializer:
         values = {"timestamp": json.dumps(event.timestamp), "partition": json.dumps(materialization.partition)}
         pieces = [self._template[0]]
         for slot, piece in zip(self._slots, self._template[1:]):
-            pieces.append(values[slot] if slot in values else json.dumps(materialization.tags[slot]))
+            if slot in values:
+                pieces.append(values[slot])
+            elif slot.startswith(_METADATA_SLOT):
+                pieces.append(json.dumps(materialization.metadata[slot[len(_METADATA_SLOT):]].value))
+            else:
+                pieces.append(json.dumps(materialization.tags[slot]))
             pieces.append(piece)
         return "".join(pieces)
 
@@ -348,8 +366,9 @@ def _materialization_shape(event: EventLogEntry) -> tuple | None:
         dagster_event.step_kind_value, tuple((dagster_event.logging_tags or {}).items()),
         dagster_event.message, dagster_event.pid, dagster_event.step_key, tuple(data.asset_lineage or ()),
         materialization.asset_key, materialization.description, materialization.tags is None,
-        # Metadata values are the same objects in every partition's event: identity, and key order.
-        tuple((key, id(value)) for key, value in materialization.metadata.items()),
+        # Metadata values are the same objects in every partition's event (identity, and key order),
+        # except per-partition figures (ints and texts), which are template slots: their type only.
+        tuple((key, _slot_kind(value) or id(value)) for key, value in materialization.metadata.items()),
         tuple((key, None if key.startswith(_PARTITION_TAG_PREFIX) else value) for key, value in tags.items()),
     )
 
@@ -364,6 +383,16 @@ def _template_for(event: EventLogEntry) -> tuple[list[str], list[str]]:
     materialization = data.materialization  # type: ignore[union-attr]
     standins = {"timestamp": json.dumps(_TIMESTAMP_STANDIN), "partition": json.dumps(_PARTITION_STANDIN)}
     tags = dict(materialization.tags) if materialization.tags is not None else None
+    metadata = dict(materialization.metadata)
+    for index, (key, value) in enumerate(materialization.metadata.items()):
+        kind = _slot_kind(value)
+        if kind == "int":
+            metadata[key] = IntMetadataValue(_INT_STANDIN_BASE - index)
+        elif kind == "text":
+            metadata[key] = TextMetadataValue(f"\x00cryptolake:metadata:{index}\x00")
+        else:
+            continue
+        standins[_METADATA_SLOT + key] = json.dumps(metadata[key].value)
     for key in tags or {}:
         if key.startswith(_PARTITION_TAG_PREFIX):
             tags[key] = f"\x00cryptolake:tag:{key}\x00"
@@ -372,7 +401,7 @@ def _template_for(event: EventLogEntry) -> tuple[list[str], list[str]]:
         timestamp=_TIMESTAMP_STANDIN,
         dagster_event=dagster_event._replace(
             event_specific_data=data._replace(  # type: ignore[union-attr]
-                materialization=materialization._replace(partition=_PARTITION_STANDIN, tags=tags)
+                materialization=materialization._replace(partition=_PARTITION_STANDIN, tags=tags, metadata=metadata)
             )
         ),
     )

@@ -16,6 +16,11 @@ Built on dagster-duckdb's ``DbIOManager`` with three fixes for today's releases 
 * **atomic replace**: a partition is replaced by DELETE + INSERT inside ONE transaction, so a crash
   mid-write leaves the previous rows in place instead of losing the partition.
 
+And what the project needs on top: additive schema migration with incompatible changes refused
+(``migrate_schema``), one bar interval per table (``refuse_mixed_identity``), each partition's own
+row counts on its materialization (``resources/partition_metadata.py``), and lazy inputs that hold
+the file only while a collect reads it (``read_connection``).
+
 Partition columns are real ``DATE`` columns and filters use ``DATE`` literals, so re-materializing a
 partition replaces it (no duplicates).
 """
@@ -24,7 +29,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import duckdb
 import polars as pl
@@ -50,6 +55,9 @@ from dagster._core.storage.db_io_manager import (
 )
 from dagster_duckdb import DuckDBIOManager
 from pydantic import Field
+
+from cryptolake_assets.retries import permanent_errors
+from resources.partition_metadata import add_partition_metadata, partition_columns
 
 DEFAULT_DUCKDB_PATH = "data/cryptolake.duckdb"
 DUCKDB_PATH_ENV_VAR = "CRYPTOLAKE_DUCKDB"
@@ -144,35 +152,34 @@ class DuckDBPolarsHandler(DbTypeHandler[pl.DataFrame]):
         return [pl.DataFrame]
 
 
-class _ScanConnection:
-    """The connection behind one lazy input: opened on its first ``collect`` and closed when the
-    last frame built on the input is freed (a consumer that reads symbol by symbol then pays for
-    one connection, not one per read)."""
+@contextmanager
+def read_connection(
+    database: str, config: dict[str, Any], lock_timeout_seconds: float
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for one read, closed right after it: the file is held only while reading.
 
-    def __init__(self, database: str, config: dict[str, Any], lock_timeout_seconds: float):
-        self.database, self.config, self.lock_timeout_seconds = database, config, lock_timeout_seconds
-        self._connection: duckdb.DuckDBPyConnection | None = None
-
-    def get(self) -> duckdb.DuckDBPyConnection:
-        if self._connection is None:
-            self._connection = connect_duckdb(self.database, self.config, self.lock_timeout_seconds)
-        return self._connection
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    def __del__(self) -> None:
-        self.close()
+    Read-only where possible (other readers may share the file); DuckDB refuses a read-only
+    connection while this process already has the file open read-write (one configuration per file
+    per process), and then the read uses the writer's configuration.
+    """
+    try:
+        connection = connect_duckdb(database, config, lock_timeout_seconds, read_only=True)
+    except duckdb.ConnectionException:
+        connection = connect_duckdb(database, config, lock_timeout_seconds)
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 class DuckDBPolarsLazyHandler(DbTypeHandler[pl.LazyFrame]):
     """Reads inputs annotated ``pl.LazyFrame`` as a lazy scan of the table slice: nothing is read at
     load time; each ``collect`` runs the slice's SELECT with the query's column selection and filters
     pushed into DuckDB (duckdb's polars scan), so a consumer can read a large slice piece by piece
-    (e.g. one symbol at a time) instead of all at once. The scan's connection stays open while the
-    frame (or one built on it) is alive, and closes when the last one is freed."""
+    (e.g. one symbol at a time) instead of all at once. Each collect opens the file (read-only where
+    possible) and closes it when its rows are read, so between reads another step or run can write
+    (a step that reads symbol by symbol does not hold the ``duckdb`` pool's file for its whole
+    compute)."""
 
     def __init__(self, database: str, connection_config: dict[str, Any], lock_timeout_seconds: float):
         self.database = database
@@ -195,17 +202,19 @@ class DuckDBPolarsLazyHandler(DbTypeHandler[pl.LazyFrame]):
             name: pl.Datetime(dtype.time_unit, "UTC") if isinstance(dtype, pl.Datetime) and dtype.time_zone else dtype
             for name, dtype in connection.sql(query).pl(lazy=True).collect_schema().items()
         }  # as as_utc() returns them
-        scan_connection = _ScanConnection(self.database, self.config, self.lock_timeout_seconds)
+        database, config, lock_timeout_seconds = self.database, self.config, self.lock_timeout_seconds
 
         def scan(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None):
-            frame = scan_connection.get().sql(query).pl(lazy=True)
-            if with_columns is not None:
-                frame = frame.select(with_columns)
-            if predicate is not None:
-                frame = frame.filter(predicate)
-            if n_rows is not None:
-                frame = frame.head(n_rows)
-            yield as_utc(frame.collect())
+            with read_connection(database, config, lock_timeout_seconds) as reader:
+                frame = reader.sql(query).pl(lazy=True)
+                if with_columns is not None:
+                    frame = frame.select(with_columns)
+                if predicate is not None:
+                    frame = frame.filter(predicate)
+                if n_rows is not None:
+                    frame = frame.head(n_rows)
+                rows = as_utc(frame.collect())
+            yield rows
 
         return register_io_source(scan, schema=schema)
 
@@ -240,20 +249,179 @@ def _table_exists(connection, table_slice: TableSlice) -> bool:
     return bool(rows and rows[0][0])
 
 
-def replace_slice(connection, table_slice: TableSlice, frame: pl.DataFrame) -> int:
-    """Atomically replace the rows of ``table_slice`` with ``frame``; returns rows deleted."""
+class IncompatibleSchemaError(DuckDBWriteError):
+    """An output whose columns cannot be stored in the existing table without losing data."""
+
+
+class MixedIntervalError(DuckDBWriteError):
+    """An output whose bars have another interval than the bars the table already holds."""
+
+
+# Output type -> table types that hold every value of it exactly (a narrower output is fine).
+_LOSSLESS_INTO = {
+    "TINYINT": {"SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DOUBLE"},
+    "SMALLINT": {"INTEGER", "BIGINT", "HUGEINT", "DOUBLE"},
+    "INTEGER": {"BIGINT", "HUGEINT", "DOUBLE"},
+    "BIGINT": {"HUGEINT"},
+    "FLOAT": {"DOUBLE"},
+    '"NULL"': None,  # an all-null output column fits any column type
+}
+
+
+def _columns(connection, relation: str) -> dict[str, str]:
+    return {row[0]: row[1] for row in _run(connection, f"DESCRIBE {relation}")}
+
+
+def migrate_schema(connection, table_slice: TableSlice, output: str = "_cryptolake_output") -> list[str]:
+    """Make the existing table able to take ``output``: add its new columns (nullable), refuse the rest.
+
+    Run inside the write's transaction, so a refused or failed write leaves the table as it was.
+    An added column is NULL in the rows already stored (they were written before it existed);
+    re-materialize those partitions to fill it. A column the output no longer has, or whose type
+    changed to one the table cannot hold exactly, is refused: silently writing NULLs or casting
+    would lose data. Returns the added column names.
+    """
+    name = f"{table_slice.schema}.{table_slice.table}"
+    table_columns = _columns(connection, qualified_table(table_slice))
+    output_columns = _columns(connection, output)
+    removed = [c for c in table_columns if c not in output_columns]
+    if removed:
+        column = removed[0]
+        raise IncompatibleSchemaError(
+            f"{name}: the output has no column {column!r} ({table_columns[column]}) that the table has "
+            f"(removed columns: {removed}); nothing was written. Keep the column in the asset's output, "
+            f"or migrate the table yourself (ALTER TABLE {name} DROP COLUMN {_quote_ident(column)}) and "
+            "re-materialize"
+        )
+    for column, output_type in output_columns.items():
+        table_type = table_columns.get(column)
+        if table_type is None or table_type == output_type:
+            continue
+        lossless = _LOSSLESS_INTO.get(output_type, set())
+        if lossless is not None and table_type not in lossless:
+            raise IncompatibleSchemaError(
+                f"{name}: column {column!r} is {table_type} in the table but {output_type} in the output, "
+                f"an incompatible type change; nothing was written. Cast the output back to {table_type}, "
+                f"or migrate the table yourself (ALTER TABLE {name} ALTER {_quote_ident(column)} TYPE "
+                f"{output_type}, or drop it and re-materialize every partition)"
+            )
+    added = [c for c in output_columns if c not in table_columns]
+    untyped = [c for c in added if output_columns[c] == '"NULL"']
+    if untyped:
+        raise IncompatibleSchemaError(
+            f"{name}: new column {untyped[0]!r} has no type in the output (all values null, polars "
+            "dtype Null); nothing was written. Give the column a dtype in the asset's output schema"
+        )
+    for column in added:
+        _run(connection, f"ALTER TABLE {qualified_table(table_slice)} ADD COLUMN {_quote_ident(column)} {output_columns[column]}")
+    return added
+
+
+# Columns that say what a row *is* rather than what it holds: a table keeps one value of each.
+# ``interval`` is the kline interval (CRYPTOLAKE_INTERVAL): 1h and 1m bars of the same day and
+# symbol are different data, and every reader (gap counts, expected bars, returns) assumes one
+# grid per table. Refusing the write keeps a table on one interval; keeping several apart would
+# need the interval in every partition key and every reader's filter. Another interval goes to
+# another database (CRYPTOLAKE_DUCKDB).
+IDENTITY_COLUMNS = ("interval",)
+
+
+def refuse_mixed_identity(connection, table_slice: TableSlice, output: str = "_cryptolake_output") -> None:
+    """Refuse an output whose identity columns (the bar interval) differ from the rest of the table.
+
+    Rows inside the replaced slice do not count (they are being replaced); rows outside it do.
+    """
+    table = qualified_table(table_slice)
+    table_columns = _columns(connection, table)
+    output_columns = _columns(connection, output)
+    name = f"{table_slice.schema}.{table_slice.table}"
+    for column in IDENTITY_COLUMNS:
+        if column not in table_columns or column not in output_columns:
+            continue
+        quoted = _quote_ident(column)
+        new = sorted(str(r[0]) for r in _run(connection, f"SELECT DISTINCT {quoted} FROM {output} WHERE {quoted} IS NOT NULL"))
+        if len(new) > 1:
+            raise MixedIntervalError(f"{name}: one output mixes {column} values {new}; nothing was written")
+        if not new:
+            continue
+        other = _run(
+            connection,
+            f"SELECT {quoted} FROM {table} WHERE {quoted} IS DISTINCT FROM ? AND NOT ({where_clause(table_slice)}) LIMIT 1",
+            [new[0]],
+        )
+        if other:
+            raise MixedIntervalError(
+                f"{name} holds {column} {other[0][0]!r} bars; this run writes {column} {new[0]!r}, which would "
+                f"mix two {column}s in one table; nothing was written. Set CRYPTOLAKE_INTERVAL={other[0][0]} "
+                f"for this database, or point CRYPTOLAKE_DUCKDB at another database for {new[0]} bars"
+            )
+
+
+class SliceWrite(NamedTuple):
+    deleted: int  # rows the slice held before
+    table_rows: int  # rows of the whole table after the write
+    deleted_by_partition: dict[tuple, int]  # rows each partition held before (by partition column values)
+
+
+def stored_identity(database: str, table: str, column: str = "interval", lock_timeout_seconds: float = 10.0) -> list[str]:
+    """The distinct values of an identity column a table already holds (``[]``: no file, table or column).
+
+    For a check before a run is created (the CLI, a launch sensor): compare with the configured
+    interval and refuse early; the write-time check in ``replace_slice`` stays the guarantee.
+    """
+    if database != ":memory:" and not database.startswith("md:") and not Path(database).exists():
+        return []
+    schema, _, name = table.rpartition(".")
+    with read_connection(database, {}, lock_timeout_seconds) as connection:
+        found = _run(
+            connection,
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ? AND column_name = ?",
+            [schema or "main", name, column],
+        )
+        if not found[0][0]:
+            return []
+        rows = _run(connection, f"SELECT DISTINCT {_quote_ident(column)} FROM {_quote_ident(schema or 'main')}.{_quote_ident(name)} WHERE {_quote_ident(column)} IS NOT NULL")
+    return sorted(str(r[0]) for r in rows)
+
+
+def replace_slice(
+    connection, table_slice: TableSlice, frame: pl.DataFrame, partition_columns: Sequence[str] = ()
+) -> SliceWrite:
+    """Atomically replace the rows of ``table_slice`` with ``frame``.
+
+    One transaction: create the table (first write) or migrate it additively (``migrate_schema``),
+    refuse a mixed interval, count what each partition held (grouped by ``partition_columns``),
+    DELETE the slice, INSERT the frame, count the table.
+    """
     table = qualified_table(table_slice)
     connection.register("_cryptolake_output", frame.to_arrow())
     try:
         _run(connection, "BEGIN TRANSACTION")
         try:
             _run(connection, f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(table_slice.schema)}")
-            _run(connection, f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _cryptolake_output LIMIT 0")
+            if _table_exists(connection, table_slice):
+                migrate_schema(connection, table_slice)
+                refuse_mixed_identity(connection, table_slice)
+            else:
+                _run(connection, f"CREATE TABLE {table} AS SELECT * FROM _cryptolake_output LIMIT 0")
+            by_partition: dict[tuple, int] = {}
+            if partition_columns:
+                grouped = ", ".join(_quote_ident(c) for c in partition_columns)
+                by_partition = {
+                    tuple(row[:-1]): int(row[-1])
+                    for row in _run(
+                        connection,
+                        f"SELECT {grouped}, count(*) FROM {table} WHERE {where_clause(table_slice)} GROUP BY ALL",
+                    )
+                }
             deleted = _run(connection, f"DELETE FROM {table} WHERE {where_clause(table_slice)}")
             _run(connection, f"INSERT INTO {table} BY NAME SELECT * FROM _cryptolake_output")
+            table_rows = _run(connection, f"SELECT count(*) FROM {table}")
             _run(connection, "COMMIT")
         except Exception as exc:
             _run(connection, "ROLLBACK")
+            if isinstance(exc, (IncompatibleSchemaError, MixedIntervalError)):
+                raise
             existing = [r[0] for r in _run(connection, f"DESCRIBE {table}")] if _table_exists(connection, table_slice) else []
             raise DuckDBWriteError(
                 f"writing {len(frame)} rows to {table_slice.schema}.{table_slice.table} failed and was "
@@ -262,7 +430,11 @@ def replace_slice(connection, table_slice: TableSlice, frame: pl.DataFrame) -> i
             ) from exc
     finally:
         connection.unregister("_cryptolake_output")
-    return int(deleted[0][0]) if deleted else 0
+    return SliceWrite(
+        deleted=int(deleted[0][0]) if deleted else 0,
+        table_rows=int(table_rows[0][0]),
+        deleted_by_partition=by_partition,
+    )
 
 
 class CryptoLakeDbIOManager(DbIOManager):
@@ -287,11 +459,14 @@ class CryptoLakeDbIOManager(DbIOManager):
                 f"CryptoLake's DuckDB I/O manager stores polars DataFrames, got {type(obj).__name__}"
             )
         table_slice = self._get_table_slice(context, context)
+        by_partition = partition_columns(context, obj.columns)
         with self._db_client.connect(context, table_slice) as connection:
-            replaced = replace_slice(connection, table_slice, obj)
+            # A refused schema change or interval is permanent: retrying cannot make it fit.
+            with permanent_errors(IncompatibleSchemaError, MixedIntervalError):
+                written = replace_slice(connection, table_slice, obj, [c.column for c in by_partition])
         metadata = {
-            "dagster/row_count": len(obj),
-            "rows_replaced": replaced,
+            "dagster/row_count": written.table_rows,
+            "rows_replaced": written.deleted,
             "dagster/table_name": f"{table_slice.schema}.{table_slice.table}",
         }
         query = select_statement(table_slice)
@@ -303,6 +478,8 @@ class CryptoLakeDbIOManager(DbIOManager):
                 columns=[TableColumn(name=n, type=str(t)) for n, t in obj.schema.items()]
             )
         context.add_output_metadata(metadata)
+        if by_partition:
+            add_partition_metadata(context, obj, by_partition, written.deleted_by_partition)
 
     def _get_table_slice(self, context, output_context) -> TableSlice:
         if context.has_asset_key and context.has_asset_partitions and isinstance(

@@ -369,3 +369,25 @@ def test_check_transitions_read_only_evaluations_after_the_cursor(any_instance):
     ]
     assert transitions[0].storage_id < transitions[1].storage_id == after
     assert check_transitions(instance, blocking, after, 0.0) == ([], after)
+
+
+def test_digest_sums_each_partitions_own_rows_not_the_tables():
+    """Partition events carry their own count and the table's (``dagster/row_count``); unpartitioned ones only the table's."""
+    from cryptolake_assets.sensors.digest import build_digest
+
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    with DagsterInstance.ephemeral() as instance:
+        for symbol, rows in (("BTCUSDT", 24), ("ETHUSDT", 20)):
+            instance.report_runless_asset_event(
+                AssetMaterialization(
+                    asset_key=SILVER,
+                    partition=f"{DAY}|{symbol}",
+                    metadata={"dagster/row_count": 1920, "dagster/partition_row_count": rows},
+                )
+            )
+        dim = AssetKey(["gold", "dim_symbol"])
+        instance.report_runless_asset_event(AssetMaterialization(asset_key=dim, metadata={"dagster/row_count": 35}))
+        digest = build_digest(instance, [SILVER, dim], [], since, dt.datetime.now(dt.UTC), stale=[], open_problems=0)
+    assert "`silver/ohlcv`: 2 materializations, 2 partitions, 44 rows" in digest.text
+    assert "`gold/dim_symbol`: 1 materializations, 1 partitions, 35 rows" in digest.text
+    assert digest.fields["Rows"] == "79"

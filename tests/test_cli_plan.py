@@ -42,3 +42,15 @@ def test_bad_input_is_a_clear_error():
         plan_runs(D(2024, 1, 1), D(2024, 1, 2), ["XYZUSDT"], ALL, bars_per_day=24)
     with pytest.raises(click.BadParameter, match="before --start"):
         plan_runs(D(2024, 1, 2), D(2024, 1, 1), ["AAAUSDT"], ALL, bars_per_day=24)
+
+
+def test_a_backfill_of_another_interval_is_refused_before_any_run(tmp_path):
+    import duckdb
+
+    path = str(tmp_path / "lake.duckdb")
+    cli.refuse_other_interval(path, "1m")  # no file yet: nothing to refuse
+    with duckdb.connect(path) as connection:
+        connection.execute("create schema bronze; create table bronze.klines as select '1h' as interval")
+    cli.refuse_other_interval(path, "1h")
+    with pytest.raises(click.ClickException, match=r"holds 1h klines; CRYPTOLAKE_INTERVAL=1m would mix intervals.*--interval 1h"):
+        cli.refuse_other_interval(path, "1m")

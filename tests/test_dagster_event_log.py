@@ -407,3 +407,51 @@ def test_each_shard_gets_one_engine_and_a_wiped_storage_recreates_its_tables(tmp
     assert instance.get_materialized_partitions(KEY) == {"2024-01-06"}
     assert len(instance.all_logs(third, of_type=DagsterEventType.ASSET_MATERIALIZATION)) == 1
     assert second != third
+
+
+@asset(key=AssetKey(["demo", "per_partition"]), partitions_def=GRID, backfill_policy=BackfillPolicy.single_run())
+def per_partition(context) -> None:
+    """Per-partition figures (as the I/O manager records them) next to range-level ones."""
+    context.add_output_metadata({"share": 0.125, "note": "läuft — ok", "rows": 999})
+    for index, key in enumerate(context.partition_keys):
+        context.add_asset_metadata(
+            {"rows": index * 7, "dagster/partition_row_count": index * 7, "first_open_time": f"{key} 00:00:00 \"ü\""},
+            partition_key=key,
+        )
+
+
+def test_per_partition_figures_keep_the_template_and_serialize_exactly(tmp_path, monkeypatch):
+    """Partitions that differ only in int/text figures share one template; each event keeps its own."""
+    import resources.dagster_event_log as event_log
+
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    instance = _project_instance(tmp_path / "home", monkeypatch)
+    batches = []
+    original = BatchedSqliteEventLogStorage.store_event_batch
+
+    def spy(self, events):
+        if events[0].dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            batches.append(list(events))
+        original(self, events)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event_batch", spy)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: "2024-01-01|BTCUSDT", ASSET_PARTITION_RANGE_END_TAG: "2024-01-05|ETHUSDT"}
+    result = materialize([per_partition], instance=instance, tags=tags)
+    assert result.success
+    (batch,) = batches
+    rows_by_partition = {
+        e.dagster_event.event_specific_data.materialization.partition: e.dagster_event.event_specific_data.materialization.metadata["rows"].value
+        for e in batch
+    }
+    assert sorted(rows_by_partition.values()) == [7 * i for i in range(10)]
+    storage = instance.event_log_storage
+    calls = []
+    monkeypatch.setattr(event_log, "serialize_value", lambda value: calls.append(value) or serialize_value(value))
+    fast = storage._event_rows(batch)
+    assert fast == [SqliteEventLogStorage._event_to_row(storage, event) for event in batch]
+    assert len(calls) == 2  # the first event, then the template: not one per partition
+    stored = instance.all_logs(result.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    assert {
+        e.dagster_event.event_specific_data.materialization.partition: e.dagster_event.event_specific_data.materialization.metadata["rows"].value
+        for e in stored
+    } == rows_by_partition

@@ -259,8 +259,18 @@ def test_range_run_stores_every_partition_with_bars(ranged):
     assert eth.filter(pl.col("date") == dt.date(2024, 3, 30))["sma_30"].to_list() == [None]
     assert eth.filter(pl.col("date") == dt.date(2024, 3, 31))["sma_30"].null_count() == 0
     assert stored.filter((pl.col("symbol") == "BTCUSDT") & (pl.col("date") == dt.date(2024, 2, 15)))["vwap"].to_list() == [None]
-    metadata = features_run.asset_materializations_for_node("gold__daily_features")[0].metadata
-    assert metadata["rows"].value == 119
+    materializations = features_run.asset_materializations_for_node("gold__daily_features")
+    # Each partition records its own rows: 1 feature row, 0 for ETH's day without bars.
+    assert sum(m.metadata["rows"].value for m in materializations) == 119
+    assert {m.metadata["rows"].value for m in materializations} == {0, 1}
+    # Window and missing-bar figures are the partition's own too.
+    by_partition = {(m.partition.keys_by_dimension["date"], m.partition.keys_by_dimension["symbol"]): m.metadata for m in materializations}
+    for row in stored.iter_rows(named=True):
+        figures = by_partition[(str(row["date"]), row["symbol"])]
+        assert figures["missing_bars"].value == row["missing_bars"]
+        assert figures["rows_with_full_30d_window"].value == int(row["volatility_30d"] is not None)
+    assert by_partition[("2024-03-01", "ETHUSDT")]["partitions_without_bars"].value == 1
+    metadata = materializations[0].metadata
     # 120 partitions: Dagster copies metadata onto every partition event, so charts are left out.
     assert "price_chart" not in metadata and "120-partition range run" in metadata["previews"].value
 

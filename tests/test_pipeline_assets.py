@@ -97,9 +97,16 @@ def test_outage_is_counted_as_missing_bars_not_filled(range_lake):
     for symbol in SYMBOLS:
         assert silver.filter(pl.col("symbol") == symbol).height == 24 - lost_hours
     materialization = result.asset_materializations_for_node("silver_ohlcv")
-    ohlcv = next(m for m in materialization if m.asset_key == AssetKey(["silver", "ohlcv"]))
-    assert ohlcv.metadata["missing_bars"].value == 2 * lost_hours
-    assert ohlcv.metadata["partitions_with_gaps"].value == 2
+    # Each partition of the range run carries its own figures, not the run's totals.
+    ohlcv = {m.partition: m.metadata for m in materialization if m.asset_key == AssetKey(["silver", "ohlcv"])}
+    assert len(ohlcv) == len(DAYS) * len(SYMBOLS)
+    for key, metadata in ohlcv.items():
+        day, symbol = dt.date.fromisoformat(key.keys_by_dimension["date"]), key.keys_by_dimension["symbol"]
+        lost = lost_hours if day == OUTAGE_DAY else 0
+        assert metadata["missing_bars"].value == lost and metadata["partitions_with_gaps"].value == int(lost > 0), key
+        assert metadata["expected_bars"].value == 24 and metadata["partitions"].value == 1
+        stored = silver.height // 2 if day == OUTAGE_DAY else 24
+        assert metadata["rows"].value == metadata["dagster/partition_row_count"].value == stored, key
     if start_minute >= 60:  # a gap inside the day is flagged on the bar after it
         assert silver["gap_before"].sum() == 2 * lost_hours
 
@@ -129,3 +136,29 @@ def test_symbol_before_listing_is_an_empty_partition(tmp_path):
     assert bronze.metadata["empty_partitions"].value == 1
     assert "2024-03-01|TAOUSDT (not listed)" in bronze.metadata["empty_partition_examples"].value
     assert _read(path, "silver.ohlcv").height == 0
+
+
+def test_range_run_row_counts_are_per_partition_and_the_digest_sums_them(tmp_path):
+    """3 days × 2 symbols: each silver partition records its own bars; the digest adds them up once."""
+    from dagster import DagsterInstance
+
+    from cryptolake_assets.sensors.digest import build_digest
+
+    path = tmp_path / "lake.duckdb"
+    instance = DagsterInstance.ephemeral()
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    result = materialize(ASSETS, resources=_resources(path), tags=_range_tags(FIRST, LAST), instance=instance)
+    assert result.success
+    silver = _read(path, "silver.ohlcv")
+    counts = {(str(d), s): n for d, s, n in silver.group_by("date", "symbol").len().iter_rows()}
+    recorded = {
+        (m.partition.keys_by_dimension["date"], m.partition.keys_by_dimension["symbol"]): m.metadata
+        for m in result.asset_materializations_for_node("silver_ohlcv")
+        if m.asset_key == AssetKey(["silver", "ohlcv"])
+    }
+    assert {k: v["rows"].value for k, v in recorded.items()} == counts
+    assert {v["dagster/row_count"].value for v in recorded.values()} == {silver.height}  # the table, for the UI
+    digest = build_digest(
+        instance, [AssetKey(["silver", "ohlcv"])], [], since, dt.datetime.now(dt.UTC), stale=[], open_problems=0
+    )
+    assert f"6 partitions, {silver.height:,} rows" in digest.text

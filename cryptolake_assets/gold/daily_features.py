@@ -4,6 +4,7 @@ import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
     BackfillPolicy,
     DimensionPartitionMapping,
     IdentityPartitionMapping,
@@ -17,7 +18,7 @@ from dagster import (
 from cryptolake_assets.gold import features
 from cryptolake_assets.gold.charts import price_chart
 from cryptolake_assets.gold.table_metadata import column_lineage, table_schema
-from cryptolake_assets.metadata import markdown_preview, rich_metadata
+from cryptolake_assets.metadata import add_partition_figures, markdown_preview, rich_metadata
 from cryptolake_assets.partition_scope import run_scope
 from partitions import DAILY_SYMBOL_PARTITION_EXPR, DATE_DIMENSION, SYMBOL_DIMENSION, daily_symbol_partitions
 
@@ -100,6 +101,7 @@ def daily_features(context: AssetExecutionContext, silver_ohlcv: pl.LazyFrame) -
     rows = history.filter(pl.col("date").is_in(list(scope.days)))
     silver_bars_read = int(bars["bars"].sum()) if not bars.is_empty() else 0
     context.log.info(f"{len(rows)} feature rows for {scope.describe()} from {silver_bars_read} silver bars")
+    _add_partition_figures(context, rows, scope)
     return Output(
         rows,
         metadata={
@@ -123,3 +125,17 @@ def daily_features(context: AssetExecutionContext, silver_ohlcv: pl.LazyFrame) -
             ),
         },
     )
+
+
+def _add_partition_figures(context: AssetExecutionContext, rows: pl.DataFrame, scope) -> None:
+    """Each partition's own window and missing-bar counts (a range run's totals stay on the run)."""
+    grid = pl.DataFrame(
+        [{"date": day, "symbol": symbol} for day in scope.days for symbol in scope.symbols],
+        schema={"date": pl.Date, "symbol": pl.String},
+    )
+    counts = rows.group_by("date", "symbol").agg(
+        rows_with_full_30d_window=pl.col("volatility_30d").count().cast(pl.Int64),
+        missing_bars=pl.col("missing_bars").sum().cast(pl.Int64),
+    )
+    figures = grid.join(counts, on=["date", "symbol"], how="left").fill_null(0)
+    add_partition_figures(context, AssetKey(["gold", "daily_features"]), figures, {"date": "date", "symbol": "symbol"})

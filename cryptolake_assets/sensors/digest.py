@@ -19,7 +19,10 @@ from cryptolake_assets.sensors.problems import Problem
 from resources.alerting import Alert
 
 DIGEST_HOUR_UTC = 6  # first tick at or after 06:00 UTC sends yesterday's digest
-ROW_COUNT_KEYS = ("rows", "dagster/row_count")
+# A partition's own rows (the I/O manager records them per partition); ``dagster/row_count`` is the
+# whole table's, so it counts only for an unpartitioned materialization.
+PARTITION_ROW_COUNT_KEYS = ("dagster/partition_row_count", "rows")
+TABLE_ROW_COUNT_KEY = "dagster/row_count"
 _PAGE = 500
 
 
@@ -94,7 +97,8 @@ def _materializations(instance: DagsterInstance, key: AssetKey, after: float) ->
             partitions.add(record.partition_key)
             materialization = record.asset_materialization
             metadata = materialization.metadata if materialization else {}
-            for name in ROW_COUNT_KEYS:
+            names = PARTITION_ROW_COUNT_KEYS if record.partition_key else (*PARTITION_ROW_COUNT_KEYS, TABLE_ROW_COUNT_KEY)
+            for name in names:
                 if name in metadata and isinstance(metadata[name].value, int):
                     rows += metadata[name].value
                     break

@@ -6,6 +6,7 @@ import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
     AssetOut,
     BackfillPolicy,
     MetadataValue,
@@ -13,7 +14,7 @@ from dagster import (
     multi_asset,
 )
 
-from cryptolake_assets.metadata import markdown_preview, rich_metadata, table_schema_of, time_span
+from cryptolake_assets.metadata import add_partition_figures, markdown_preview, rich_metadata, table_schema_of, time_span
 from cryptolake_assets.partition_scope import run_scope
 from cryptolake_assets.silver.transform import (
     QUARANTINE_SCHEMA,
@@ -24,6 +25,9 @@ from cryptolake_assets.silver.transform import (
 )
 from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions, symbol_info
 from resources.binance import BinanceClient
+
+
+OHLCV_KEY = AssetKey(["silver", "ohlcv"])
 
 
 @multi_asset(
@@ -82,6 +86,7 @@ def silver_ohlcv(context: AssetExecutionContext, bronze_klines: pl.DataFrame, bi
     coverage = completeness(bars, list(scope.days), list(scope.symbols), interval, now)
     gaps = coverage.filter(pl.col("missing") > 0)
     duplicates = len(valid) - len(bars)
+    _add_partition_figures(context, coverage, valid, bars, quarantine)
     yield Output(
         bars,
         output_name="ohlcv",
@@ -119,3 +124,28 @@ def silver_ohlcv(context: AssetExecutionContext, bronze_klines: pl.DataFrame, bi
             ),
         },
     )
+
+
+def _add_partition_figures(
+    context: AssetExecutionContext, coverage: pl.DataFrame, valid: pl.DataFrame, bars: pl.DataFrame, quarantine: pl.DataFrame
+) -> None:
+    """Each partition's own coverage, gap, duplicate and quarantine counts (not the run's totals)."""
+    keys = ["date", "symbol"]
+
+    def per_partition(frame: pl.DataFrame, name: str, expr: pl.Expr) -> pl.DataFrame:
+        if frame.is_empty():
+            return pl.DataFrame(schema={"date": pl.Date, "symbol": pl.String, name: pl.Int64})
+        return frame.group_by(keys).agg(expr.cast(pl.Int64).alias(name))
+
+    figures = (
+        coverage.select(*keys, expected_bars="expected", missing_bars="missing")
+        .with_columns(partitions_with_gaps=(pl.col("missing_bars") > 0).cast(pl.Int64))
+        .join(per_partition(bars, "bars_after_a_gap", (pl.col("gap_before") > 0).sum()), on=keys, how="left")
+        .join(per_partition(valid, "_valid", pl.len()), on=keys, how="left")
+        .join(per_partition(bars, "_bars", pl.len()), on=keys, how="left")
+        .join(per_partition(quarantine, "quarantined_rows", pl.len()), on=keys, how="left")
+        .with_columns(duplicates_removed=pl.col("_valid").fill_null(0) - pl.col("_bars").fill_null(0))
+        .drop("_valid", "_bars")
+        .fill_null(0)
+    )
+    add_partition_figures(context, OHLCV_KEY, figures, {"date": "date", "symbol": "symbol"})
