@@ -63,7 +63,7 @@ SILVER_OHLCV = TableQuality(
         Rule("close_after_open", ERROR, "close_time after open_time; a candle closing before it opens must not reach silver."),
         Rule("on_interval_grid", WARN, "open_time on the interval grid. Candles after exchange maintenance can start off the hour (2018-02-09 09:28:14.789); they are real trading, kept and listed here."),
         Rule("complete_bars", WARN, "Every closed grid slot of the partition has a bar, given the interval and the symbol's listing window (today: closed slots only). Failing rows are the missing open times; gaps are recorded, never filled.", _missing_bars),
-        Rule("return_outliers", WARN, "|log return| between consecutive bars beyond 10 robust standard deviations (1.4826·MAD around the median, per symbol) and ≥ 1 %. Crypto does move: flagged, not removed."),
+        Rule("return_outliers", WARN, "|log return| between consecutive bars beyond 10 robust standard deviations (1.4826·MAD around the median of the partition's own returns, so the result does not depend on the run's range) and ≥ 1 %. Crypto does move: flagged, not removed."),
     ),
 )
 

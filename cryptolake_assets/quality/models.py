@@ -21,7 +21,7 @@ from resources.kline_format import INTERVAL_MS
 UTC = {"time_unit": "us", "time_zone": "UTC"}  # Datetime(us, UTC): the lake stores UTC only
 
 # Robust outlier rule: |log return − median| beyond OUTLIER_Z robust standard deviations
-# (1.4826 × MAD) of the symbol's returns in the checked slice, and at least OUTLIER_MIN_ABS.
+# (1.4826 × MAD) of the returns of the bar's own partition (symbol, day), and at least OUTLIER_MIN_ABS.
 OUTLIER_Z = 10.0
 OUTLIER_MIN_ABS = 0.01
 
@@ -182,14 +182,17 @@ class SilverOhlcv(pa.DataFrameModel):
 
 
 def return_outlier_flag() -> pl.Expr:
-    """Bar-to-bar |log return| beyond a robust threshold of its symbol (rows sorted by symbol, time).
+    """Bar-to-bar |log return| beyond a robust threshold of its partition (rows sorted by symbol, time).
 
     Robust z-score: |r − median(r)| / (1.4826 × MAD) > OUTLIER_Z, and |r| ≥ OUTLIER_MIN_ABS so a
     near-flat series (MAD ≈ 0) does not flag every tick.
     """
-    r = (pl.col("close") / pl.col("close").shift(1)).log().over("symbol")
-    deviation = (r - r.median().over("symbol")).abs()
-    mad = deviation.median().over("symbol")
+    # Per partition (symbol, UTC day): the flag of a bar depends only on its own partition's bars, so
+    # a partition's result is the same whether it is checked alone or inside any range. The first
+    # bar of a day has no return (the previous day's close is another partition).
+    r = (pl.col("close") / pl.col("close").shift(1)).log().over("symbol", "date")
+    deviation = (r - r.median().over("symbol", "date")).abs()
+    mad = deviation.median().over("symbol", "date")
     return ((deviation > OUTLIER_Z * 1.4826 * mad) & (r.abs() >= OUTLIER_MIN_ABS)).fill_null(False)
 
 
