@@ -111,10 +111,15 @@ CLEAN = {
 }
 
 
+def dimensions() -> dict[str, pl.DataFrame]:
+    """The dimension tables the referential rules read: the universe's symbols, the test calendar."""
+    return {"gold/dim_symbol": symbol_dimension(load_universe()), "gold/dim_date": date_dimension(FEATURE_DAYS)}
+
+
 def context_for(asset: str, frame: pl.DataFrame) -> RuleContext:
     if asset in ("silver/ohlcv",):
         return RuleContext(partition_keys=(f"{DAY}|BTCUSDT",), now=NOW, interval="1h")
-    return RuleContext(now=NOW)
+    return RuleContext(now=NOW, dimensions=dimensions())
 
 
 def at(rows: int | list[int], column: str, value) -> pl.Expr:

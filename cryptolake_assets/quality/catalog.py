@@ -13,7 +13,7 @@ import polars as pl
 
 from cryptolake_assets.quality import models
 from cryptolake_assets.quality.completeness import missing_slots
-from cryptolake_assets.quality.factory import ERROR, SCHEMA_RULE, WARN, Rule, RuleContext, TableQuality
+from cryptolake_assets.quality.factory import ERROR, SCHEMA_RULE, WARN, Rule, RuleContext, TableQuality, Unverifiable
 from partitions import daily_partitions, daily_symbol_partitions
 from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
 
@@ -28,6 +28,31 @@ def _missing_bars(frame: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
     if interval is None:
         raise ValueError("completeness of an empty partition needs the configured interval")
     return missing_slots(frame, _partitions(context), interval, context.now)
+
+
+DIM_SYMBOL, DIM_DATE = "gold/dim_symbol", "gold/dim_date"
+
+
+def _dimension(context: RuleContext, path: str) -> pl.DataFrame:
+    table = context.dimensions.get(path)
+    if table is None:
+        raise Unverifiable(f"{path} is not materialized yet; materialize it to check the references")
+    return table
+
+
+def _symbols_in_dim_symbol(*columns: str):
+    """Rows with a symbol column whose value is not a ``symbol`` of gold.dim_symbol."""
+
+    def evaluate(frame: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
+        known = _dimension(context, DIM_SYMBOL)["symbol"].implode()
+        return frame.filter(pl.any_horizontal([~pl.col(c).is_in(known) for c in columns]))
+
+    return evaluate
+
+
+def _date_in_dim_date(frame: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
+    """Rows whose date is not a ``date`` of gold.dim_date."""
+    return frame.filter(~pl.col("date").is_in(_dimension(context, DIM_DATE)["date"].implode()))
 
 
 def _every_row(frame: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
@@ -89,9 +114,10 @@ GOLD_DAILY_FEATURES = TableQuality(
         Rule("rsi_in_range", ERROR, "rsi_14 within [0, 100] (or null)."),
         Rule("volatility_non_negative", ERROR, "volatility_30d ≥ 0 (or null)."),
         Rule("null_where_window_incomplete", ERROR, "A feature is null while its window reaches before the symbol's history (listing day or first partition), and windows nest: a complete n-day window implies every shorter one is complete."),
-        Rule("symbol_in_dim_symbol", ERROR, "Referential: every symbol exists in dim_symbol (the universe it is built from)."),
-        Rule("date_in_dim_date", ERROR, "Referential: every date lies in dim_date's calendar (first partition .. today)."),
+        Rule("symbol_in_dim_symbol", ERROR, "Referential: every symbol is a row of the gold.dim_symbol table (read through the I/O manager); WARN \"cannot verify\" while dim_symbol is not materialized.", _symbols_in_dim_symbol("symbol")),
+        Rule("date_in_dim_date", ERROR, "Referential: every date is a row of the gold.dim_date table; WARN \"cannot verify\" while dim_date is not materialized.", _date_in_dim_date),
     ),
+    dimensions=(DIM_SYMBOL, DIM_DATE),
 )
 
 GOLD_CORRELATIONS = TableQuality(
@@ -102,8 +128,9 @@ GOLD_CORRELATIONS = TableQuality(
         Rule(SCHEMA_RULE, ERROR, "date, symbol_a, symbol_b, corr_30d (Float64, null only for a constant series)."),
         Rule("corr_in_range", ERROR, "corr_30d within [−1, 1] (1e-12 float slack)."),
         Rule("one_row_per_pair", ERROR, "One row per date and unordered pair: symbol_a < symbol_b, no duplicates."),
-        Rule("symbols_in_dim_symbol", ERROR, "Referential: both symbols exist in dim_symbol."),
+        Rule("symbols_in_dim_symbol", ERROR, "Referential: both symbols are rows of the gold.dim_symbol table; WARN \"cannot verify\" while dim_symbol is not materialized.", _symbols_in_dim_symbol("symbol_a", "symbol_b")),
     ),
+    dimensions=(DIM_SYMBOL,),
 )
 
 GOLD_DIM_SYMBOL = TableQuality(

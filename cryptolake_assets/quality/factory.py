@@ -10,6 +10,7 @@ partition stops the downstream steps of its run. WARN rules inform.
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandera.polars as pa
@@ -25,6 +26,9 @@ from dagster import (
     AssetRecordsFilter,
     MetadataValue,
     PartitionsDefinition,
+    PythonObjectDagsterType,
+    build_input_context,
+    build_output_context,
     multi_asset_check,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
@@ -37,6 +41,7 @@ from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_symbol_partitions
 from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
 from resources.dagster_event_log import PER_PARTITION_CHECK_RESULTS_MAX
+from resources.duckdb_io import DuckDBWriteError
 
 ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
 SCHEMA_RULE = "schema"
@@ -53,6 +58,14 @@ class RuleContext:
     partition_keys: tuple[str, ...] = ()
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     interval: str | None = None
+    # The dimension tables a referential rule compares with, by asset path ("gold/dim_symbol"), as
+    # read through the I/O manager; None (or absent): the dimension is not materialized yet.
+    dimensions: Mapping[str, pl.DataFrame | None] = field(default_factory=dict)
+
+
+class Unverifiable(Exception):
+    """A rule cannot judge the rows yet (its dimension table is not materialized): the result fails
+    as a WARN saying why, instead of passing or blocking the run."""
 
 
 Evaluator = Callable[[pl.DataFrame, RuleContext], pl.DataFrame]
@@ -73,6 +86,7 @@ class TableQuality:
     partitions_def: PartitionsDefinition | None
     rules: tuple[Rule, ...]
     needs_interval: bool = False  # completeness of an empty partition needs the configured interval
+    dimensions: tuple[str, ...] = ()  # asset paths ("gold/dim_symbol") the referential rules read
 
     @property
     def key(self) -> AssetKey:
@@ -91,6 +105,11 @@ class Finding:
     rule: Rule
     count: int
     rows: pl.DataFrame  # the failing rows (or, for ``schema``, the failure cases)
+    unverifiable: str | None = None  # why the rule could not judge the rows (reported as WARN)
+
+    @property
+    def severity(self) -> AssetCheckSeverity:
+        return WARN if self.unverifiable else self.rule.severity
 
     @property
     def passed(self) -> bool:
@@ -122,7 +141,11 @@ def evaluate_table(table: TableQuality, frame: pl.DataFrame, context: RuleContex
     findings = []
     for rule in table.rules:
         if rule.evaluate is not None:
-            failing = rule.evaluate(frame, context)
+            try:
+                failing = rule.evaluate(frame, context)
+            except Unverifiable as reason:
+                findings.append(Finding(rule, len(frame), frame.head(SAMPLE_ROWS), unverifiable=str(reason)))
+                continue
             findings.append(Finding(rule, len(failing), failing))
         elif cases is None:
             findings.append(Finding(rule, 0, frame.clear()))
@@ -150,6 +173,8 @@ def result_metadata(finding: Finding, rows_checked: int, partitions: Sequence[st
         "rule": MetadataValue.text(f"{rule.name} [{rule.severity.value}]: {rule.why}"),
         "failing_sample": markdown_preview(finding.rows, rows=SAMPLE_ROWS),
     }
+    if finding.unverifiable:
+        metadata["unverifiable"] = MetadataValue.text(finding.unverifiable)
     if len(partitions) > 1:
         metadata["partitions_checked"] = len(partitions)
         if not finding.passed and {"date", "symbol"} <= set(finding.rows.columns):
@@ -208,24 +233,25 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
         ins={"rows": AssetIn(key=table.key)},
         can_subset=True,
         pool="duckdb",
-        required_resource_keys={"binance"} if table.needs_interval else None,
+        required_resource_keys=({"binance"} if table.needs_interval else set()) | ({"io_manager"} if table.dimensions else set()) or None,
         description=f"Pandera {table.model.__name__} and the {table.layer} rules of {'/'.join(table.asset)}.",
     )
     def _quality(context: AssetCheckExecutionContext, rows: pl.DataFrame):
         partitions = tuple(str(k) for k in context.partition_keys) if table.partitions_def is not None else ()
         interval = context.resources.binance.interval if table.needs_interval else None
         selected = {key.name for key in context.selected_asset_check_keys}
+        dimensions = {path: load_dimension(context, path) for path in table.dimensions}
         if 1 < len(partitions) <= PER_PARTITION_RESULTS_MAX:
             for partition in partitions:
                 part = partition_rows(rows, partition)
                 target = _target_materialization(context, table.key, partition)
-                for finding in evaluate_table(table, part, RuleContext(partition_keys=(partition,), interval=interval)):
+                for finding in evaluate_table(table, part, RuleContext(partition_keys=(partition,), interval=interval, dimensions=dimensions)):
                     if finding.rule.name in selected:
                         yield AssetCheckEvaluation(
                             asset_key=table.key,
                             check_name=finding.rule.name,
                             passed=finding.passed,
-                            severity=finding.rule.severity,
+                            severity=finding.severity,
                             description=_description(finding),
                             metadata=normalize_metadata(result_metadata(finding, len(part), (partition,))),
                             target_materialization_data=target,
@@ -233,13 +259,13 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
                             partition=partition,
                         )
             return
-        for finding in evaluate_table(table, rows, RuleContext(partition_keys=partitions, interval=interval)):
+        for finding in evaluate_table(table, rows, RuleContext(partition_keys=partitions, interval=interval, dimensions=dimensions)):
             if finding.rule.name in selected:
                 yield AssetCheckResult(
                     asset_key=table.key,
                     check_name=finding.rule.name,
                     passed=finding.passed,
-                    severity=finding.rule.severity,
+                    severity=finding.severity,
                     description=_description(finding),
                     metadata=result_metadata(finding, len(rows), partitions),
                 )
@@ -247,5 +273,27 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
     return _quality
 
 
+_POLARS_FRAME = PythonObjectDagsterType(pl.DataFrame)  # selects the I/O manager's eager polars handler
+
+
+def load_dimension(context: AssetCheckExecutionContext, path: str) -> pl.DataFrame | None:
+    """A whole dimension table read through the run's I/O manager (wherever it stores the lake),
+    or None while the dimension has never been materialized. Read here rather than as an asset
+    input: an input of a table that does not exist yet fails the step before any rule runs, and a
+    referential rule then has an honest answer (cannot verify yet) instead of none."""
+    key = AssetKey(path.split("/"))
+    if context.instance.get_latest_materialization_event(key) is None:
+        return None
+    try:
+        # The whole table (no partition slice, no column selection): dimensions are small.
+        stored = build_output_context(asset_key=key, definition_metadata={})
+        loading = build_input_context(asset_key=key, instance=context.instance, dagster_type=_POLARS_FRAME, upstream_output=stored)
+        return context.resources.io_manager.load_input(loading)
+    except DuckDBWriteError:
+        return None  # recorded by another instance's storage but absent from this lake
+
+
 def _description(finding: Finding) -> str:
+    if finding.unverifiable:
+        return f"cannot verify: {finding.unverifiable}"
     return finding.rule.why if finding.passed else f"{finding.count} failing row(s): {finding.rule.why}"

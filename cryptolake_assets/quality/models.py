@@ -34,23 +34,9 @@ def _unique(*keys: str) -> pl.Expr:
     return ~pl.struct(list(keys)).is_duplicated()
 
 
-def known_symbols() -> list[str]:
-    """The symbols of ``gold.dim_symbol`` (built from the same universe file)."""
-    return [info.symbol for info in load_universe()]
-
-
 def first_calendar_day() -> dt.date:
     """The first day of ``gold.dim_date`` (the first daily partition)."""
     return daily_partitions.start.date()
-
-
-def last_calendar_day() -> dt.date:
-    """The last day of ``gold.dim_date``: today (UTC), the open partition (``end_offset=1``)."""
-    return dt.datetime.now(dt.UTC).date()
-
-
-def _in_calendar(column: str) -> pl.Expr:
-    return pl.col(column).is_between(first_calendar_day(), last_calendar_day())
 
 
 def _ohlc_ok() -> pl.Expr:
@@ -274,13 +260,6 @@ class DailyFeatures(pa.DataFrameModel):
     def null_where_window_incomplete(cls, data: PolarsData) -> pl.LazyFrame:
         return _rows(data, features_window_ok())
 
-    @pa.dataframe_check(name="symbol_in_dim_symbol")
-    def symbol_in_dim_symbol(cls, data: PolarsData) -> pl.LazyFrame:
-        return _rows(data, pl.col("symbol").is_in(known_symbols()))
-
-    @pa.dataframe_check(name="date_in_dim_date")
-    def date_in_dim_date(cls, data: PolarsData) -> pl.LazyFrame:
-        return _rows(data, _in_calendar("date"))
 
 
 # Calendar days of closes each feature needs (all must be present, else the feature is null).
@@ -338,10 +317,6 @@ class Correlations(pa.DataFrameModel):
     @pa.dataframe_check(name="one_row_per_pair")
     def one_row_per_pair(cls, data: PolarsData) -> pl.LazyFrame:
         return _rows(data, _unique("date", "symbol_a", "symbol_b") & (pl.col("symbol_a") < pl.col("symbol_b")))
-
-    @pa.dataframe_check(name="symbols_in_dim_symbol")
-    def symbols_in_dim_symbol(cls, data: PolarsData) -> pl.LazyFrame:
-        return _rows(data, pl.col("symbol_a").is_in(known_symbols()) & pl.col("symbol_b").is_in(known_symbols()))
 
 
 class DimSymbol(pa.DataFrameModel):
