@@ -192,6 +192,59 @@ def partition_rows(frame: pl.DataFrame, partition_key: str) -> pl.DataFrame:
     return frame.filter(pl.col("date") == dt.date.fromisoformat(partition_key))
 
 
+def _partition_of(row_keys: pl.DataFrame, partitions: Sequence[str]) -> pl.Series:
+    if "|" in partitions[0]:
+        return row_keys.select(pl.format("{}|{}", "date", "symbol")).to_series()
+    return row_keys["date"].cast(pl.String)
+
+
+def failing_partitions(
+    table: TableQuality,
+    finding: Finding,
+    rows: pl.DataFrame,
+    partitions: Sequence[str],
+    context_of: Callable[[tuple[str, ...]], RuleContext],
+) -> dict[str, Finding]:
+    """The range finding split into one finding per failing partition. Failing rows that name their
+    partition (date[, symbol]) are split by it; otherwise (structure failures, a rule that could not
+    run) each partition is evaluated on its own rows."""
+    if finding.passed:
+        return {}
+    keys = {"date", "symbol"} if "|" in partitions[0] else {"date"}
+    if not finding.unverifiable and keys <= set(finding.rows.columns) and not finding.rows.is_empty():
+        labelled = finding.rows.with_columns(_partition=_partition_of(finding.rows, partitions))
+        return {
+            str(key): Finding(finding.rule, len(group), group.drop("_partition"))
+            for (key,), group in labelled.group_by("_partition", maintain_order=True)
+            if key in set(partitions)
+        }
+    split = {}
+    for partition in partitions:
+        [own] = [f for f in evaluate_table(table, partition_rows(rows, partition), context_of((partition,))) if f.rule.name == finding.rule.name]
+        if not own.passed:
+            split[partition] = own
+    return split
+
+
+def _failed_partitions(
+    context: AssetCheckExecutionContext, key: AssetKey, checks: Sequence[str], partitions: Sequence[str]
+) -> dict[str, set[str]]:
+    """Per check, the partitions among ``partitions`` whose latest recorded result failed."""
+    from dagster import AssetCheckKey
+    # Private: Dagster 1.13's per-partition check status lives in the event log storage and has no
+    # public reader; tests/test_quality_range_status.py pins the behaviour this relies on.
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    infos = context.instance.event_log_storage.get_asset_check_partition_info(
+        [AssetCheckKey(key, name) for name in checks], partition_keys=list(partitions)
+    )
+    failed: dict[str, set[str]] = {}
+    for info in infos:
+        if info.partition_key is not None and info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED:
+            failed.setdefault(info.check_key.name, set()).add(info.partition_key)
+    return failed
+
+
 def _target_materialization(context: AssetCheckExecutionContext, key: AssetKey, partition: str):
     records = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
@@ -209,10 +262,13 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
 
     A single-partition run records each result on its partition. A range run of up to
     ``PER_PARTITION_RESULTS_MAX`` partitions evaluates every partition on its own rows and records
-    one result per partition and check (the UI's per-partition status); larger range runs record
-    one result per check for the whole range (naming the failing partitions), because every check
-    event costs an event-log write. Either way a failing ERROR rule fails the step, which blocks
-    the downstream steps of the run.
+    one result per partition and check (the UI's per-partition status). Larger range runs evaluate
+    the slice once and record one result per check for the whole range (naming the failing
+    partitions) plus, per check, one evaluation on each failing partition and on each partition whose
+    recorded failure now passes: every partition's status is true without an event per passing
+    partition (each costs an event-log write). Rules judge a partition from its own rows only, so
+    its result does not depend on the range it was checked in. A failing ERROR rule fails the step,
+    which blocks the downstream steps of the run.
     """
     validate_catalog(table)
     specs = [
@@ -259,16 +315,37 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
                             partition=partition,
                         )
             return
-        for finding in evaluate_table(table, rows, RuleContext(partition_keys=partitions, interval=interval, dimensions=dimensions)):
-            if finding.rule.name in selected:
-                yield AssetCheckResult(
-                    asset_key=table.key,
-                    check_name=finding.rule.name,
-                    passed=finding.passed,
-                    severity=finding.severity,
-                    description=_description(finding),
-                    metadata=result_metadata(finding, len(rows), partitions),
-                )
+        context_of = lambda keys: RuleContext(partition_keys=keys, interval=interval, dimensions=dimensions)  # noqa: E731
+        findings = [f for f in evaluate_table(table, rows, context_of(partitions)) if f.rule.name in selected]
+        if len(partitions) > 1:
+            # A large range records the per-partition truth where it matters: one evaluation on each
+            # failing partition, and one on each partition whose latest recorded result failed and
+            # now passes (so it resolves). Partitions that passed before and pass now need no event.
+            previously_failed = _failed_partitions(context, table.key, [f.rule.name for f in findings], partitions)
+            for finding in findings:
+                failing = failing_partitions(table, finding, rows, partitions, context_of)
+                for partition in sorted(set(failing) | previously_failed.get(finding.rule.name, set())):
+                    part = failing.get(partition) or Finding(finding.rule, 0, finding.rows.clear())
+                    yield AssetCheckEvaluation(
+                        asset_key=table.key,
+                        check_name=finding.rule.name,
+                        passed=part.passed,
+                        severity=part.severity,
+                        description=_description(part),
+                        metadata=normalize_metadata(result_metadata(part, len(partition_rows(rows, partition)), (partition,))),
+                        target_materialization_data=_target_materialization(context, table.key, partition),
+                        blocking=finding.rule.severity == ERROR,
+                        partition=partition,
+                    )
+        for finding in findings:
+            yield AssetCheckResult(
+                asset_key=table.key,
+                check_name=finding.rule.name,
+                passed=finding.passed,
+                severity=finding.severity,
+                description=_description(finding),
+                metadata=result_metadata(finding, len(rows), partitions),
+            )
 
     return _quality
 
