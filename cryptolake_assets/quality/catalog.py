@@ -177,16 +177,104 @@ GOLD_MARKET_DAILY = TableQuality(
     ),
 )
 
+BRONZE_COINGECKO_MARKETS = TableQuality(
+    asset=("bronze", "coingecko_markets"),
+    model=models.BronzeCoingeckoMarkets,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "The 26 /coins/markets fields as CoinGecko sent them (numbers as JSON numbers, times as ISO strings, roi a struct) plus date and UTC ingested_at; id, symbol, name and last_updated never null. Silver cannot type anything else."),
+        Rule("unique_date_id", WARN, "One snapshot row per capture day and coin; silver keeps the latest, so a repeat only informs."),
+        Rule("amounts_non_negative", WARN, "Price, market cap, volume and supplies ≥ 0 where given (null: CoinGecko has none)."),
+        Rule("last_updated_parses", WARN, "last_updated is an ISO timestamp; silver's typed column needs it."),
+    ),
+)
+
+SILVER_COINGECKO_MARKETS = TableQuality(
+    asset=("silver", "coingecko_markets"),
+    model=models.SilverCoingeckoMarkets,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "Typed snapshot columns (Float64 amounts, Datetime(us, UTC) times, is_stale flag); date, symbol, coingecko_id, name, last_updated, ingested_at never null; market_cap_rank ≥ 1."),
+        Rule("unique_date_symbol", ERROR, "One snapshot per capture day and universe symbol; a duplicate would double a market cap in gold."),
+        Rule("amounts_non_negative", ERROR, "Price, market cap, 24 h volume, 24 h high/low and supplies ≥ 0 where given."),
+        Rule("range_24h_consistent", ERROR, "low_24h ≤ high_24h where both are given."),
+        Rule("supply_consistent", WARN, "circulating_supply ≤ max_supply (1e-6 relative slack) where a cap is given; CoinGecko's supplies come from different feeds, so this informs."),
+    ),
+)
+
+BRONZE_FEAR_GREED = TableQuality(
+    asset=("bronze", "fear_greed"),
+    model=models.BronzeFearGreed,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "The index's data objects as Alternative.me sent them (value, value_classification, timestamp as strings; time_until_update nullable) plus date and UTC ingested_at."),
+        Rule("unique_date", WARN, "One published value per day; silver keeps one."),
+        Rule("value_is_index", WARN, "value is an integer 0..100; silver cannot type anything else."),
+        Rule("date_is_timestamp_day", WARN, "The DATE partition column is the UTC day of the published timestamp; otherwise a partition replace writes the wrong day."),
+    ),
+)
+
+SILVER_FEAR_GREED = TableQuality(
+    asset=("silver", "fear_greed"),
+    model=models.SilverFearGreed,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "One row per day: value Int64 0..100, classification one of the five published classes, UTC published_at, is_missing flag."),
+        Rule("unique_date", ERROR, "One row per day (gold's 7-day mean would count a repeat twice)."),
+        Rule("missing_means_no_value", ERROR, "is_missing exactly when value and classification are null: a gap is explicit, never interpolated."),
+    ),
+)
+
+GOLD_DAILY_RETURNS = TableQuality(
+    asset=("gold", "daily_returns"),
+    model=models.DailyReturns,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "date, symbol, close > 0, quote_volume ≥ 0, nullable returns."),
+        Rule("unique_symbol_date", ERROR, "One row per (symbol, date)."),
+        Rule("returns_consistent", ERROR, "return_1d > −100 % and log_return_1d = ln(1 + return_1d) (1e-9 relative), both null together."),
+    ),
+)
+
+GOLD_MARKET_OVERVIEW = TableQuality(
+    asset=("gold", "market_overview"),
+    model=models.MarketOverview,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "Overview columns and types; counts and volumes ≥ 0, btc_dominance within [0, 1], Fear & Greed value and 7-day mean within [0, 100], a published classification."),
+        Rule("unique_date", ERROR, "One row per date."),
+        Rule("breadth_consistent", ERROR, "advancers + decliners ≤ symbols_traded."),
+        Rule("market_cap_present_when_counted", ERROR, "universe_market_cap is given exactly when some coin had a market cap that day."),
+    ),
+)
+
+GOLD_DIM_SYMBOL_MARKET = TableQuality(
+    asset=("gold", "dim_symbol_market"),
+    model=models.DimSymbolMarket,
+    partitions_def=None,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "Per symbol its latest CoinGecko snapshot: ids, rank ≥ 1, market cap and supplies ≥ 0, snapshot_date, UTC last_updated, is_stale."),
+        Rule("unique_symbol", ERROR, "One row per symbol (the key facts join on)."),
+    ),
+)
+
 TABLES: tuple[TableQuality, ...] = (
     BRONZE_KLINES,
+    BRONZE_COINGECKO_MARKETS,
+    BRONZE_FEAR_GREED,
     SILVER_OHLCV,
     SILVER_QUARANTINE,
+    SILVER_COINGECKO_MARKETS,
+    SILVER_FEAR_GREED,
     GOLD_DAILY_FEATURES,
+    GOLD_DAILY_RETURNS,
     GOLD_CORRELATIONS,
     GOLD_DIM_SYMBOL,
+    GOLD_DIM_SYMBOL_MARKET,
     GOLD_DIM_DATE,
     GOLD_CATEGORY_DAILY,
     GOLD_MARKET_DAILY,
+    GOLD_MARKET_OVERVIEW,
 )
 
 
