@@ -25,9 +25,7 @@ from functools import reduce
 import numpy as np
 import polars as pl
 
-from cryptolake_assets.silver.transform import UTC_US
 from partitions.expected_bars import with_expected_slots
-from resources.kline_format import INTERVAL_MS, interval_ms
 
 # The longest look-back: volatility_30d needs closes D-30 .. D.
 LOOKBACK_DAYS = 30

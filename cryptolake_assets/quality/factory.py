@@ -4,13 +4,14 @@ One ``multi_asset_check`` per table loads only the checked partition(s) through 
 manager, runs ``Model.validate(frame, lazy=True)`` once and reports one asset check per rule: the
 rule named ``schema`` collects the model's structural failures (columns, dtypes, nulls, value
 domains), every other rule is the model check of the same name or a function of the frame and the
-run (completeness needs the partition keys and the clock). ERROR rules are blocking: a failing
-partition stops the downstream steps of its run. WARN rules inform.
+run (completeness needs the partition keys and the clock; referential rules the dimension tables,
+read through the run's I/O manager). ERROR rules are blocking: a failing partition stops the
+downstream steps of its run. WARN rules inform. A rule that cannot judge yet (its dimension is not
+materialized) reports a failed WARN saying so.
 """
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandera.polars as pa
