@@ -236,12 +236,12 @@ def _failed_partitions(
     # public reader; tests/test_quality_range_status.py pins the behaviour this relies on.
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-    infos = context.instance.event_log_storage.get_asset_check_partition_info(
-        [AssetCheckKey(key, name) for name in checks], partition_keys=list(partitions)
-    )
+    # No partition_keys filter: a two-year range would bind tens of thousands of SQL parameters.
+    infos = context.instance.event_log_storage.get_asset_check_partition_info([AssetCheckKey(key, name) for name in checks])
+    wanted = set(partitions)
     failed: dict[str, set[str]] = {}
     for info in infos:
-        if info.partition_key is not None and info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED:
+        if info.partition_key in wanted and info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED:
             failed.setdefault(info.check_key.name, set()).add(info.partition_key)
     return failed
 
