@@ -100,9 +100,20 @@ def _read(path, sql: str, params: list | None = None) -> pl.DataFrame:
         return con.sql(sql, params=params).pl()
 
 
+def materialize_dimensions(path, instance, days: list[dt.date]) -> None:
+    """gold/dim_symbol and gold/dim_date (for ``days``), which the referential checks read."""
+    from cryptolake_assets.gold.dim_date import dim_date
+    from cryptolake_assets.gold.dim_symbol import dim_symbol
+
+    assert materialize([dim_symbol], resources=_resources(path), instance=instance).success
+    for day in days:
+        assert materialize([dim_date], partition_key=str(day), resources=_resources(path), instance=instance).success
+
+
 def test_blocking_error_stops_gold_of_that_partition_only(tmp_path):
     path = tmp_path / "lake.duckdb"
     instance = DagsterInstance.ephemeral()
+    materialize_dimensions(path, instance, [DAY])
     assets = [stub_silver, daily_features, build_table_checks(SILVER_OHLCV), build_table_checks(GOLD_DAILY_FEATURES)]
     bad = materialize(assets, partition_key=BAD, resources=_resources(path), instance=instance, raise_on_error=False)
     good = materialize(assets, partition_key=GOOD, resources=_resources(path), instance=instance, raise_on_error=False)

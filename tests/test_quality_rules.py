@@ -111,10 +111,15 @@ CLEAN = {
 }
 
 
+def dimensions() -> dict[str, pl.DataFrame]:
+    """The dimension tables the referential rules read: the universe's symbols, the test calendar."""
+    return {"gold/dim_symbol": symbol_dimension(load_universe()), "gold/dim_date": date_dimension(FEATURE_DAYS)}
+
+
 def context_for(asset: str, frame: pl.DataFrame) -> RuleContext:
     if asset in ("silver/ohlcv",):
         return RuleContext(partition_keys=(f"{DAY}|BTCUSDT",), now=NOW, interval="1h")
-    return RuleContext(now=NOW)
+    return RuleContext(now=NOW, dimensions=dimensions())
 
 
 def at(rows: int | list[int], column: str, value) -> pl.Expr:
@@ -198,7 +203,9 @@ def test_minimal_bad_input_fails_only_its_check(asset, check, mutate, expected):
 
 def test_every_check_has_a_bad_input_and_there_are_at_least_20():
     catalog = {("/".join(t.asset), r.name) for t in TABLES for r in t.rules}
-    assert {(a, c) for a, c, _, _ in BAD_INPUTS} == catalog
+    from test_quality_source_tables import BAD_FRAMES  # the CoinGecko, Fear & Greed and market tables
+
+    assert {(a, c) for a, c, _, _ in BAD_INPUTS} | {(a, c) for a, c, _, _ in BAD_FRAMES} == catalog
     assert len(catalog) >= 20
     severities = {r.severity.value for t in TABLES for r in t.rules}
     assert severities == {"ERROR", "WARN"}

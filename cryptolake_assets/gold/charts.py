@@ -28,11 +28,29 @@ def png_markdown(figure: "Figure", alt: str) -> MetadataValue:
     return MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
 
 
-def price_chart(features: pl.DataFrame, days: list[dt.date]) -> MetadataValue:
-    """Close with SMA 7 and SMA 30 per symbol (one panel each, at most 12), the run's days shaded."""
+# The window each averaged line needs, in days of closes (gold.features: sma_7, sma_30).
+LINES = (("close", "close", 1, "black", 1.2), ("sma_7", "SMA 7", 7, "tab:blue", 1.0), ("sma_30", "SMA 30", 30, "tab:orange", 1.0))
+
+
+def line_label(name: str, values: list[float | None], window_days: int) -> str:
+    """The legend entry of a line: its name, and when some days have no value, how many do and why
+    (an n-day average needs n days of closes up to the day; a run reads only the history its own
+    days need, so the first days of a chart have no long average)."""
+    drawn = sum(v is not None for v in values)
+    if drawn == len(values):
+        return name
+    if drawn == 0:
+        return f"{name}: not drawn, no day here has {window_days} days of closes before it"
+    return f"{name}: {drawn} of {len(values)} days (needs {window_days} days of closes)"
+
+
+def price_figure(features: pl.DataFrame, days: list[dt.date]) -> "Figure | None":
+    """Close with SMA 7 and SMA 30 per symbol (one panel each, at most 12), the run's days shaded.
+    Each line is drawn where it has values (a day without one is a gap, a lone value a dot) and its
+    legend says on how many days and why not on the others."""
     symbols = sorted(features["symbol"].unique().to_list()) if not features.is_empty() else []
     if not symbols:
-        return MetadataValue.md("_no bars to chart_")
+        return None
     shown = symbols[:MAX_PRICE_PANELS]
     columns = min(3, len(shown))
     rows = math.ceil(len(shown) / columns)
@@ -44,20 +62,32 @@ def price_chart(features: pl.DataFrame, days: list[dt.date]) -> MetadataValue:
     for ax, symbol in zip(axes, shown):
         series = features.filter(pl.col("symbol") == symbol).sort("date")
         dates = series["date"].to_list()
-        ax.plot(dates, series["close"].to_list(), label="close", color="black", linewidth=1.2)
-        ax.plot(dates, series["sma_7"].to_list(), label="SMA 7", color="tab:blue", linewidth=1)
-        ax.plot(dates, series["sma_30"].to_list(), label="SMA 30", color="tab:orange", linewidth=1, marker=".")
+        for column, name, window, color, width in LINES:
+            values = series[column].to_list()
+            lone = [
+                v is not None and (i == 0 or values[i - 1] is None) and (i == len(values) - 1 or values[i + 1] is None)
+                for i, v in enumerate(values)
+            ]
+            ax.plot(dates, values, label=line_label(name, values, window), color=color, linewidth=width, marker=".", markevery=lone, gid=column)
         ax.axvspan(min(days), max(days) + dt.timedelta(days=1), color="tab:green", alpha=0.08)
         ax.set_title(symbol, fontsize=10)
         locator = AutoDateLocator(maxticks=6)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="best")
     for ax in axes[len(shown):]:
         ax.set_visible(False)
-    axes[0].legend(fontsize=7, loc="best")
     if len(symbols) > len(shown):
         figure.suptitle(f"first {len(shown)} of {len(symbols)} symbols", fontsize=9)
+    return figure
+
+
+def price_chart(features: pl.DataFrame, days: list[dt.date]) -> MetadataValue:
+    """``price_figure`` as PNG markdown for the materialization's metadata."""
+    figure = price_figure(features, days)
+    if figure is None:
+        return MetadataValue.md("_no bars to chart_")
     return png_markdown(figure, "price chart")
 
 

@@ -25,9 +25,7 @@ from functools import reduce
 import numpy as np
 import polars as pl
 
-from cryptolake_assets.silver.transform import UTC_US
-from partitions import symbol_info
-from resources.kline_format import INTERVAL_MS, interval_ms
+from partitions.expected_bars import with_expected_slots
 
 # The longest look-back: volatility_30d needs closes D-30 .. D.
 LOOKBACK_DAYS = 30
@@ -167,28 +165,6 @@ def _bars_by_day(piece: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(days)
 
 
-def _expected_bars(days: pl.DataFrame, now: dt.datetime) -> pl.Expr:
-    """``silver.transform.expected_bars`` as one expression over ``days`` (symbol, date, interval,
-    first_bar joined with the symbol's listed_on / delisted_on): 0 outside the listing window; else
-    the interval's bars closed between the day's start (the first bar on the listing day) and the
-    end of the day or ``now``, whichever is earlier."""
-    for interval in days["interval"].unique().to_list():
-        interval_ms(interval)  # an unknown interval is a clear error
-    step_us = pl.col("interval").replace_strict(INTERVAL_MS, return_dtype=pl.Int64) * 1000
-    day_start = pl.col("date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    start = (
-        pl.when(pl.col("date") == pl.col("listed_on"))
-        .then(pl.max_horizontal(day_start, pl.col("first_bar").cast(UTC_US)))
-        .otherwise(day_start)
-    )
-    end = pl.min_horizontal(day_start + pl.duration(days=1), pl.lit(now, dtype=UTC_US))
-    listed = (pl.col("date") >= pl.col("listed_on")) & (
-        pl.col("delisted_on").is_null() | (pl.col("date") <= pl.col("delisted_on"))
-    )
-    bars = ((end - start).dt.total_microseconds() // step_us).clip(lower_bound=0)
-    return pl.when(listed).then(bars).otherwise(0)
-
-
 def daily_bars(
     silver_ohlcv: pl.DataFrame | pl.LazyFrame, now: dt.datetime | None = None, symbols: Sequence[str] | None = None
 ) -> pl.DataFrame:
@@ -198,8 +174,8 @@ def daily_bars(
     ``READ_ROWS`` rows, so memory holds one piece, not the whole input. ``symbols`` restricts the
     result to those symbols (default: every symbol in the input). ``missing_bars`` = expected −
     present (never negative), where expected counts the interval's bars in the day, clipped to the
-    symbol's listing window and to ``now`` for the current day (the rule of
-    ``silver.transform.expected_bars``, which silver reports completeness with).
+    symbol's listing window and to ``now`` for the current day (``partitions.expected_bars``, the
+    rule silver's completeness and the ``complete_bars`` check use).
     """
     _require(silver_ohlcv, SILVER_COLUMNS, "silver OHLCV")
     silver = silver_ohlcv.lazy().select(SILVER_COLUMNS)
@@ -207,16 +183,11 @@ def daily_bars(
     if not pieces:
         return pl.DataFrame(schema=DAILY_BARS_SCHEMA)
     now = now or dt.datetime.now(dt.UTC)
-    listing = pl.DataFrame(
-        [(info.symbol, info.listed_on, info.delisted_on) for piece in pieces for info in map(symbol_info, piece)],
-        schema={"symbol": pl.String, "listed_on": pl.Date, "delisted_on": pl.Date},
-        orient="row",
-    )
     days = pl.concat([_bars_by_day(_read_piece(silver, piece, whole_input)) for piece in pieces])
-    days = days.join(listing, on="symbol", how="left")
     return (
-        days.with_columns(
-            missing_bars=(_expected_bars(days, now) - pl.col("bars")).clip(lower_bound=0),
+        with_expected_slots(days, now)
+        .with_columns(
+            missing_bars=(pl.col("expected") - pl.col("bars")).clip(lower_bound=0),
             vwap=pl.when(pl.col("volume") != 0).then(pl.col("quote_volume") / pl.col("volume")),
         )
         .select(list(DAILY_BARS_SCHEMA))

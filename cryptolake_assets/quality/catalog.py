@@ -13,7 +13,7 @@ import polars as pl
 
 from cryptolake_assets.quality import models
 from cryptolake_assets.quality.completeness import missing_slots
-from cryptolake_assets.quality.factory import ERROR, SCHEMA_RULE, WARN, Rule, RuleContext, TableQuality
+from cryptolake_assets.quality.factory import ERROR, SCHEMA_RULE, WARN, Rule, RuleContext, TableQuality, Unverifiable
 from partitions import daily_partitions, daily_symbol_partitions
 from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
 
@@ -28,6 +28,31 @@ def _missing_bars(frame: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
     if interval is None:
         raise ValueError("completeness of an empty partition needs the configured interval")
     return missing_slots(frame, _partitions(context), interval, context.now)
+
+
+DIM_SYMBOL, DIM_DATE = "gold/dim_symbol", "gold/dim_date"
+
+
+def _dimension(context: RuleContext, path: str) -> pl.DataFrame:
+    table = context.dimensions.get(path)
+    if table is None:
+        raise Unverifiable(f"{path} is not materialized yet; materialize it to check the references")
+    return table
+
+
+def _symbols_in_dim_symbol(*columns: str):
+    """Rows with a symbol column whose value is not a ``symbol`` of gold.dim_symbol."""
+
+    def evaluate(frame: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
+        known = _dimension(context, DIM_SYMBOL)["symbol"].implode()
+        return frame.filter(pl.any_horizontal([~pl.col(c).is_in(known) for c in columns]))
+
+    return evaluate
+
+
+def _date_in_dim_date(frame: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
+    """Rows whose date is not a ``date`` of gold.dim_date."""
+    return frame.filter(~pl.col("date").is_in(_dimension(context, DIM_DATE)["date"].implode()))
 
 
 def _every_row(frame: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
@@ -63,7 +88,7 @@ SILVER_OHLCV = TableQuality(
         Rule("close_after_open", ERROR, "close_time after open_time; a candle closing before it opens must not reach silver."),
         Rule("on_interval_grid", WARN, "open_time on the interval grid. Candles after exchange maintenance can start off the hour (2018-02-09 09:28:14.789); they are real trading, kept and listed here."),
         Rule("complete_bars", WARN, "Every closed grid slot of the partition has a bar, given the interval and the symbol's listing window (today: closed slots only). Failing rows are the missing open times; gaps are recorded, never filled.", _missing_bars),
-        Rule("return_outliers", WARN, "|log return| between consecutive bars beyond 10 robust standard deviations (1.4826·MAD around the median, per symbol) and ≥ 1 %. Crypto does move: flagged, not removed."),
+        Rule("return_outliers", WARN, "|log return| between consecutive bars beyond 10 robust standard deviations (1.4826·MAD around the median of the partition's own returns, so the result does not depend on the run's range) and ≥ 1 %. Crypto does move: flagged, not removed."),
     ),
 )
 
@@ -89,9 +114,10 @@ GOLD_DAILY_FEATURES = TableQuality(
         Rule("rsi_in_range", ERROR, "rsi_14 within [0, 100] (or null)."),
         Rule("volatility_non_negative", ERROR, "volatility_30d ≥ 0 (or null)."),
         Rule("null_where_window_incomplete", ERROR, "A feature is null while its window reaches before the symbol's history (listing day or first partition), and windows nest: a complete n-day window implies every shorter one is complete."),
-        Rule("symbol_in_dim_symbol", ERROR, "Referential: every symbol exists in dim_symbol (the universe it is built from)."),
-        Rule("date_in_dim_date", ERROR, "Referential: every date lies in dim_date's calendar (first partition .. today)."),
+        Rule("symbol_in_dim_symbol", ERROR, "Referential: every symbol is a row of the gold.dim_symbol table (read through the I/O manager); WARN \"cannot verify\" while dim_symbol is not materialized.", _symbols_in_dim_symbol("symbol")),
+        Rule("date_in_dim_date", ERROR, "Referential: every date is a row of the gold.dim_date table; WARN \"cannot verify\" while dim_date is not materialized.", _date_in_dim_date),
     ),
+    dimensions=(DIM_SYMBOL, DIM_DATE),
 )
 
 GOLD_CORRELATIONS = TableQuality(
@@ -102,8 +128,9 @@ GOLD_CORRELATIONS = TableQuality(
         Rule(SCHEMA_RULE, ERROR, "date, symbol_a, symbol_b, corr_30d (Float64, null only for a constant series)."),
         Rule("corr_in_range", ERROR, "corr_30d within [−1, 1] (1e-12 float slack)."),
         Rule("one_row_per_pair", ERROR, "One row per date and unordered pair: symbol_a < symbol_b, no duplicates."),
-        Rule("symbols_in_dim_symbol", ERROR, "Referential: both symbols exist in dim_symbol."),
+        Rule("symbols_in_dim_symbol", ERROR, "Referential: both symbols are rows of the gold.dim_symbol table; WARN \"cannot verify\" while dim_symbol is not materialized.", _symbols_in_dim_symbol("symbol_a", "symbol_b")),
     ),
+    dimensions=(DIM_SYMBOL,),
 )
 
 GOLD_DIM_SYMBOL = TableQuality(
@@ -150,16 +177,104 @@ GOLD_MARKET_DAILY = TableQuality(
     ),
 )
 
+BRONZE_COINGECKO_MARKETS = TableQuality(
+    asset=("bronze", "coingecko_markets"),
+    model=models.BronzeCoingeckoMarkets,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "The 26 /coins/markets fields as CoinGecko sent them (numbers as JSON numbers, times as ISO strings, roi a struct) plus date and UTC ingested_at; id, symbol, name and last_updated never null. Silver cannot type anything else."),
+        Rule("unique_date_id", WARN, "One snapshot row per capture day and coin; silver keeps the latest, so a repeat only informs."),
+        Rule("amounts_non_negative", WARN, "Price, market cap, volume and supplies ≥ 0 where given (null: CoinGecko has none)."),
+        Rule("last_updated_parses", WARN, "last_updated is an ISO timestamp; silver's typed column needs it."),
+    ),
+)
+
+SILVER_COINGECKO_MARKETS = TableQuality(
+    asset=("silver", "coingecko_markets"),
+    model=models.SilverCoingeckoMarkets,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "Typed snapshot columns (Float64 amounts, Datetime(us, UTC) times, is_stale flag); date, symbol, coingecko_id, name, last_updated, ingested_at never null; market_cap_rank ≥ 1."),
+        Rule("unique_date_symbol", ERROR, "One snapshot per capture day and universe symbol; a duplicate would double a market cap in gold."),
+        Rule("amounts_non_negative", ERROR, "Price, market cap, 24 h volume, 24 h high/low and supplies ≥ 0 where given."),
+        Rule("range_24h_consistent", ERROR, "low_24h ≤ high_24h where both are given."),
+        Rule("supply_consistent", WARN, "circulating_supply ≤ max_supply (1e-6 relative slack) where a cap is given; CoinGecko's supplies come from different feeds, so this informs."),
+    ),
+)
+
+BRONZE_FEAR_GREED = TableQuality(
+    asset=("bronze", "fear_greed"),
+    model=models.BronzeFearGreed,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "The index's data objects as Alternative.me sent them (value, value_classification, timestamp as strings; time_until_update nullable) plus date and UTC ingested_at."),
+        Rule("unique_date", WARN, "One published value per day; silver keeps one."),
+        Rule("value_is_index", WARN, "value is an integer 0..100; silver cannot type anything else."),
+        Rule("date_is_timestamp_day", WARN, "The DATE partition column is the UTC day of the published timestamp; otherwise a partition replace writes the wrong day."),
+    ),
+)
+
+SILVER_FEAR_GREED = TableQuality(
+    asset=("silver", "fear_greed"),
+    model=models.SilverFearGreed,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "One row per day: value Int64 0..100, classification one of the five published classes, UTC published_at, is_missing flag."),
+        Rule("unique_date", ERROR, "One row per day (gold's 7-day mean would count a repeat twice)."),
+        Rule("missing_means_no_value", ERROR, "is_missing exactly when value and classification are null: a gap is explicit, never interpolated."),
+    ),
+)
+
+GOLD_DAILY_RETURNS = TableQuality(
+    asset=("gold", "daily_returns"),
+    model=models.DailyReturns,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "date, symbol, close > 0, quote_volume ≥ 0, nullable returns."),
+        Rule("unique_symbol_date", ERROR, "One row per (symbol, date)."),
+        Rule("returns_consistent", ERROR, "return_1d > −100 % and log_return_1d = ln(1 + return_1d) (1e-9 relative), both null together."),
+    ),
+)
+
+GOLD_MARKET_OVERVIEW = TableQuality(
+    asset=("gold", "market_overview"),
+    model=models.MarketOverview,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "Overview columns and types; counts and volumes ≥ 0, btc_dominance within [0, 1], Fear & Greed value and 7-day mean within [0, 100], a published classification."),
+        Rule("unique_date", ERROR, "One row per date."),
+        Rule("breadth_consistent", ERROR, "advancers + decliners ≤ symbols_traded."),
+        Rule("market_cap_present_when_counted", ERROR, "universe_market_cap is given exactly when some coin had a market cap that day."),
+    ),
+)
+
+GOLD_DIM_SYMBOL_MARKET = TableQuality(
+    asset=("gold", "dim_symbol_market"),
+    model=models.DimSymbolMarket,
+    partitions_def=None,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "Per symbol its latest CoinGecko snapshot: ids, rank ≥ 1, market cap and supplies ≥ 0, snapshot_date, UTC last_updated, is_stale."),
+        Rule("unique_symbol", ERROR, "One row per symbol (the key facts join on)."),
+    ),
+)
+
 TABLES: tuple[TableQuality, ...] = (
     BRONZE_KLINES,
+    BRONZE_COINGECKO_MARKETS,
+    BRONZE_FEAR_GREED,
     SILVER_OHLCV,
     SILVER_QUARANTINE,
+    SILVER_COINGECKO_MARKETS,
+    SILVER_FEAR_GREED,
     GOLD_DAILY_FEATURES,
+    GOLD_DAILY_RETURNS,
     GOLD_CORRELATIONS,
     GOLD_DIM_SYMBOL,
+    GOLD_DIM_SYMBOL_MARKET,
     GOLD_DIM_DATE,
     GOLD_CATEGORY_DAILY,
     GOLD_MARKET_DAILY,
+    GOLD_MARKET_OVERVIEW,
 )
 
 

@@ -4,12 +4,14 @@ One ``multi_asset_check`` per table loads only the checked partition(s) through 
 manager, runs ``Model.validate(frame, lazy=True)`` once and reports one asset check per rule: the
 rule named ``schema`` collects the model's structural failures (columns, dtypes, nulls, value
 domains), every other rule is the model check of the same name or a function of the frame and the
-run (completeness needs the partition keys and the clock). ERROR rules are blocking: a failing
-partition stops the downstream steps of its run. WARN rules inform.
+run (completeness needs the partition keys and the clock; referential rules the dimension tables,
+read through the run's I/O manager). ERROR rules are blocking: a failing partition stops the
+downstream steps of its run. WARN rules inform. A rule that cannot judge yet (its dimension is not
+materialized) reports a failed WARN saying so.
 """
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandera.polars as pa
@@ -25,6 +27,9 @@ from dagster import (
     AssetRecordsFilter,
     MetadataValue,
     PartitionsDefinition,
+    PythonObjectDagsterType,
+    build_input_context,
+    build_output_context,
     multi_asset_check,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
@@ -37,6 +42,7 @@ from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_symbol_partitions
 from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
 from resources.dagster_event_log import PER_PARTITION_CHECK_RESULTS_MAX
+from resources.duckdb_io import DuckDBWriteError
 
 ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
 SCHEMA_RULE = "schema"
@@ -53,6 +59,14 @@ class RuleContext:
     partition_keys: tuple[str, ...] = ()
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     interval: str | None = None
+    # The dimension tables a referential rule compares with, by asset path ("gold/dim_symbol"), as
+    # read through the I/O manager; None (or absent): the dimension is not materialized yet.
+    dimensions: Mapping[str, pl.DataFrame | None] = field(default_factory=dict)
+
+
+class Unverifiable(Exception):
+    """A rule cannot judge the rows yet (its dimension table is not materialized): the result fails
+    as a WARN saying why, instead of passing or blocking the run."""
 
 
 Evaluator = Callable[[pl.DataFrame, RuleContext], pl.DataFrame]
@@ -73,6 +87,7 @@ class TableQuality:
     partitions_def: PartitionsDefinition | None
     rules: tuple[Rule, ...]
     needs_interval: bool = False  # completeness of an empty partition needs the configured interval
+    dimensions: tuple[str, ...] = ()  # asset paths ("gold/dim_symbol") the referential rules read
 
     @property
     def key(self) -> AssetKey:
@@ -91,6 +106,11 @@ class Finding:
     rule: Rule
     count: int
     rows: pl.DataFrame  # the failing rows (or, for ``schema``, the failure cases)
+    unverifiable: str | None = None  # why the rule could not judge the rows (reported as WARN)
+
+    @property
+    def severity(self) -> AssetCheckSeverity:
+        return WARN if self.unverifiable else self.rule.severity
 
     @property
     def passed(self) -> bool:
@@ -122,7 +142,11 @@ def evaluate_table(table: TableQuality, frame: pl.DataFrame, context: RuleContex
     findings = []
     for rule in table.rules:
         if rule.evaluate is not None:
-            failing = rule.evaluate(frame, context)
+            try:
+                failing = rule.evaluate(frame, context)
+            except Unverifiable as reason:
+                findings.append(Finding(rule, len(frame), frame.head(SAMPLE_ROWS), unverifiable=str(reason)))
+                continue
             findings.append(Finding(rule, len(failing), failing))
         elif cases is None:
             findings.append(Finding(rule, 0, frame.clear()))
@@ -150,6 +174,8 @@ def result_metadata(finding: Finding, rows_checked: int, partitions: Sequence[st
         "rule": MetadataValue.text(f"{rule.name} [{rule.severity.value}]: {rule.why}"),
         "failing_sample": markdown_preview(finding.rows, rows=SAMPLE_ROWS),
     }
+    if finding.unverifiable:
+        metadata["unverifiable"] = MetadataValue.text(finding.unverifiable)
     if len(partitions) > 1:
         metadata["partitions_checked"] = len(partitions)
         if not finding.passed and {"date", "symbol"} <= set(finding.rows.columns):
@@ -165,6 +191,59 @@ def partition_rows(frame: pl.DataFrame, partition_key: str) -> pl.DataFrame:
         day, symbol = dt.date.fromisoformat(multi[DATE_DIMENSION]), multi[SYMBOL_DIMENSION]
         return frame.filter((pl.col("date") == day) & (pl.col("symbol") == symbol))
     return frame.filter(pl.col("date") == dt.date.fromisoformat(partition_key))
+
+
+def _partition_of(row_keys: pl.DataFrame, partitions: Sequence[str]) -> pl.Series:
+    if "|" in partitions[0]:
+        return row_keys.select(pl.format("{}|{}", "date", "symbol")).to_series()
+    return row_keys["date"].cast(pl.String)
+
+
+def failing_partitions(
+    table: TableQuality,
+    finding: Finding,
+    rows: pl.DataFrame,
+    partitions: Sequence[str],
+    context_of: Callable[[tuple[str, ...]], RuleContext],
+) -> dict[str, Finding]:
+    """The range finding split into one finding per failing partition. Failing rows that name their
+    partition (date[, symbol]) are split by it; otherwise (structure failures, a rule that could not
+    run) each partition is evaluated on its own rows."""
+    if finding.passed:
+        return {}
+    keys = {"date", "symbol"} if "|" in partitions[0] else {"date"}
+    if not finding.unverifiable and keys <= set(finding.rows.columns) and not finding.rows.is_empty():
+        labelled = finding.rows.with_columns(_partition=_partition_of(finding.rows, partitions))
+        return {
+            str(key): Finding(finding.rule, len(group), group.drop("_partition"))
+            for (key,), group in labelled.group_by("_partition", maintain_order=True)
+            if key in set(partitions)
+        }
+    split = {}
+    for partition in partitions:
+        [own] = [f for f in evaluate_table(table, partition_rows(rows, partition), context_of((partition,))) if f.rule.name == finding.rule.name]
+        if not own.passed:
+            split[partition] = own
+    return split
+
+
+def _failed_partitions(
+    context: AssetCheckExecutionContext, key: AssetKey, checks: Sequence[str], partitions: Sequence[str]
+) -> dict[str, set[str]]:
+    """Per check, the partitions among ``partitions`` whose latest recorded result failed."""
+    from dagster import AssetCheckKey
+    # Private: Dagster 1.13's per-partition check status lives in the event log storage and has no
+    # public reader; tests/test_quality_range_status.py pins the behaviour this relies on.
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    # No partition_keys filter: a two-year range would bind tens of thousands of SQL parameters.
+    infos = context.instance.event_log_storage.get_asset_check_partition_info([AssetCheckKey(key, name) for name in checks])
+    wanted = set(partitions)
+    failed: dict[str, set[str]] = {}
+    for info in infos:
+        if info.partition_key in wanted and info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED:
+            failed.setdefault(info.check_key.name, set()).add(info.partition_key)
+    return failed
 
 
 def _target_materialization(context: AssetCheckExecutionContext, key: AssetKey, partition: str):
@@ -184,10 +263,13 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
 
     A single-partition run records each result on its partition. A range run of up to
     ``PER_PARTITION_RESULTS_MAX`` partitions evaluates every partition on its own rows and records
-    one result per partition and check (the UI's per-partition status); larger range runs record
-    one result per check for the whole range (naming the failing partitions), because every check
-    event costs an event-log write. Either way a failing ERROR rule fails the step, which blocks
-    the downstream steps of the run.
+    one result per partition and check (the UI's per-partition status). Larger range runs evaluate
+    the slice once and record one result per check for the whole range (naming the failing
+    partitions) plus, per check, one evaluation on each failing partition and on each partition whose
+    recorded failure now passes: every partition's status is true without an event per passing
+    partition (each costs an event-log write). Rules judge a partition from its own rows only, so
+    its result does not depend on the range it was checked in. A failing ERROR rule fails the step,
+    which blocks the downstream steps of the run.
     """
     validate_catalog(table)
     specs = [
@@ -208,24 +290,25 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
         ins={"rows": AssetIn(key=table.key)},
         can_subset=True,
         pool="duckdb",
-        required_resource_keys={"binance"} if table.needs_interval else None,
+        required_resource_keys=({"binance"} if table.needs_interval else set()) | ({"io_manager"} if table.dimensions else set()) or None,
         description=f"Pandera {table.model.__name__} and the {table.layer} rules of {'/'.join(table.asset)}.",
     )
     def _quality(context: AssetCheckExecutionContext, rows: pl.DataFrame):
         partitions = tuple(str(k) for k in context.partition_keys) if table.partitions_def is not None else ()
         interval = context.resources.binance.interval if table.needs_interval else None
         selected = {key.name for key in context.selected_asset_check_keys}
+        dimensions = {path: load_dimension(context, path) for path in table.dimensions}
         if 1 < len(partitions) <= PER_PARTITION_RESULTS_MAX:
             for partition in partitions:
                 part = partition_rows(rows, partition)
                 target = _target_materialization(context, table.key, partition)
-                for finding in evaluate_table(table, part, RuleContext(partition_keys=(partition,), interval=interval)):
+                for finding in evaluate_table(table, part, RuleContext(partition_keys=(partition,), interval=interval, dimensions=dimensions)):
                     if finding.rule.name in selected:
                         yield AssetCheckEvaluation(
                             asset_key=table.key,
                             check_name=finding.rule.name,
                             passed=finding.passed,
-                            severity=finding.rule.severity,
+                            severity=finding.severity,
                             description=_description(finding),
                             metadata=normalize_metadata(result_metadata(finding, len(part), (partition,))),
                             target_materialization_data=target,
@@ -233,19 +316,62 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
                             partition=partition,
                         )
             return
-        for finding in evaluate_table(table, rows, RuleContext(partition_keys=partitions, interval=interval)):
-            if finding.rule.name in selected:
-                yield AssetCheckResult(
-                    asset_key=table.key,
-                    check_name=finding.rule.name,
-                    passed=finding.passed,
-                    severity=finding.rule.severity,
-                    description=_description(finding),
-                    metadata=result_metadata(finding, len(rows), partitions),
-                )
+        context_of = lambda keys: RuleContext(partition_keys=keys, interval=interval, dimensions=dimensions)  # noqa: E731
+        findings = [f for f in evaluate_table(table, rows, context_of(partitions)) if f.rule.name in selected]
+        if len(partitions) > 1:
+            # A large range records the per-partition truth where it matters: one evaluation on each
+            # failing partition, and one on each partition whose latest recorded result failed and
+            # now passes (so it resolves). Partitions that passed before and pass now need no event.
+            previously_failed = _failed_partitions(context, table.key, [f.rule.name for f in findings], partitions)
+            for finding in findings:
+                failing = failing_partitions(table, finding, rows, partitions, context_of)
+                for partition in sorted(set(failing) | previously_failed.get(finding.rule.name, set())):
+                    part = failing.get(partition) or Finding(finding.rule, 0, finding.rows.clear())
+                    yield AssetCheckEvaluation(
+                        asset_key=table.key,
+                        check_name=finding.rule.name,
+                        passed=part.passed,
+                        severity=part.severity,
+                        description=_description(part),
+                        metadata=normalize_metadata(result_metadata(part, len(partition_rows(rows, partition)), (partition,))),
+                        target_materialization_data=_target_materialization(context, table.key, partition),
+                        blocking=finding.rule.severity == ERROR,
+                        partition=partition,
+                    )
+        for finding in findings:
+            yield AssetCheckResult(
+                asset_key=table.key,
+                check_name=finding.rule.name,
+                passed=finding.passed,
+                severity=finding.severity,
+                description=_description(finding),
+                metadata=result_metadata(finding, len(rows), partitions),
+            )
 
     return _quality
 
 
+_POLARS_FRAME = PythonObjectDagsterType(pl.DataFrame)  # selects the I/O manager's eager polars handler
+
+
+def load_dimension(context: AssetCheckExecutionContext, path: str) -> pl.DataFrame | None:
+    """A whole dimension table read through the run's I/O manager (wherever it stores the lake),
+    or None while the dimension has never been materialized. Read here rather than as an asset
+    input: an input of a table that does not exist yet fails the step before any rule runs, and a
+    referential rule then has an honest answer (cannot verify yet) instead of none."""
+    key = AssetKey(path.split("/"))
+    if context.instance.get_latest_materialization_event(key) is None:
+        return None
+    try:
+        # The whole table (no partition slice, no column selection): dimensions are small.
+        stored = build_output_context(asset_key=key, definition_metadata={})
+        loading = build_input_context(asset_key=key, instance=context.instance, dagster_type=_POLARS_FRAME, upstream_output=stored)
+        return context.resources.io_manager.load_input(loading)
+    except DuckDBWriteError:
+        return None  # recorded by another instance's storage but absent from this lake
+
+
 def _description(finding: Finding) -> str:
+    if finding.unverifiable:
+        return f"cannot verify: {finding.unverifiable}"
     return finding.rule.why if finding.passed else f"{finding.count} failing row(s): {finding.rule.why}"

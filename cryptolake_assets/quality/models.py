@@ -21,7 +21,7 @@ from resources.kline_format import INTERVAL_MS
 UTC = {"time_unit": "us", "time_zone": "UTC"}  # Datetime(us, UTC): the lake stores UTC only
 
 # Robust outlier rule: |log return − median| beyond OUTLIER_Z robust standard deviations
-# (1.4826 × MAD) of the symbol's returns in the checked slice, and at least OUTLIER_MIN_ABS.
+# (1.4826 × MAD) of the returns of the bar's own partition (symbol, day), and at least OUTLIER_MIN_ABS.
 OUTLIER_Z = 10.0
 OUTLIER_MIN_ABS = 0.01
 
@@ -34,23 +34,9 @@ def _unique(*keys: str) -> pl.Expr:
     return ~pl.struct(list(keys)).is_duplicated()
 
 
-def known_symbols() -> list[str]:
-    """The symbols of ``gold.dim_symbol`` (built from the same universe file)."""
-    return [info.symbol for info in load_universe()]
-
-
 def first_calendar_day() -> dt.date:
     """The first day of ``gold.dim_date`` (the first daily partition)."""
     return daily_partitions.start.date()
-
-
-def last_calendar_day() -> dt.date:
-    """The last day of ``gold.dim_date``: today (UTC), the open partition (``end_offset=1``)."""
-    return dt.datetime.now(dt.UTC).date()
-
-
-def _in_calendar(column: str) -> pl.Expr:
-    return pl.col(column).is_between(first_calendar_day(), last_calendar_day())
 
 
 def _ohlc_ok() -> pl.Expr:
@@ -182,14 +168,17 @@ class SilverOhlcv(pa.DataFrameModel):
 
 
 def return_outlier_flag() -> pl.Expr:
-    """Bar-to-bar |log return| beyond a robust threshold of its symbol (rows sorted by symbol, time).
+    """Bar-to-bar |log return| beyond a robust threshold of its partition (rows sorted by symbol, time).
 
     Robust z-score: |r − median(r)| / (1.4826 × MAD) > OUTLIER_Z, and |r| ≥ OUTLIER_MIN_ABS so a
     near-flat series (MAD ≈ 0) does not flag every tick.
     """
-    r = (pl.col("close") / pl.col("close").shift(1)).log().over("symbol")
-    deviation = (r - r.median().over("symbol")).abs()
-    mad = deviation.median().over("symbol")
+    # Per partition (symbol, UTC day): the flag of a bar depends only on its own partition's bars, so
+    # a partition's result is the same whether it is checked alone or inside any range. The first
+    # bar of a day has no return (the previous day's close is another partition).
+    r = (pl.col("close") / pl.col("close").shift(1)).log().over("symbol", "date")
+    deviation = (r - r.median().over("symbol", "date")).abs()
+    mad = deviation.median().over("symbol", "date")
     return ((deviation > OUTLIER_Z * 1.4826 * mad) & (r.abs() >= OUTLIER_MIN_ABS)).fill_null(False)
 
 
@@ -271,13 +260,6 @@ class DailyFeatures(pa.DataFrameModel):
     def null_where_window_incomplete(cls, data: PolarsData) -> pl.LazyFrame:
         return _rows(data, features_window_ok())
 
-    @pa.dataframe_check(name="symbol_in_dim_symbol")
-    def symbol_in_dim_symbol(cls, data: PolarsData) -> pl.LazyFrame:
-        return _rows(data, pl.col("symbol").is_in(known_symbols()))
-
-    @pa.dataframe_check(name="date_in_dim_date")
-    def date_in_dim_date(cls, data: PolarsData) -> pl.LazyFrame:
-        return _rows(data, _in_calendar("date"))
 
 
 # Calendar days of closes each feature needs (all must be present, else the feature is null).
@@ -335,10 +317,6 @@ class Correlations(pa.DataFrameModel):
     @pa.dataframe_check(name="one_row_per_pair")
     def one_row_per_pair(cls, data: PolarsData) -> pl.LazyFrame:
         return _rows(data, _unique("date", "symbol_a", "symbol_b") & (pl.col("symbol_a") < pl.col("symbol_b")))
-
-    @pa.dataframe_check(name="symbols_in_dim_symbol")
-    def symbols_in_dim_symbol(cls, data: PolarsData) -> pl.LazyFrame:
-        return _rows(data, pl.col("symbol_a").is_in(known_symbols()) & pl.col("symbol_b").is_in(known_symbols()))
 
 
 class DimSymbol(pa.DataFrameModel):
@@ -469,3 +447,254 @@ class MarketDaily(pa.DataFrameModel):
             & (pl.col("best_return_1d").is_null() | (pl.col("best_return_1d") >= pl.col("worst_return_1d"))),
         )
 
+
+
+def _non_negative(*columns: str) -> pl.Expr:
+    """Each column ≥ 0 where it has a value (null: the source did not give one)."""
+    return pl.all_horizontal([pl.col(c).is_null() | (pl.col(c) >= 0) for c in columns])
+
+
+FEAR_GREED_CLASSES = ["Extreme Fear", "Fear", "Neutral", "Greed", "Extreme Greed"]
+ROI = pl.Struct({"times": pl.Float64(), "currency": pl.String(), "percentage": pl.Float64()})
+TOP = pl.List(pl.Struct({"symbol": pl.String(), "market_cap": pl.Float64(), "change_pct_24h": pl.Float64()}))
+def _nullable():
+    return pa.Field(nullable=True)
+
+
+class BronzeCoingeckoMarkets(pa.DataFrameModel):
+    """bronze.coingecko_markets: /coins/markets objects as CoinGecko sent them, by capture day."""
+
+    date: pl.Date
+    id: pl.String
+    symbol: pl.String
+    name: pl.String
+    image: pl.String = _nullable()
+    current_price: pl.Float64 = _nullable()
+    market_cap: pl.Float64 = _nullable()
+    market_cap_rank: pl.Int64 = _nullable()
+    fully_diluted_valuation: pl.Float64 = _nullable()
+    total_volume: pl.Float64 = _nullable()
+    high_24h: pl.Float64 = _nullable()
+    low_24h: pl.Float64 = _nullable()
+    price_change_24h: pl.Float64 = _nullable()
+    price_change_percentage_24h: pl.Float64 = _nullable()
+    market_cap_change_24h: pl.Float64 = _nullable()
+    market_cap_change_percentage_24h: pl.Float64 = _nullable()
+    circulating_supply: pl.Float64 = _nullable()
+    total_supply: pl.Float64 = _nullable()
+    max_supply: pl.Float64 = _nullable()
+    ath: pl.Float64 = _nullable()
+    ath_change_percentage: pl.Float64 = _nullable()
+    ath_date: pl.String = _nullable()
+    atl: pl.Float64 = _nullable()
+    atl_change_percentage: pl.Float64 = _nullable()
+    atl_date: pl.String = _nullable()
+    roi: pl.Struct = pa.Field(nullable=True, dtype_kwargs={"fields": dict(ROI.to_schema())})
+    last_updated: pl.String
+    ingested_at: DateTime = pa.Field(dtype_kwargs=UTC)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_date_id")
+    def unique_date_id(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date", "id"))
+
+    @pa.dataframe_check(name="amounts_non_negative")
+    def amounts_non_negative(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _non_negative("current_price", "market_cap", "total_volume", "circulating_supply", "total_supply", "max_supply"))
+
+    @pa.dataframe_check(name="last_updated_parses")
+    def last_updated_parses(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("last_updated").str.to_datetime(time_zone="UTC", strict=False).is_not_null())
+
+
+class SilverCoingeckoMarkets(pa.DataFrameModel):
+    """silver.coingecko_markets: one typed snapshot row per capture day and universe symbol."""
+
+    date: pl.Date
+    symbol: pl.String
+    coingecko_id: pl.String
+    name: pl.String
+    market_cap_rank: pl.Int64 = pa.Field(nullable=True, ge=1)
+    price_usd: pl.Float64 = _nullable()
+    market_cap: pl.Float64 = _nullable()
+    fully_diluted_valuation: pl.Float64 = _nullable()
+    total_volume_24h: pl.Float64 = _nullable()
+    high_24h: pl.Float64 = _nullable()
+    low_24h: pl.Float64 = _nullable()
+    price_change_24h: pl.Float64 = _nullable()
+    price_change_pct_24h: pl.Float64 = _nullable()
+    market_cap_change_24h: pl.Float64 = _nullable()
+    market_cap_change_pct_24h: pl.Float64 = _nullable()
+    circulating_supply: pl.Float64 = _nullable()
+    total_supply: pl.Float64 = _nullable()
+    max_supply: pl.Float64 = _nullable()
+    ath: pl.Float64 = _nullable()
+    ath_change_pct: pl.Float64 = _nullable()
+    ath_date: DateTime = pa.Field(nullable=True, dtype_kwargs=UTC)
+    atl: pl.Float64 = _nullable()
+    atl_change_pct: pl.Float64 = _nullable()
+    atl_date: DateTime = pa.Field(nullable=True, dtype_kwargs=UTC)
+    roi_times: pl.Float64 = _nullable()
+    roi_currency: pl.String = _nullable()
+    roi_percentage: pl.Float64 = _nullable()
+    last_updated: DateTime = pa.Field(dtype_kwargs=UTC)
+    ingested_at: DateTime = pa.Field(dtype_kwargs=UTC)
+    is_stale: pl.Boolean
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_date_symbol")
+    def unique_date_symbol(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date", "symbol"))
+
+    @pa.dataframe_check(name="amounts_non_negative")
+    def amounts_non_negative(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _non_negative("price_usd", "market_cap", "total_volume_24h", "circulating_supply", "total_supply", "max_supply", "high_24h", "low_24h"))
+
+    @pa.dataframe_check(name="range_24h_consistent")
+    def range_24h_consistent(cls, data: PolarsData) -> pl.LazyFrame:
+        low, high = pl.col("low_24h"), pl.col("high_24h")
+        return _rows(data, low.is_null() | high.is_null() | (low <= high))
+
+    @pa.dataframe_check(name="supply_consistent")
+    def supply_consistent(cls, data: PolarsData) -> pl.LazyFrame:
+        # CoinGecko rounds supplies independently: 1e-6 relative slack.
+        c, m = pl.col("circulating_supply"), pl.col("max_supply")
+        return _rows(data, c.is_null() | m.is_null() | (m == 0) | (c <= m * (1 + REL_TOL)))
+
+
+class BronzeFearGreed(pa.DataFrameModel):
+    """bronze.fear_greed: the index's data objects as Alternative.me sent them (strings), per day."""
+
+    date: pl.Date
+    value: pl.String
+    value_classification: pl.String
+    timestamp: pl.String
+    time_until_update: pl.String = _nullable()
+    ingested_at: DateTime = pa.Field(dtype_kwargs=UTC)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_date")
+    def unique_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date"))
+
+    @pa.dataframe_check(name="value_is_index")
+    def value_is_index(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("value").str.strip_chars().cast(pl.Int64, strict=False).is_between(0, 100))
+
+    @pa.dataframe_check(name="date_is_timestamp_day")
+    def date_is_timestamp_day(cls, data: PolarsData) -> pl.LazyFrame:
+        seconds = pl.col("timestamp").str.strip_chars().cast(pl.Int64, strict=False)
+        return _rows(data, pl.from_epoch(seconds, time_unit="s").dt.date() == pl.col("date"))
+
+
+class SilverFearGreed(pa.DataFrameModel):
+    """silver.fear_greed: one row per day, the integer index or an explicit gap (is_missing)."""
+
+    date: pl.Date
+    value: pl.Int64 = pa.Field(nullable=True, in_range={"min_value": 0, "max_value": 100})
+    value_classification: pl.String = pa.Field(nullable=True, isin=FEAR_GREED_CLASSES)
+    published_at: DateTime = pa.Field(nullable=True, dtype_kwargs=UTC)
+    is_missing: pl.Boolean
+    ingested_at: DateTime = pa.Field(nullable=True, dtype_kwargs=UTC)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_date")
+    def unique_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date"))
+
+    @pa.dataframe_check(name="missing_means_no_value")
+    def missing_means_no_value(cls, data: PolarsData) -> pl.LazyFrame:
+        value_null = pl.col("value").is_null()
+        return _rows(data, (pl.col("is_missing") == value_null) & (value_null == pl.col("value_classification").is_null()))
+
+
+class DailyReturns(pa.DataFrameModel):
+    """gold.daily_returns: per day and symbol the close, quote volume and 1-day returns."""
+
+    date: pl.Date
+    symbol: pl.String
+    close: pl.Float64 = pa.Field(gt=0)
+    quote_volume: pl.Float64 = pa.Field(ge=0)
+    return_1d: pl.Float64 = _nullable()
+    log_return_1d: pl.Float64 = _nullable()
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_symbol_date")
+    def unique_symbol_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("symbol", "date"))
+
+    @pa.dataframe_check(name="returns_consistent")
+    def returns_consistent(cls, data: PolarsData) -> pl.LazyFrame:
+        r, lr = pl.col("return_1d"), pl.col("log_return_1d")
+        both_null = r.is_null() & lr.is_null()
+        agree = (r > -1) & ((r + 1).log() - lr).abs().le(1e-9 * (1 + lr.abs()))
+        return _rows(data, both_null | agree)
+
+
+class MarketOverview(pa.DataFrameModel):
+    """gold.market_overview: per day Binance breadth, CoinGecko market cap and Fear & Greed."""
+
+    date: pl.Date
+    symbols_traded: pl.Int64 = pa.Field(nullable=True, ge=0)
+    total_quote_volume: pl.Float64 = pa.Field(nullable=True, ge=0)
+    advancers: pl.Int64 = pa.Field(nullable=True, ge=0)
+    decliners: pl.Int64 = pa.Field(nullable=True, ge=0)
+    coins_with_market_cap: pl.Int64 = pa.Field(ge=0)
+    universe_market_cap: pl.Float64 = pa.Field(nullable=True, ge=0)
+    universe_market_cap_change_pct_24h: pl.Float64 = _nullable()
+    btc_dominance: pl.Float64 = pa.Field(nullable=True, in_range={"min_value": 0, "max_value": 1})
+    top_by_market_cap: pl.List = pa.Field(nullable=True, dtype_kwargs={"inner": TOP.inner})
+    fear_greed_value: pl.Int64 = pa.Field(nullable=True, in_range={"min_value": 0, "max_value": 100})
+    fear_greed_classification: pl.String = pa.Field(nullable=True, isin=FEAR_GREED_CLASSES)
+    fear_greed_missing: pl.Boolean = _nullable()
+    fear_greed_7d_mean: pl.Float64 = pa.Field(nullable=True, in_range={"min_value": 0, "max_value": 100})
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_date")
+    def unique_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date"))
+
+    @pa.dataframe_check(name="breadth_consistent")
+    def breadth_consistent(cls, data: PolarsData) -> pl.LazyFrame:
+        moved = pl.col("advancers") + pl.col("decliners")
+        return _rows(data, pl.col("symbols_traded").is_null() | (moved <= pl.col("symbols_traded")))
+
+    @pa.dataframe_check(name="market_cap_present_when_counted")
+    def market_cap_present_when_counted(cls, data: PolarsData) -> pl.LazyFrame:
+        counted = pl.col("coins_with_market_cap") > 0
+        return _rows(data, counted == pl.col("universe_market_cap").is_not_null())
+
+
+class DimSymbolMarket(pa.DataFrameModel):
+    """gold.dim_symbol_market: per universe symbol its latest CoinGecko snapshot."""
+
+    symbol: pl.String
+    coingecko_id: pl.String
+    coingecko_name: pl.String = _nullable()
+    market_cap_rank: pl.Int64 = pa.Field(nullable=True, ge=1)
+    market_cap: pl.Float64 = pa.Field(nullable=True, ge=0)
+    circulating_supply: pl.Float64 = pa.Field(nullable=True, ge=0)
+    total_supply: pl.Float64 = pa.Field(nullable=True, ge=0)
+    max_supply: pl.Float64 = pa.Field(nullable=True, ge=0)
+    snapshot_date: pl.Date
+    last_updated: DateTime = pa.Field(dtype_kwargs=UTC)
+    is_stale: pl.Boolean
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_symbol")
+    def unique_symbol(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("symbol"))

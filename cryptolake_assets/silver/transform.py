@@ -5,7 +5,7 @@ import datetime as dt
 import polars as pl
 
 from cryptolake_assets.silver.rules import NUMERIC_FIELDS, ROW_RULES
-from partitions import symbol_info
+from partitions.expected_bars import expected_bars, with_expected_slots
 from resources.kline_format import BRONZE_KLINES_SCHEMA, interval_ms
 
 UTC_US = pl.Datetime("us", "UTC")
@@ -61,26 +61,6 @@ def split_valid_rows(bronze: pl.DataFrame, quarantined_at: dt.datetime) -> tuple
     return flagged.filter(pl.col("rule").is_null()), quarantine
 
 
-def expected_bars(symbol: str, day: dt.date, interval: str, now: dt.datetime, first_bar: dt.datetime | None) -> int:
-    """Bars a full-information exchange would have closed for ``symbol`` on ``day``.
-
-    Outside the listing window: 0. On the listing day the listing hour is unknown, so the count starts
-    at the first bar seen. Today counts only bars that have closed by ``now``.
-    """
-    info = symbol_info(symbol)
-    if not info.is_listed_on(day):
-        return 0
-    step = interval_ms(interval)
-    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    end = min(start + dt.timedelta(days=1), now)
-    if day == info.listed_on and first_bar is not None:
-        start = max(start, first_bar)
-    if end <= start:
-        return 0
-    span_ms = int((end - start).total_seconds() * 1000)
-    return span_ms // step
-
-
 def to_silver(valid: pl.DataFrame, listing_days: dict[str, dt.date]) -> pl.DataFrame:
     """Typed, de-duplicated (latest ingestion wins) and sorted bars with ``gap_before``."""
     if valid.is_empty():
@@ -123,20 +103,17 @@ def to_silver(valid: pl.DataFrame, listing_days: dict[str, dt.date]) -> pl.DataF
 
 
 def completeness(silver: pl.DataFrame, days: list[dt.date], symbols: list[str], interval: str, now: dt.datetime) -> pl.DataFrame:
-    """Per (date, symbol) of the run: expected, present and missing bars."""
-    present = silver.group_by("date", "symbol").agg(
-        present=pl.len(), first_bar=pl.col("open_time").min()
-    )
-    lookup = {(r["date"], r["symbol"]): r for r in present.iter_rows(named=True)}
-    rows = []
-    for symbol in symbols:
-        for day in days:
-            found = lookup.get((day, symbol))
-            expected = expected_bars(symbol, day, interval, now, found["first_bar"] if found else None)
-            count = found["present"] if found else 0
-            rows.append(
-                {"date": day, "symbol": symbol, "expected": expected, "present": count, "missing": max(expected - count, 0)}
-            )
-    return pl.DataFrame(
-        rows, schema={"date": pl.Date, "symbol": pl.String, "expected": pl.Int64, "present": pl.Int64, "missing": pl.Int64}
+    """Per (date, symbol) of the run: expected (``partitions.expected_bars``), present and missing bars."""
+    present = silver.group_by("date", "symbol").agg(present=pl.len(), first_bar=pl.col("open_time").min())
+    grid = pl.DataFrame(
+        [(day, symbol) for symbol in symbols for day in days],
+        schema={"date": pl.Date, "symbol": pl.String},
+        orient="row",
+    ).with_columns(interval=pl.lit(interval))
+    joined = grid.join(present, on=["date", "symbol"], how="left", maintain_order="left")
+    return (
+        with_expected_slots(joined, now)
+        .with_columns(present=pl.col("present").fill_null(0).cast(pl.Int64))
+        .with_columns(missing=(pl.col("expected") - pl.col("present")).clip(lower_bound=0))
+        .select("date", "symbol", "expected", "present", "missing")
     )
