@@ -90,7 +90,14 @@ def _load_definitions():
     return module.defs
 
 
-def _run_job(defs, instance, job_name: str, tags: dict[str, str] | None = None, partition_key: str | None = None):
+def _run_job(
+    defs,
+    instance,
+    job_name: str,
+    tags: dict[str, str] | None = None,
+    partition_key: str | None = None,
+    asset_selection: list | None = None,
+):
     from resources.run_health import process_tags, recover_dead_runs
 
     # Runs killed earlier must not hold the pool this run's steps claim (resources/run_health.py).
@@ -100,6 +107,7 @@ def _run_job(defs, instance, job_name: str, tags: dict[str, str] | None = None, 
         instance=instance,
         tags={**(tags or {}), **process_tags()},
         partition_key=partition_key,
+        asset_selection=asset_selection,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("CRYPTOLAKE_LOG_LEVEL", "INFO")}}}},
     )
@@ -133,7 +141,7 @@ def run_pipeline(
     ``showcase_partitions`` (``date|symbol`` keys) are re-materialized alone at the end, so their
     latest events carry the previews and charts that large range runs leave out.
     """
-    from dagster import DagsterInstance
+    from dagster import AssetKey, DagsterInstance
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from partitions import universe_symbols
@@ -150,6 +158,18 @@ def run_pipeline(
     chunks = plan_runs(first_day, last_day, symbols or all_symbols, all_symbols, bars_per_day)
     runs = 0
     started = time.monotonic()
+    if {"daily_assets", "reference_assets"} <= job_names:
+        # The dimensions first: referential checks of the facts read them (they have no upstream).
+        echo(f"dimensions: gold/dim_symbol, gold/dim_date {first_day}..{last_day}")
+        _run_job(defs, instance, "reference_assets", asset_selection=[AssetKey(["gold", "dim_symbol"])])
+        _run_job(
+            defs,
+            instance,
+            "daily_assets",
+            tags={ASSET_PARTITION_RANGE_START_TAG: str(first_day), ASSET_PARTITION_RANGE_END_TAG: str(last_day)},
+            asset_selection=[AssetKey(["gold", "dim_date"])],
+        )
+        runs += 2
     for index, chunk in enumerate(chunks, start=1):
         echo(
             f"[{index}/{len(chunks)}] daily × symbol assets: {chunk.first_day}..{chunk.last_day} "
