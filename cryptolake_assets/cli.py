@@ -10,6 +10,7 @@
 import datetime as dt
 import importlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -144,9 +145,18 @@ def run_pipeline(
     from dagster import AssetKey, DagsterInstance
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+    from cryptolake_assets.run_request_validation import RunRequestError, validate_request
     from partitions import universe_symbols
     from resources.kline_format import interval_ms
 
+    # Before the code location loads (a bad setting fails there) and before any run exists.
+    try:
+        request = validate_request(first_day, last_day, symbols)
+    except RunRequestError as error:
+        raise click.ClickException(str(error)) from None
+    for notice in request.notices:
+        echo(f"note: {notice}")
+    symbols = request.symbols or None
     ensure_dagster_home()
     defs = _load_definitions()
     instance = DagsterInstance.get()
@@ -304,7 +314,7 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None) -> None:
         f"\nDone in {outcome['seconds']:.0f}s ({outcome['runs']} Dagster runs). DuckDB file: {outcome['database']}\n"
         f"Dagster instance: {os.environ['DAGSTER_HOME']}\n"
         "Open the UI:  cryptolake ui   (then http://127.0.0.1:3000)\n"
-        f"Query it:     python -c \"import duckdb; print(duckdb.connect('{outcome['database']}', read_only=True)"
+        f"Query it:     {shlex.quote(sys.executable)} -c \"import duckdb; print(duckdb.connect('{outcome['database']}', read_only=True)"
         ".sql('from gold.daily_features limit 5'))\""
     )
 

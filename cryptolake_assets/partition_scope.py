@@ -29,7 +29,8 @@ class PartitionScope:
 
     def describe(self) -> str:
         days = f"{self.days[0]}" if len(self.days) == 1 else f"{self.days[0]}..{self.days[-1]} ({len(self.days)} days)"
-        return f"{days} × {len(self.symbols)} symbol(s): {', '.join(self.symbols)}"
+        symbols = ", ".join(self.symbols) if len(self.symbols) <= 3 else f"{self.symbols[0]}..{self.symbols[-1]}"
+        return f"{days} × {len(self.symbols)} symbol(s): {symbols}"
 
 
 def scope_from_keys(partition_keys: list[str]) -> PartitionScope:

@@ -63,7 +63,7 @@ def bronze_klines(
         present = set(frame["date"].unique().to_list())
         empty_partitions += [f"{day}|{symbol} (no data)" for day in listed_days if day not in present]
         frames.append(frame)
-        context.log.info(f"{symbol}: {len(frame)} klines for {scope.describe()}")
+        context.log.info(f"{symbol}: {len(frame)} klines for {listed_days[0]}..{listed_days[-1]} ({len(listed_days)} listed days)")
     klines = pl.concat(frames, how="vertical").sort("symbol", "open_time")
     stats = binance.stats()
     return Output(
