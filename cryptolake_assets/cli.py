@@ -91,6 +91,19 @@ def _load_definitions():
     return module.defs
 
 
+def _database_for_source(home: Path) -> str:
+    """The configured database, after settling which source it holds (refusing a mix)."""
+    from cryptolake_assets.source_identity import SourceMismatchError, record_source, resolve_source
+    from resources.settings import duckdb_path
+
+    database = duckdb_path()
+    try:
+        record_source(home, database, resolve_source(home, database))
+    except SourceMismatchError as error:
+        raise click.ClickException(str(error)) from None
+    return database
+
+
 def _run_job(
     defs,
     instance,
@@ -154,10 +167,11 @@ def run_pipeline(
         request = validate_request(first_day, last_day, symbols)
     except RunRequestError as error:
         raise click.ClickException(str(error)) from None
+    symbols = request.symbols or None
+    home = ensure_dagster_home()
+    database = _database_for_source(home)
     for notice in request.notices:
         echo(f"note: {notice}")
-    symbols = request.symbols or None
-    ensure_dagster_home()
     defs = _load_definitions()
     instance = DagsterInstance.get()
     job_names = {job.name for job in defs.jobs or []}
@@ -370,8 +384,21 @@ def doctor(fix: bool, duckdb_path: str | None) -> None:
 @click.argument("dagster_args", nargs=-1, type=click.UNPROCESSED)
 def ui(dagster_args) -> None:
     """Start the Dagster UI and daemons (``dagster dev``) on 127.0.0.1 for this project."""
+    from cryptolake_assets.source_identity import SourceMismatchError, recorded_sources, resolve_source
+    from resources.settings import duckdb_path
+
     home = ensure_dagster_home()
+    database = duckdb_path()
+    recorded = recorded_sources(home).get(database)
+    try:
+        chosen = resolve_source(home, database)
+    except SourceMismatchError as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"DAGSTER_HOME={home}")
+    click.echo(
+        f"source: {chosen} for {database}"
+        + (" (recorded when this database was filled; the schedules stay on it)" if recorded else "")
+    )
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", *dagster_args]
     raise SystemExit(subprocess.call(command, cwd=PROJECT_ROOT))
 

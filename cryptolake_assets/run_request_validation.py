@@ -92,4 +92,8 @@ def validate_request(
             notices.append(f"{symbol} is delisted after {info.delisted_on}: later days stay empty")
     if not listed_any:
         raise RunRequestError("; ".join(notices))
+    if not symbols and notices:
+        # The whole universe: one line, not one per symbol outside its listing window.
+        outside = [notice.split(" ", 1)[0] for notice in notices]
+        notices = [f"{len(outside)} symbol(s) not listed on every day of {first_day}..{last_day} ({', '.join(outside)}): those partitions stay empty"]
     return ValidatedRequest(first_day, last_day, chosen if symbols else [], notices)

@@ -91,3 +91,11 @@ def test_partly_listed_range_runs_with_a_notice(isolated):
 def test_end_before_start(isolated):
     with pytest.raises(RunRequestError, match="--end 2024-01-01 is before --start 2024-01-05"):
         validate_request(dt.date(2024, 1, 5), dt.date(2024, 1, 1), None)
+
+
+def test_whole_universe_notice_is_one_line(isolated):
+    request = validate_request(dt.date(2024, 1, 1), dt.date(2024, 1, 2), None, today=dt.date(2026, 1, 1))
+    assert request.symbols == []
+    assert request.notices == [
+        "2 symbol(s) not listed on every day of 2024-01-01..2024-01-02 (BUSDUSDT, TAOUSDT): those partitions stay empty"
+    ]
