@@ -24,6 +24,7 @@ from dagster import (
     materialize,
 )
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+from dagster._core.events import DagsterEvent, DagsterEventType
 
 import cryptolake_assets.sensors.alerts as alerts_module
 from alert_webhook_receiver import SECRET_PATH, start_receiver
@@ -200,28 +201,27 @@ def test_failed_blocking_check_and_failed_run_alert_once_and_resolve(any_instanc
     )
     cursor = tick(instance, assets, cursor, webhook, checks).cursor
     payloads = receiver.payloads()
+    # One problem, one alert: the run failed only because the blocking check failed, so the check
+    # alerts and the run does not alert a second time.
     assert summaries(payloads) == [
         ("firing", "Blocking check failed: silver/ohlcv:ohlcv_schema (1)", ["check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"]),
-        ("firing", "Run failed: __ephemeral_asset_job__:ETHUSDT", ["run:__ephemeral_asset_job__:ETHUSDT"]),
     ]
     assert payloads[0]["cryptolake"]["fields"]["Check"] == "ohlcv_schema"
+    assert payloads[0]["cryptolake"]["fields"]["Run"] == failed.run_id
     assert payloads[0]["blocks"][1]["text"]["text"] == "• `2024-07-02|ETHUSDT`: 2 rows with high < low"
-    assert payloads[1]["cryptolake"]["fields"]["Run"] == failed.run_id
-    assert "DagsterAssetCheckFailedError" in payloads[1]["text"]
 
     # The same check failing again on the same partition is the same episode.
     materialize([silver_stub, silver_schema_check], partition_key="2024-07-02|ETHUSDT", instance=instance, raise_on_error=False)
     cursor = tick(instance, assets, cursor, webhook, checks).cursor
-    assert len(receiver.payloads()) == 2
+    assert len(receiver.payloads()) == 1
 
     CHECK_PASSES["value"] = True
     fixed = materialize([silver_stub, silver_schema_check], partition_key="2024-07-02|ETHUSDT", instance=instance)
     cursor = tick(instance, assets, cursor, webhook, checks).cursor
-    assert summaries(receiver.payloads()[2:]) == [
+    assert summaries(receiver.payloads()[1:]) == [
         ("resolved", "Resolved: Blocking check failed: silver/ohlcv:ohlcv_schema (1)", ["check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"]),
-        ("resolved", "Resolved: Run failed: __ephemeral_asset_job__:ETHUSDT", ["run:__ephemeral_asset_job__:ETHUSDT"]),
     ]
-    assert receiver.payloads()[3]["cryptolake"]["fields"]["Run"] == fixed.run_id
+    assert receiver.payloads()[1]["cryptolake"]["fields"]["Run"] == fixed.run_id
     assert AlertState.from_cursor(cursor).open == {}
 
 
@@ -391,3 +391,49 @@ def test_digest_sums_each_partitions_own_rows_not_the_tables():
     assert "`silver/ohlcv`: 2 materializations, 2 partitions, 44 rows" in digest.text
     assert "`gold/dim_symbol`: 1 materializations, 1 partitions, 35 rows" in digest.text
     assert digest.fields["Rows"] == "79"
+
+
+def test_range_results_neither_hide_nor_resolve_another_partitions_failure(any_instance, receiver, clock):
+    """A range run over 40 partitions records one result for the range plus one evaluation on each
+    failing partition. The problem is BTC's partition: a passing range of other symbols does not
+    resolve it, and re-checking BTC's partition does."""
+    instance = any_instance
+    record_day(instance, BRONZE, LISTED)
+    record_day(instance, SILVER, LISTED)
+    assets, checks = [bronze_stub, silver_stub], [silver_schema_check, silver_row_count_check]
+    webhook = hook(receiver)
+    cursor = tick(instance, assets, None, webhook, checks).cursor
+
+    runs = iter(f"range-run-{n}" for n in range(10))
+
+    def evaluate(passed, partition=None, metadata=None):
+        # Stored as a run's evaluation (each in its own run id, as range runs are).
+        evaluation = AssetCheckEvaluation(
+            asset_key=SILVER, check_name="ohlcv_schema", passed=passed, blocking=True, partition=partition,
+            metadata=metadata or {}, description=None if passed else "high < low",
+        )
+        event = DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value, job_name="daily_symbol_assets",
+            event_specific_data=evaluation,
+        )
+        instance.report_dagster_event(event, run_id=next(runs))
+
+    range_failure = {"partitions_checked": 62, "failing_partitions": "2024-07-02|BTCUSDT"}
+    evaluate(False, metadata=range_failure)  # the range's one result
+    evaluate(False, partition="2024-07-02|BTCUSDT")  # the failing partition's own
+    cursor = tick(instance, assets, cursor, webhook, checks).cursor
+    assert summaries(receiver.payloads()) == [
+        ("firing", "Blocking check failed: silver/ohlcv:ohlcv_schema (1)", ["check:silver/ohlcv:ohlcv_schema:2024-07-02|BTCUSDT"]),
+    ]
+
+    evaluate(True, metadata={"partitions_checked": 62})  # a later range of other symbols passes
+    cursor = tick(instance, assets, cursor, webhook, checks).cursor
+    assert len(receiver.payloads()) == 1
+    assert list(AlertState.from_cursor(cursor).open) == ["check:silver/ohlcv:ohlcv_schema:2024-07-02|BTCUSDT"]
+
+    evaluate(True, partition="2024-07-02|BTCUSDT")  # BTC's partition re-checked and passing
+    cursor = tick(instance, assets, cursor, webhook, checks).cursor
+    assert summaries(receiver.payloads()[1:]) == [
+        ("resolved", "Resolved: Blocking check failed: silver/ohlcv:ohlcv_schema (1)", ["check:silver/ohlcv:ohlcv_schema:2024-07-02|BTCUSDT"]),
+    ]
+    assert AlertState.from_cursor(cursor).open == {}

@@ -133,6 +133,14 @@ def check_transitions(
             continue  # non-blocking failures are reported in the digest only
         name = evaluation.asset_key.to_user_string()
         partition = evaluation.partition or "-"
+        if evaluation.partition is None and "partitions_checked" in evaluation.metadata:
+            # One result for a whole range run: the run also recorded an evaluation on each failing
+            # partition (and on each that passes again), which open and close the problems. Only a
+            # failure it could not place on partitions is a problem of the range itself.
+            if "failing_partitions" in evaluation.metadata and not evaluation.passed:
+                continue
+            run = instance.get_run_by_id(event.run_id) if event.run_id else None
+            partition = _run_partitions(dict(run.tags)) if run is not None else "-"
         detail = evaluation.description or _metadata_summary(evaluation)
         problem = Problem(
             key=f"check:{name}:{evaluation.check_name}:{partition}",
@@ -215,12 +223,24 @@ def run_transitions(
             if run is None:
                 continue
             failed = event_type == DagsterEventType.RUN_FAILURE
+            if failed and _failed_only_on_blocking_checks(instance, run.run_id):
+                continue  # the failing check is the problem, and alerts once as such
             transitions.append(
                 Transition(record.storage_id, opened=failed, problem=_run_problem(instance, run, failed))
             )
         cursors.append(result.records[-1].storage_id if result.records else after_id)
     transitions.sort(key=lambda t: t.storage_id)
     return transitions, cursors[0], cursors[1]
+
+
+def _failed_only_on_blocking_checks(instance: DagsterInstance, run_id: str) -> bool:
+    """True when every failed step of the run failed because a blocking check failed."""
+    failures = [
+        entry.dagster_event.step_failure_data.error
+        for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)
+        if entry.dagster_event and entry.dagster_event.step_failure_data
+    ]
+    return bool(failures) and all(error is not None and error.cls_name == "DagsterAssetCheckFailedError" for error in failures)
 
 
 def run_target(tags: dict[str, str]) -> str:
