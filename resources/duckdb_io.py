@@ -452,6 +452,27 @@ class CryptoLakeDbIOManager(DbIOManager):
             default_load_type=pl.DataFrame,
         )
 
+    def stored_rows(self, schema: str, table: str, days: Sequence[dt.date]) -> pl.DataFrame | None:
+        """Rows ``schema.table`` already holds on ``days``, read from this I/O manager's own database
+        (wherever it is configured), or None when the table does not exist yet.
+
+        For assets whose source cannot re-fetch the past (CoinGecko snapshots): a range run carries
+        those days' rows over instead of emptying them when it replaces the window.
+        """
+        if not days:
+            return None
+        table_slice = TableSlice(table=table, schema=schema, database=self._database, columns=None, partition_dimensions=[])
+        client = cast("_DuckDBClient", self._db_client)
+        if client.database != ":memory:" and not client.database.startswith("md:") and not Path(client.database).exists():
+            return None
+        with read_connection(client.database, client.config, client.lock_timeout_seconds) as connection:
+            if not _table_exists(connection, table_slice):
+                return None
+            frame = connection.sql(
+                f"SELECT * FROM {qualified_table(table_slice)} WHERE date >= ? AND date <= ?", params=[min(days), max(days)]
+            ).pl()
+        return as_utc(frame).filter(pl.col("date").is_in(list(days)))
+
     def handle_output(self, context: OutputContext, obj: object) -> None:
         if not isinstance(obj, pl.DataFrame):
             raise TypeError(

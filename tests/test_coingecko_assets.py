@@ -64,3 +64,17 @@ def test_snapshots_accumulate_by_capture_day_and_past_backfill_invents_nothing(t
     finally:
         connection.close()
     assert btc == [(dt.date(2025, 3, 2), 1, 21_000_000.0, 19_850_000.0)]
+
+
+def test_snapshots_are_kept_in_the_io_managers_database_not_the_environments(tmp_path, monkeypatch):
+    """The I/O manager writes a configured database while CRYPTOLAKE_DUCKDB names another file:
+    earlier snapshots are read from the database being written, so a range run keeps them."""
+    configured = str(tmp_path / "configured.duckdb")
+    monkeypatch.setenv("CRYPTOLAKE_DUCKDB", str(tmp_path / "elsewhere.duckdb"))
+    coins = len({info.coingecko_id for info in load_universe()})
+    day1 = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
+    day2 = dt.datetime(2025, 3, 2, 9, tzinfo=dt.UTC)
+    _run(configured, day1, "2025-02-27", "2025-03-01", SimulatedCoinGeckoAPI(clock=lambda: day1))
+    _run(configured, day2, "2025-02-27", "2025-03-02", SimulatedCoinGeckoAPI(clock=lambda: day2))
+    assert _days(configured, "bronze.coingecko_markets") == [(dt.date(2025, 3, 1), coins), (dt.date(2025, 3, 2), coins)]
+    assert not (tmp_path / "elsewhere.duckdb").exists()

@@ -1,7 +1,6 @@
 """bronze/coingecko_markets: CoinGecko's market snapshot of the universe's coins, one partition per capture day."""
 
 import datetime as dt
-from pathlib import Path
 
 import polars as pl
 from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, Output, asset
@@ -12,30 +11,25 @@ from cryptolake_assets.metadata import markdown_preview
 from cryptolake_assets.retries import TRANSIENT_RETRY_POLICY, permanent_errors
 from partitions import daily_partitions, load_universe
 from resources.coingecko import CoinGeckoAuthError, CoinGeckoClient, CoinGeckoPayloadError, empty_coingecko_markets
-from resources.duckdb_io import as_utc, connect_duckdb, partition_days
-from resources.settings import duckdb_path
+from resources.duckdb_io import partition_days
 
 TABLE = ("bronze", "coingecko_markets")
 
 
-def stored_rows(database: str, table: tuple[str, str], days: list[dt.date], schema: dict) -> pl.DataFrame:
-    """Rows already stored for ``days`` (the I/O manager replaces the whole run window, so days a
-    run cannot re-fetch are carried over unchanged instead of being emptied)."""
-    if not days or database == ":memory:" or database.startswith("md:") or not Path(database).exists():
+def stored_rows(io_manager, table: tuple[str, str], days: list[dt.date], schema: dict) -> pl.DataFrame:
+    """Rows already stored for ``days``, read through the run's I/O manager (the database it writes,
+    whatever ``CRYPTOLAKE_DUCKDB`` says): the I/O manager replaces the whole run window, so days a
+    run cannot re-fetch are carried over unchanged instead of being emptied."""
+    reader = getattr(io_manager, "stored_rows", None)
+    if reader is None:
+        raise TypeError(
+            f"{'/'.join(table)} carries earlier snapshots over through its I/O manager; "
+            f"{type(io_manager).__name__} cannot read them (use CryptoLake's DuckDB I/O manager)"
+        )
+    frame = reader(table[0], table[1], days)
+    if frame is None:
         return pl.DataFrame(schema=schema)
-    connection = connect_duckdb(database, read_only=True)
-    try:
-        exists = connection.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", list(table)
-        ).fetchall()[0][0]
-        if not exists:
-            return pl.DataFrame(schema=schema)
-        frame = connection.sql(
-            f'SELECT * FROM "{table[0]}"."{table[1]}" WHERE date >= ? AND date <= ?', params=[min(days), max(days)]
-        ).pl()
-    finally:
-        connection.close()
-    return as_utc(frame).filter(pl.col("date").is_in(days)).select(list(schema)).cast(schema)
+    return frame.select(list(schema)).cast(schema)
 
 
 @asset(
@@ -49,16 +43,18 @@ def stored_rows(database: str, table: tuple[str, str], days: list[dt.date], sche
     tags={"layer": "bronze", "source": "coingecko"},
     metadata={"partition_expr": "date", "dagster/column_schema": table_schema_of(BRONZE_COINGECKO_SCHEMA)},
     retry_policy=TRANSIENT_RETRY_POLICY,
+    required_resource_keys={"coingecko", "io_manager"},
 )
-def bronze_coingecko_markets(context: AssetExecutionContext, coingecko: CoinGeckoClient) -> Output[pl.DataFrame]:
+def bronze_coingecko_markets(context: AssetExecutionContext) -> Output[pl.DataFrame]:
     """CoinGecko /coins/markets (USD) for the universe's coins: the 26 standard fields as received
     (nulls kept), partitioned by the UTC day the snapshot was taken. CoinGecko has no history in
     this endpoint: only today's partition gets a new snapshot; other days of a run keep what was
     captured on them (or stay empty). Nothing is invented for past dates."""
+    coingecko: CoinGeckoClient = context.resources.coingecko
     days = partition_days(*context.partition_time_window)
     today = coingecko.now().astimezone(dt.UTC).date()
     ids = sorted({info.coingecko_id for info in load_universe() if info.coingecko_id})
-    kept = stored_rows(duckdb_path(), TABLE, [day for day in days if day != today], empty_coingecko_markets().schema)
+    kept = stored_rows(context.resources.io_manager, TABLE, [day for day in days if day != today], empty_coingecko_markets().schema)
     frames = [kept]
     fetched = 0
     if today in days:
