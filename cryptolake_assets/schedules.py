@@ -12,6 +12,10 @@ contiguous block of listed symbols (a partition-key range; the assets run ranges
 * ``daily_assets_close`` (00:40) / ``daily_assets_refresh`` (hh:35): date-only assets (cross-symbol
   and market-wide), half an hour after the symbol layer they read.
 * ``reference_daily`` (00:20): unpartitioned reference tables.
+
+A closed day is not frozen by the 00:40 run: ``closed_day_sensor`` (sensors/closed_days.py) runs
+the date-only assets of a closed day again whenever its silver changed after its gold was computed,
+and the alert sensor reports a closed day whose gold still trails its silver.
 """
 
 import datetime as dt

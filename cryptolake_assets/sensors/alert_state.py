@@ -21,6 +21,7 @@ TITLES = {
     "stale_symbols": "Stale symbols",
     "check": "Blocking check failed",
     "run": "Run failed",
+    "closed_gold": "Closed day's gold older than its silver",
 }
 
 
@@ -125,7 +126,7 @@ def _by_group(problems: list[Problem]) -> dict[str, list[Problem]]:
 def _alert(status: str, group: str, problems: list[Problem]) -> Alert:
     kind = problems[0].kind
     subject = group.split(":", 1)[1] if ":" in group else group
-    count = f" ({len(problems)})" if kind in ("stale_symbols", "check") else ""
+    count = f" ({len(problems)})" if kind in ("stale_symbols", "check", "closed_gold") else ""
     prefix = "Resolved: " if status == "resolved" else ""
     lines = [f"• {problem.line}" for problem in problems[:MAX_LINES_PER_ALERT]]
     if len(problems) > MAX_LINES_PER_ALERT:

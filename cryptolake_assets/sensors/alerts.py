@@ -13,8 +13,10 @@ from dagster import AssetCheckKey, AssetKey, DefaultSensorStatus, SensorEvaluati
 from cryptolake_assets.freshness import STALENESS_DEADLINES
 from cryptolake_assets.sensors.alert_state import AlertState, Changes, alerts_for, apply_states, apply_transitions
 from cryptolake_assets.sensors.digest import build_digest, digest_due
+from cryptolake_assets.sensors.closed_days import DATE_LEVEL_GOLD
 from cryptolake_assets.sensors.problems import (
     check_transitions,
+    closed_day_gold_problems,
     freshness_failures,
     run_transitions,
     stale_symbol_problems,
@@ -56,7 +58,8 @@ def evaluate_alerts(context: SensorEvaluationContext, now: dt.datetime) -> tuple
     blocking_by_check = _blocking_by_check(context)
 
     stale = stale_symbol_problems(instance, [k for k in keys if k in STALENESS_DEADLINES], now)
-    state_changes = apply_states(state, freshness_failures(instance, keys) + stale, now)
+    closed = closed_day_gold_problems(instance, now) if DATE_LEVEL_GOLD in keys else []
+    state_changes = apply_states(state, freshness_failures(instance, keys) + stale + closed, now)
 
     checks, state.check_after = check_transitions(instance, blocking_by_check, state.check_after, lookback)
     runs, state.run_failure_after, state.run_success_after = run_transitions(

@@ -41,7 +41,7 @@ EVENT_BATCH = 500
 class Problem:
     key: str  # identity of the episode, e.g. "stale:bronze/klines:BTCUSDT"
     group: str  # problems of one group share a message, e.g. "stale:bronze/klines"
-    kind: str  # freshness | stale_symbols | check | run
+    kind: str  # freshness | stale_symbols | check | run | closed_gold
     line: str  # one human line about this problem
     fields: dict[str, str] = field(default_factory=dict)
 
@@ -85,6 +85,34 @@ def stale_symbol_problems(
                     kind="stale_symbols",
                     line=stale.describe(),
                     fields={"Asset": name, "Expected day": str(stale.day)},
+                )
+            )
+    return problems
+
+
+# A closed day's gold may trail its silver this long (the closed-day sensor re-runs it meanwhile).
+CLOSED_DAY_GOLD_GRACE = dt.timedelta(hours=2)
+
+
+def closed_day_gold_problems(instance: DagsterInstance, now: dt.datetime) -> list[Problem]:
+    """A problem per closed day whose cross-symbol gold is older than its silver, past the grace time."""
+    from cryptolake_assets.sensors.closed_days import DATE_LEVEL_GOLD, closed_day_state, closed_days
+
+    problems = []
+    for day in closed_days(now):
+        if now < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC) + CLOSED_DAY_GOLD_GRACE:
+            continue
+        state = closed_day_state(instance, day)
+        if state.gold_behind:
+            gold = DATE_LEVEL_GOLD.to_user_string()
+            what = "was never computed" if state.newest_gold is None else "is older than its silver"
+            problems.append(
+                Problem(
+                    key=f"closed_gold:{day}",
+                    group="closed_gold",
+                    kind="closed_gold",
+                    line=f"`{day}`: {gold} {what} ({state.with_silver}/{state.listed} symbols have silver)",
+                    fields={"Asset": gold, "Day": str(day)},
                 )
             )
     return problems
