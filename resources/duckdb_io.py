@@ -51,6 +51,8 @@ from dagster._core.storage.db_io_manager import (
 from dagster_duckdb import DuckDBIOManager
 from pydantic import Field
 
+from resources.lake import DeltaLake
+
 DEFAULT_DUCKDB_PATH = "data/cryptolake.duckdb"
 DUCKDB_PATH_ENV_VAR = "CRYPTOLAKE_DUCKDB"
 
@@ -268,7 +270,10 @@ def replace_slice(connection, table_slice: TableSlice, frame: pl.DataFrame) -> i
 class CryptoLakeDbIOManager(DbIOManager):
     """``DbIOManager`` with per-dimension slices and one-transaction partition replaces."""
 
-    def __init__(self, *, database: str, connection_config: dict[str, Any], lock_timeout_seconds: float):
+    def __init__(
+        self, *, database: str, connection_config: dict[str, Any], lock_timeout_seconds: float, lake: Any = None
+    ):
+        self._lake = lake  # resources.lake.DeltaLake: publishes each committed slice (None: off)
         super().__init__(
             type_handlers=[
                 DuckDBPolarsHandler(),
@@ -289,11 +294,15 @@ class CryptoLakeDbIOManager(DbIOManager):
         table_slice = self._get_table_slice(context, context)
         with self._db_client.connect(context, table_slice) as connection:
             replaced = replace_slice(connection, table_slice, obj)
+        # Lake publish: after the DuckDB commit (a failure here fails the step; a re-run republishes).
+        lake_version = self._lake.publish_slice(table_slice, obj) if self._lake is not None else None
         metadata = {
             "dagster/row_count": len(obj),
             "rows_replaced": replaced,
             "dagster/table_name": f"{table_slice.schema}.{table_slice.table}",
         }
+        if lake_version is not None:
+            metadata["lake_version"] = lake_version
         query = select_statement(table_slice)
         if len(query) <= 300:  # range runs copy metadata onto every partition event: keep it small
             metadata["query"] = MetadataValue.text(query)
@@ -382,6 +391,9 @@ class CryptoLakeDuckDBIOManager(DuckDBIOManager):
     lock_timeout_seconds: float = Field(
         default=120.0, description="How long to wait for another process's lock on the DuckDB file."
     )
+    lake: DeltaLake | None = Field(
+        default=None, description="resources.lake.DeltaLake publishing each committed slice (None: no lake)."
+    )
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
@@ -396,6 +408,7 @@ class CryptoLakeDuckDBIOManager(DuckDBIOManager):
             database=self.database,
             connection_config=dict(self.connection_config),
             lock_timeout_seconds=self.lock_timeout_seconds,
+            lake=self.lake,
         )
 
 
