@@ -249,6 +249,9 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None) -> None:
         f"Query it:     python -c \"import duckdb; print(duckdb.connect('{outcome['database']}', read_only=True)"
         ".sql('from gold.daily_features limit 5'))\""
     )
+    from resources.lake import lake_root
+
+    click.echo(f"Lake (Delta, readable while the pipeline runs): {lake_root()}   (README: Reading the lake)")
 
 
 @main.command()
