@@ -114,11 +114,16 @@ class DeltaLake(ConfigurableResource):
         return cls(**kwargs)
 
     def options(self) -> dict[str, str]:
+        from dagster import EnvVar
+
+        def value(field):  # an EnvVar outside a Dagster run (e.g. ``cryptolake serve``) resolves here
+            return field.get_value() if isinstance(field, EnvVar) else field
+
         options = dict(self.storage_options)
         if self.aws_access_key_id:
-            options["AWS_ACCESS_KEY_ID"] = self.aws_access_key_id
+            options["AWS_ACCESS_KEY_ID"] = value(self.aws_access_key_id)
         if self.aws_secret_access_key:
-            options["AWS_SECRET_ACCESS_KEY"] = self.aws_secret_access_key
+            options["AWS_SECRET_ACCESS_KEY"] = value(self.aws_secret_access_key)
         return options
 
     def uri(self, layer: str, table: str) -> str:
