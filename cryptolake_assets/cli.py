@@ -250,8 +250,12 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None) -> None:
         ".sql('from gold.daily_features limit 5'))\""
     )
     from resources.lake import lake_root
+    from resources.settings import default_lake_root
 
-    click.echo(f"Lake (Delta, readable while the pipeline runs): {lake_root()}   (README: Reading the lake)")
+    click.echo(
+        f"Lake (Delta, readable while the pipeline runs): {lake_root(default_lake_root())}\n"
+        "Serve it:     cryptolake serve   (then http://127.0.0.1:8000/docs; README: Reading the lake)"
+    )
 
 
 @main.command()

@@ -38,9 +38,10 @@ class LakePublishError(RuntimeError):
     """Delta refused a publish; the table is unchanged (still at its previous version)."""
 
 
-def lake_root() -> str:
-    """``CRYPTOLAKE_LAKE`` or ``data/lake`` (a local path is made absolute; URIs are kept)."""
-    value = (os.environ.get(LAKE_ENV_VAR) or DEFAULT_LAKE).strip()
+def lake_root(default: str | None = None) -> str:
+    """``CRYPTOLAKE_LAKE``, else ``default`` (``lake/`` beside the DuckDB file, i.e. ``data/lake``),
+    else ``data/lake``; a local path is made absolute, URIs are kept."""
+    value = (os.environ.get(LAKE_ENV_VAR) or default or DEFAULT_LAKE).strip()
     return normalize_root(value)
 
 
@@ -98,13 +99,13 @@ class DeltaLake(ConfigurableResource):
     )
 
     @classmethod
-    def from_env(cls) -> "DeltaLake":
+    def from_env(cls, default_root: str | None = None) -> "DeltaLake":
         """The lake at ``CRYPTOLAKE_LAKE``; S3 credentials from ``AWS_ACCESS_KEY_ID`` /
         ``AWS_SECRET_ACCESS_KEY`` through ``EnvVar`` when set (delta-rs also reads the ambient
         AWS/GCP/Azure environment itself)."""
         from dagster import EnvVar
 
-        kwargs: dict[str, Any] = {"root": lake_root()}
+        kwargs: dict[str, Any] = {"root": lake_root(default_root)}
         if os.environ.get("AWS_ACCESS_KEY_ID"):
             kwargs["aws_access_key_id"] = EnvVar("AWS_ACCESS_KEY_ID")
         if os.environ.get("AWS_SECRET_ACCESS_KEY"):
