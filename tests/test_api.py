@@ -188,7 +188,15 @@ def test_new_version_is_served_after_a_publish(api):
     assert client.get("/v1/features", params=params).json()[0]["close"] == 2300.0
     changed = FEATURES.filter((pl.col("date") == DAY1) & (pl.col("symbol") == "ETHUSDT")).with_columns(close=pl.lit(2301.0))
     publish(lake.uri("gold", "daily_features"), changed, predicate="date = '2024-02-01' AND symbol = 'ETHUSDT'")
-    assert client.get("/v1/features", params=params).json()[0]["close"] == 2301.0
+    # The new version is loaded in the background; requests meanwhile get the previous complete one.
+    seen = set()
+    deadline = time.monotonic() + 10
+    while 2301.0 not in seen and time.monotonic() < deadline:
+        response = client.get("/v1/features", params=params)
+        seen.add(response.json()[0]["close"])
+        time.sleep(0.02)
+    assert seen <= {2300.0, 2301.0} and 2301.0 in seen
+    assert int(response.headers["X-Lake-Version"]) == 1
 
 
 def test_docs_and_openapi(api):

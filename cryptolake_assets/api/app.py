@@ -47,15 +47,26 @@ def _parse_format(value: str) -> str:
     return value
 
 
-def render(frame: pl.DataFrame, fmt: str, version: int | None = None) -> Response:
-    headers = {"X-Lake-Version": str(version)} if version is not None else {}
+MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "arrow": ARROW_MEDIA_TYPE}
+
+
+def encode(frame: pl.DataFrame, fmt: str) -> bytes:
     if fmt == "csv":
-        return Response(frame.write_csv(), media_type="text/csv", headers=headers)
+        return frame.write_csv().encode()
     if fmt == "arrow":
         sink = io.BytesIO()
         frame.write_ipc_stream(sink)
-        return Response(sink.getvalue(), media_type=ARROW_MEDIA_TYPE, headers=headers)
-    return Response(frame.write_json(), media_type="application/json", headers=headers)
+        return sink.getvalue()
+    return frame.write_json().encode()
+
+
+def render(frame: pl.DataFrame, fmt: str, version: int | None = None) -> Response:
+    return encoded(encode(frame, fmt), fmt, version)
+
+
+def encoded(body: bytes, fmt: str, version: int | None) -> Response:
+    headers = {"X-Lake-Version": str(version)} if version is not None else {}
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
@@ -112,13 +123,15 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
             raise BadParameter("symbol", f"unknown symbol {symbol!r} (see /v1/symbols)", 404)
         return first, last
 
-    def _symbol_range_query(layer: str, table: str, symbol: str, first: dt.date, last: dt.date, sort: str):
-        def compute(frame: pl.DataFrame) -> pl.DataFrame:
-            return frame.filter(
-                (pl.col("symbol") == symbol) & pl.col("date").is_between(first, last)
-            ).sort(sort)
+    def _symbol_range_query(layer: str, table: str, symbol: str, first: dt.date, last: dt.date, sort: str, fmt: str):
+        """The encoded response body, memoised per table version: a repeated query is a lookup."""
 
-        return reader.query(layer, table, ("range", symbol, first, last), compute)
+        def compute(frame: pl.DataFrame) -> bytes:
+            rows = frame.filter((pl.col("symbol") == symbol) & pl.col("date").is_between(first, last)).sort(sort)
+            return encode(rows, fmt)
+
+        version, body = reader.query(layer, table, ("range", symbol, first, last, fmt), compute)
+        return encoded(body, fmt, version)
 
     @app.get("/v1/symbols")
     def get_symbols(format: str = "json") -> Response:
@@ -132,16 +145,14 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
         """silver.ohlcv bars of ``symbol`` for the UTC days start..end (inclusive)."""
         fmt = _parse_format(format)
         first, last = _range(symbol, start, end)
-        version, frame = _symbol_range_query("silver", "ohlcv", symbol, first, last, "open_time")
-        return render(frame, fmt, version)
+        return _symbol_range_query("silver", "ohlcv", symbol, first, last, "open_time", fmt)
 
     @app.get("/v1/features")
     def get_features(symbol: str, start: str | None = None, end: str | None = None, format: str = "json") -> Response:
         """gold.daily_features rows of ``symbol`` for start..end (inclusive)."""
         fmt = _parse_format(format)
         first, last = _range(symbol, start, end)
-        version, frame = _symbol_range_query("gold", "daily_features", symbol, first, last, "date")
-        return render(frame, fmt, version)
+        return _symbol_range_query("gold", "daily_features", symbol, first, last, "date", fmt)
 
     @app.get("/v1/correlations")
     def get_correlations(date: str | None = None, format: str = "json") -> Response:

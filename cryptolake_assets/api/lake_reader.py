@@ -4,7 +4,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 from deltalake import DeltaTable
@@ -23,6 +23,7 @@ class _CachedTable:
         self.table: DeltaTable | None = None
         self.version = -1
         self.frame: pl.DataFrame | None = None
+        self.snapshot: tuple[int, pl.DataFrame] | None = None
         self.checked_at = 0.0
         self.lock = threading.Lock()
 
@@ -50,24 +51,46 @@ class LakeReader:
             return self._tables[key]
 
     def snapshot(self, layer: str, name: str) -> tuple[int, pl.DataFrame]:
-        """(version, rows) of the table's newest version (at most ``refresh_seconds`` old)."""
+        """(version, rows) of a complete table version. Only the first read of a table waits for
+        the load; afterwards a check for a newer version (every ``refresh_seconds``) and its reload
+        run in the background while requests keep being served from the current version (a reader
+        never waits on a writer's commits or on the reload)."""
         entry = self._entry(layer, name)
-        with entry.lock:
-            now = time.monotonic()
-            if entry.frame is None or now - entry.checked_at >= self.refresh_seconds:
+        if entry.frame is None:
+            with entry.lock:
+                if entry.frame is None:
+                    self._refresh(entry, layer, name)
+                    entry.checked_at = time.monotonic()
+            return entry.version, cast(pl.DataFrame, entry.frame)
+        if time.monotonic() - entry.checked_at >= self.refresh_seconds and entry.lock.acquire(blocking=False):
+            entry.checked_at = time.monotonic()
+
+            def refresh() -> None:
                 try:
-                    if entry.table is None:
-                        entry.table = DeltaTable(entry.uri, storage_options=entry.storage_options)
-                    else:
-                        entry.table.update_incremental()
-                except TableNotFoundError as exc:
-                    raise TableNotPublished(f"{layer}/{name} is not published in the lake yet") from exc
-                entry.checked_at = now
-                version = entry.table.version()
-                if version != entry.version or entry.frame is None:
-                    entry.frame = pl.from_arrow(entry.table.to_pyarrow_table())
-                    entry.version = version
-            return entry.version, entry.frame
+                    self._refresh(entry, layer, name)
+                except Exception:  # noqa: BLE001 - keep serving the version we have; retried next period
+                    pass
+                finally:
+                    entry.checked_at = time.monotonic()
+                    entry.lock.release()
+
+            threading.Thread(target=refresh, daemon=True, name=f"lake-refresh-{layer}-{name}").start()
+        return cast(tuple[int, pl.DataFrame], entry.snapshot)  # version and rows assigned together
+
+    @staticmethod
+    def _refresh(entry: "_CachedTable", layer: str, name: str) -> None:
+        try:
+            if entry.table is None:
+                entry.table = DeltaTable(entry.uri, storage_options=entry.storage_options)
+            else:
+                entry.table.update_incremental()
+        except TableNotFoundError as exc:
+            raise TableNotPublished(f"{layer}/{name} is not published in the lake yet") from exc
+        version = entry.table.version()
+        if version != entry.version or entry.frame is None:
+            frame = pl.from_arrow(entry.table.to_pyarrow_table())
+            entry.snapshot = (version, frame)  # one assignment: readers never pair a version with other rows
+            entry.version, entry.frame = version, frame
 
     def query(self, layer: str, name: str, key: Hashable, compute: Callable[[pl.DataFrame], Any]) -> tuple[int, Any]:
         """``compute(rows)`` for the table's current version, memoised per (table, version, key)."""
