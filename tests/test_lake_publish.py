@@ -103,9 +103,16 @@ def test_reader_sees_only_complete_partitions_during_backfill(tmp_path):
     snapshots = [json.loads(line) for line in out.read_text().splitlines()]
     versions = {s["version"] for s in snapshots}
     assert len(snapshots) >= 3 and len(versions) >= 3, (len(snapshots), versions)
+    seen: set[tuple[str, str]] = set()
+    seeded = {(s, str(mid - dt.timedelta(days=d))) for s in SYMBOLS for d in range(3)}
     for snapshot in snapshots:
+        present = set()
         for symbol, date, n, close, volume in snapshot["groups"]:
             assert (n, close, volume) == expected[(symbol, date)], (snapshot["version"], symbol, date)
+            present.add((symbol, date))
+        # A rewrite never makes published bars vanish, not even for one version (delete + append would).
+        assert seeded <= present and seen <= present, (snapshot["version"], sorted((seen | seeded) - present))
+        seen |= present
     final = pl.read_delta(uri)
     assert len(final) == sum(v[0] for v in expected.values())
     assert final.unique(["symbol", "open_time"]).height == len(final)  # no duplicate bars
