@@ -95,7 +95,7 @@ class DeltaLake(ConfigurableResource):
         default=DEFAULT_RETENTION_DAYS, description="Table versions kept for time travel; older files are vacuumed."
     )
     vacuum_every_commits: int = Field(
-        default=50, description="Vacuum a table after every N-th commit (throttles the listing cost)."
+        default=50, description="Compact + vacuum a table after every N-th commit (0: never; throttles the cost)."
     )
 
     @classmethod
@@ -192,6 +192,8 @@ def publish(
                 data,
                 mode="overwrite",
                 predicate=predicate,
+                # A column added upstream joins the table (older rows read it as null), as in DuckDB.
+                schema_mode="merge",
                 storage_options=options,
             )
     except Exception as exc:
@@ -199,8 +201,15 @@ def publish(
     table = DeltaTable(uri, storage_options=options)
     version = table.version()
     if vacuum_every_commits > 0 and version > 0 and version % vacuum_every_commits == 0:
-        vacuum(table, retention_days)
+        maintain(table, retention_days)
     return version
+
+
+def maintain(table, retention_days: float) -> list[str]:
+    """Compact small files (one commit, no data change: readers and time travel unaffected),
+    then vacuum what no version inside the retention needs."""
+    table.optimize.compact()
+    return vacuum(table, retention_days)
 
 
 def vacuum(table, retention_days: float) -> list[str]:
@@ -223,6 +232,6 @@ def vacuum_lake(lake: DeltaLake, tables: Sequence[tuple[str, str]]) -> dict[str,
             table = DeltaTable(lake.uri(layer, name), storage_options=lake.options())
         except TableNotFoundError:
             continue
-        removed[f"{layer}/{name}"] = len(vacuum(table, lake.retention_days))
+        removed[f"{layer}/{name}"] = len(maintain(table, lake.retention_days))
     return removed
 

@@ -191,3 +191,41 @@ def test_vacuum_keeps_versions_inside_retention_and_drops_older_files(tmp_path):
     # Zero retention removes the three superseded files; the newest version still reads.
     assert len(vacuum(DeltaTable(uri), 0)) == 3
     assert pl.read_delta(uri)["value"].to_list() == [3]
+
+
+def test_added_column_merges_into_the_table(tmp_path):
+    uri = str(tmp_path / "t")
+    d1, d2 = dt.date(2024, 1, 1), dt.date(2024, 1, 2)
+    publish(uri, pl.DataFrame({"date": [d1, d2], "value": [1, 2]}), predicate=None)
+    publish(uri, pl.DataFrame({"date": [d1], "value": [5], "extra": [1.5]}), predicate=f"date = '{d1}'")
+    frame = pl.read_delta(uri).sort("date")
+    assert frame.select("date", "value", "extra").rows() == [(d1, 5, 1.5), (d2, 2, None)]
+
+
+def test_every_nth_commit_compacts_and_keeps_time_travel(tmp_path):
+    uri = str(tmp_path / "t")
+    day = dt.date(2024, 1, 1)
+    # One commit per symbol (as hourly daily x symbol runs do): five files in the date partition;
+    # the commit at version 4 (4 % 4 == 0) triggers the compaction.
+    for i, symbol in enumerate(["A", "B", "C", "D", "E"]):
+        publish(uri, pl.DataFrame({"date": [day], "symbol": [symbol], "value": [i]}),
+                predicate=f"date = '{day}' AND symbol = '{symbol}'", vacuum_every_commits=4)
+    table = DeltaTable(uri)
+    assert [h["operation"] for h in table.history(3)] == ["OPTIMIZE", "WRITE", "WRITE"]
+    assert len(table.file_uris()) == 1
+    assert pl.read_delta(uri).sort("symbol")["value"].to_list() == [0, 1, 2, 3, 4]
+    assert sorted(DeltaTable(uri, version=1).to_pyarrow_table().column("symbol").to_pylist()) == ["A", "B"]
+
+
+def test_from_env_binds_credentials_through_envvar(monkeypatch, tmp_path):
+    from dagster import EnvVar
+
+    monkeypatch.setenv("CRYPTOLAKE_LAKE", "s3://bucket/lake/")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sec-ret")
+    lake = DeltaLake.from_env()
+    assert isinstance(lake.aws_secret_access_key, EnvVar)  # the config holds the name, not the secret
+    assert lake.uri("gold", "daily_features") == "s3://bucket/lake/gold/daily_features"
+    assert lake.options() == {"AWS_ACCESS_KEY_ID": "key-id", "AWS_SECRET_ACCESS_KEY": "sec-ret"}
+    monkeypatch.delenv("CRYPTOLAKE_LAKE")
+    assert DeltaLake.from_env(str(tmp_path / "lake")).root == str(tmp_path / "lake")
