@@ -229,3 +229,4 @@ def test_from_env_binds_credentials_through_envvar(monkeypatch, tmp_path):
     assert lake.options() == {"AWS_ACCESS_KEY_ID": "key-id", "AWS_SECRET_ACCESS_KEY": "sec-ret"}
     monkeypatch.delenv("CRYPTOLAKE_LAKE")
     assert DeltaLake.from_env(str(tmp_path / "lake")).root == str(tmp_path / "lake")
+
