@@ -22,6 +22,9 @@ from benchmarks.report import table  # noqa: E402
 from benchmarks.scales import SCALES  # noqa: E402
 
 SECTIONS = ("features", "backfill", "rest", "archive")
+# Opt-in (``--sections api``): the read API under load while the lake is written (benchmarks/api_bench.py).
+OPTIONAL_SECTIONS = ("api",)
+API_SCALES = {"small": {"symbols": 4, "seconds": 2.0}, "medium": {"symbols": 20, "seconds": 10.0}}
 
 
 def environment() -> dict:
@@ -43,6 +46,10 @@ def environment() -> dict:
 
 
 def run_section(name: str, scale, results: dict) -> dict | list:
+    if name == "api":
+        from benchmarks.api_bench import run as run_api
+
+        return run_api(**API_SCALES.get(scale.name, {"symbols": 50, "seconds": 20.0}))
     if name == "features":
         from benchmarks.features_bench import run
 
@@ -67,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", type=Path, help="JSON file (default: benchmarks/results/<scale>-<time>.json)")
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    unknown = sorted(set(sections) - set(SECTIONS))
+    unknown = sorted(set(sections) - set(SECTIONS) - set(OPTIONAL_SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {unknown}; choose from {SECTIONS}")
     scale = SCALES[args.scale]

@@ -331,6 +331,13 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None) -> None:
         f"Query it:     {shlex.quote(sys.executable)} -c \"import duckdb; print(duckdb.connect('{outcome['database']}', read_only=True)"
         ".sql('from gold.daily_features limit 5'))\""
     )
+    from resources.lake import lake_root
+    from resources.settings import default_lake_root
+
+    click.echo(
+        f"Lake (Delta, readable while the pipeline runs): {lake_root(default_lake_root())}\n"
+        "Serve it:     cryptolake serve   (then http://127.0.0.1:8000/docs; README: Reading the lake)"
+    )
 
 
 @main.command()
@@ -405,3 +412,17 @@ def ui(dagster_args) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (127.0.0.1: this machine only).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--lake", "lake_root", help="Lake root (default: $CRYPTOLAKE_LAKE or data/lake).")
+@click.option("--max-range-days", default=731, show_default=True, type=click.IntRange(1), help="Longest start..end.")
+def serve(host: str, port: int, lake_root: str | None, max_range_days: int) -> None:
+    """Read API over the published lake (never the DuckDB file); OpenAPI docs at /docs."""
+    from cryptolake_assets.api.server import serve as run_server
+
+    _set_env(CRYPTOLAKE_LAKE=lake_root)
+    click.echo(f"CryptoLake API on http://{host}:{port} (docs: /docs), reading the lake")
+    run_server(host=host, port=port, max_range_days=max_range_days)

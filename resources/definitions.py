@@ -8,13 +8,14 @@ from resources.binance_archive import BinanceArchiveClient
 from resources.coingecko import CoinGeckoClient
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 from resources.fear_greed import FearGreedClient
-from resources.settings import duckdb_path
+from resources.lake import DeltaLake
+from resources.settings import default_lake_root, duckdb_path
 
 
 def build_resources() -> dict[str, Any]:
     """Resources by key, configured from the environment (see README, Configuration)."""
     return {
-        "io_manager": CryptoLakeDuckDBIOManager(database=duckdb_path()),
+        "io_manager": CryptoLakeDuckDBIOManager(database=duckdb_path(), lake=DeltaLake.from_env(default_lake_root())),
         "binance": BinanceClient.from_env(),
         "alert_webhook": AlertWebhook.from_env(),
         "coingecko": CoinGeckoClient.from_env(),

@@ -57,6 +57,7 @@ from dagster_duckdb import DuckDBIOManager
 from pydantic import Field
 
 from cryptolake_assets.retries import permanent_errors
+from resources.lake import DeltaLake
 from resources.partition_metadata import add_partition_metadata, partition_columns
 
 DEFAULT_DUCKDB_PATH = "data/cryptolake.duckdb"
@@ -440,7 +441,10 @@ def replace_slice(
 class CryptoLakeDbIOManager(DbIOManager):
     """``DbIOManager`` with per-dimension slices and one-transaction partition replaces."""
 
-    def __init__(self, *, database: str, connection_config: dict[str, Any], lock_timeout_seconds: float):
+    def __init__(
+        self, *, database: str, connection_config: dict[str, Any], lock_timeout_seconds: float, lake: Any = None
+    ):
+        self._lake = lake  # resources.lake.DeltaLake: publishes each committed slice (None: off)
         super().__init__(
             type_handlers=[
                 DuckDBPolarsHandler(),
@@ -485,11 +489,15 @@ class CryptoLakeDbIOManager(DbIOManager):
             # A refused schema change or interval is permanent: retrying cannot make it fit.
             with permanent_errors(IncompatibleSchemaError, MixedIntervalError):
                 written = replace_slice(connection, table_slice, obj, [c.column for c in by_partition])
+        # Lake publish: after the DuckDB commit (a failure here fails the step; a re-run republishes).
+        lake_version = self._lake.publish_slice(table_slice, obj) if self._lake is not None else None
         metadata = {
             "dagster/row_count": written.table_rows,
             "rows_replaced": written.deleted,
             "dagster/table_name": f"{table_slice.schema}.{table_slice.table}",
         }
+        if lake_version is not None:
+            metadata["lake_version"] = lake_version
         query = select_statement(table_slice)
         if len(query) <= 300:  # range runs copy metadata onto every partition event: keep it small
             metadata["query"] = MetadataValue.text(query)
@@ -580,6 +588,9 @@ class CryptoLakeDuckDBIOManager(DuckDBIOManager):
     lock_timeout_seconds: float = Field(
         default=120.0, description="How long to wait for another process's lock on the DuckDB file."
     )
+    lake: DeltaLake | None = Field(
+        default=None, description="resources.lake.DeltaLake publishing each committed slice (None: no lake)."
+    )
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
@@ -594,6 +605,7 @@ class CryptoLakeDuckDBIOManager(DuckDBIOManager):
             database=self.database,
             connection_config=dict(self.connection_config),
             lock_timeout_seconds=self.lock_timeout_seconds,
+            lake=self.lake,
         )
 
 

@@ -23,3 +23,12 @@ def duckdb_path() -> str:
     if value.startswith("md:") or value == ":memory:":
         return value
     return str(Path(value).expanduser().resolve())
+
+
+def default_lake_root() -> str | None:
+    """``lake/`` beside a local DuckDB file (``data/lake`` by default), so a run against another
+    DuckDB file (a test, a second environment) publishes beside it; ``CRYPTOLAKE_LAKE`` overrides."""
+    database = duckdb_path()
+    if database.startswith("md:") or database == ":memory:":
+        return None
+    return str(Path(database).parent / "lake")
