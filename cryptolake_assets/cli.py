@@ -324,19 +324,21 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None) -> None:
     showcase = tuple(f"{today}|{s}" for s in ("BTCUSDT", "ETHUSDT") if chosen is None or s in chosen)
     outcome = run_pipeline(first_day, today, chosen, showcase_partitions=showcase)
     print_summary(outcome["database"])
+    from resources.lake import lake_root, table_uri
+    from resources.settings import default_lake_root
+
+    lake = lake_root(default_lake_root())
+    python = shlex.quote(sys.executable)
+    installed = Path(sys.executable).with_name("cryptolake")
+    command = shlex.quote(str(installed)) if installed.exists() else f"{python} -m cryptolake_assets.cli"
+    features = table_uri(lake, "gold", "daily_features")
     click.echo(
         f"\nDone in {outcome['seconds']:.0f}s ({outcome['runs']} Dagster runs). DuckDB file: {outcome['database']}\n"
         f"Dagster instance: {os.environ['DAGSTER_HOME']}\n"
-        "Open the UI:  cryptolake ui   (then http://127.0.0.1:3000)\n"
-        f"Query it:     {shlex.quote(sys.executable)} -c \"import duckdb; print(duckdb.connect('{outcome['database']}', read_only=True)"
-        ".sql('from gold.daily_features limit 5'))\""
-    )
-    from resources.lake import lake_root
-    from resources.settings import default_lake_root
-
-    click.echo(
-        f"Lake (Delta, readable while the pipeline runs): {lake_root(default_lake_root())}\n"
-        "Serve it:     cryptolake serve   (then http://127.0.0.1:8000/docs; README: Reading the lake)"
+        f"Lake (Delta, readable while the pipeline runs): {lake}\n"
+        f"Open the UI:  {command} ui   (then http://127.0.0.1:3000)\n"
+        f"Serve it:     {command} serve   (then http://127.0.0.1:8000/docs; README: Reading the lake)\n"
+        f"Query it:     {python} -c \"import polars as pl; print(pl.read_delta('{features}').head())\""
     )
 
 
