@@ -6,6 +6,7 @@ lake add their own checks to ``DOCTOR_CHECKS`` (e.g. stale versions of the publi
 """
 
 import re
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -94,9 +95,66 @@ def check_duckdb_lock(context: DoctorContext) -> list[Finding]:
     return [Finding("duckdb", False, f"{context.database} opens (no other process holds its lock)")]
 
 
+def check_lake(context: DoctorContext) -> list[Finding]:
+    """Each published table of the lake against its DuckDB table: a run killed between its DuckDB
+    commit and its lake publish leaves the lake behind (stale). With fix, such a table is
+    republished from DuckDB in one Delta commit (readers see the old version or the new one)."""
+    import duckdb
+
+    from resources.duckdb_io import as_utc
+    from resources.lake import PUBLISHED_LAYERS, DeltaLake, publish
+    from resources.settings import default_lake_root
+
+    if context.database == ":memory:" or context.database.startswith("md:") or not Path(context.database).exists():
+        return []
+    lake = DeltaLake.from_env(default_lake_root())
+    try:
+        connection = duckdb.connect(context.database, read_only=True)
+    except duckdb.Error:
+        return []  # the lock check reports why the file does not open
+    findings = []
+    try:
+        tables = connection.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN "
+            f"({', '.join(repr(layer) for layer in PUBLISHED_LAYERS)}) ORDER BY 1, 2"
+        ).fetchall()
+        for layer, name in tables:
+            in_duckdb = connection.execute(f'SELECT count(*) FROM "{layer}"."{name}"').fetchall()[0][0]
+            in_lake, version = _lake_rows(lake, layer, name)
+            label = f"lake table {layer}/{name}"
+            if in_lake == in_duckdb:
+                findings.append(Finding("lake", False, f"{label}: version {version}, {in_lake} rows, as in DuckDB"))
+                continue
+            state = "missing" if in_lake is None else f"version {version} holds {in_lake} rows"
+            line = f"{label}: {state}, DuckDB holds {in_duckdb} (a run stopped between its DuckDB commit and its lake publish)"
+            if context.fix:
+                frame = as_utc(connection.sql(f'SELECT * FROM "{layer}"."{name}"').pl())
+                new_version = publish(
+                    lake.uri(layer, name), frame, predicate=None, storage_options=lake.options(),
+                    retention_days=lake.retention_days, vacuum_every_commits=0,
+                )
+                findings.append(Finding("lake", False, f"fixed: {line}; republished as version {new_version}"))
+            else:
+                findings.append(Finding("lake", True, line + "; `cryptolake doctor --fix` republishes it"))
+    finally:
+        connection.close()
+    return findings
+
+
+def _lake_rows(lake, layer: str, name: str) -> tuple[int | None, int | None]:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = DeltaTable(lake.uri(layer, name), storage_options=lake.options())
+    except TableNotFoundError:
+        return None, None
+    return table.to_pyarrow_dataset().count_rows(), table.version()
+
+
 DoctorCheck = Callable[[DoctorContext], list[Finding]]
-# Extension point: append checks here (a stale-lake-versions check belongs to the lake's module).
-DOCTOR_CHECKS: list[DoctorCheck] = [check_runs, check_pool_slots, check_duckdb_lock]
+# Extension point: append checks here.
+DOCTOR_CHECKS: list[DoctorCheck] = [check_runs, check_pool_slots, check_duckdb_lock, check_lake]
 
 
 def run_doctor(context: DoctorContext) -> list[Finding]:
