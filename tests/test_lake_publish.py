@@ -230,3 +230,39 @@ def test_from_env_binds_credentials_through_envvar(monkeypatch, tmp_path):
     monkeypatch.delenv("CRYPTOLAKE_LAKE")
     assert DeltaLake.from_env(str(tmp_path / "lake")).root == str(tmp_path / "lake")
 
+
+
+def test_a_failed_publish_after_the_duckdb_commit_is_repaired_by_the_rerun(tmp_path, monkeypatch):
+    """The crash order: DuckDB commits first, then the lake. A publish that fails (or a process that
+    dies) between the two fails the step and leaves the lake at its previous complete version; the
+    next run of the same range republishes, after which the lake equals DuckDB again."""
+    import resources.lake as lake_module
+
+    lake = DeltaLake(root=str(tmp_path / "lake"))
+    duckdb_path = tmp_path / "cryptolake.duckdb"
+    middle = FIRST + dt.timedelta(days=2)
+    assert materialize(ASSETS, resources=_resources(duckdb_path, lake), tags=_range_tags(FIRST, middle)).success
+    before = DeltaTable(lake.uri("silver", "ohlcv"))
+    before_version, before_rows = before.version(), before.to_pyarrow_dataset().count_rows()
+
+    real_publish = lake_module.publish
+
+    def object_store_down(uri, frame, **kwargs):
+        if uri.endswith("silver/ohlcv"):
+            raise lake_module.LakePublishError(f"publishing {len(frame)} rows to {uri} failed (table unchanged): store down")
+        return real_publish(uri, frame, **kwargs)
+
+    monkeypatch.setattr(lake_module, "publish", object_store_down)
+    failed = materialize(ASSETS, resources=_resources(duckdb_path, lake), tags=_range_tags(FIRST, LAST), raise_on_error=False)
+    assert not failed.success
+    assert len({day for _, day in _duckdb_groups(duckdb_path)}) == (LAST - FIRST).days + 1  # DuckDB committed
+    after_failure = DeltaTable(lake.uri("silver", "ohlcv"))
+    assert (after_failure.version(), after_failure.to_pyarrow_dataset().count_rows()) == (before_version, before_rows)
+
+    monkeypatch.setattr(lake_module, "publish", real_publish)
+    assert materialize(ASSETS, resources=_resources(duckdb_path, lake), tags=_range_tags(FIRST, LAST)).success
+    with connect_duckdb(str(duckdb_path), read_only=True) as con:
+        ours = as_utc(con.sql("select * from silver.ohlcv").pl())
+    theirs = pl.read_delta(lake.uri("silver", "ohlcv"))
+    assert theirs.select(ours.columns).sort("symbol", "open_time").equals(ours.sort("symbol", "open_time"))
+    assert theirs.height > before_rows
