@@ -184,6 +184,21 @@ def result_metadata(finding: Finding, rows_checked: int, partitions: Sequence[st
     return metadata
 
 
+def partition_evaluation(key: AssetKey, finding: Finding, rows_checked: int, partition: str, target) -> AssetCheckEvaluation:
+    """A finding recorded on one partition (the UI's per-partition check status)."""
+    return AssetCheckEvaluation(
+        asset_key=key,
+        check_name=finding.rule.name,
+        passed=finding.passed,
+        severity=finding.severity,
+        description=_description(finding),
+        metadata=normalize_metadata(result_metadata(finding, rows_checked, (partition,))),
+        target_materialization_data=target,
+        blocking=finding.rule.severity == ERROR,
+        partition=partition,
+    )
+
+
 def partition_rows(frame: pl.DataFrame, partition_key: str) -> pl.DataFrame:
     """The rows of one ``date|symbol`` or ``date`` partition of a table slice."""
     if "|" in partition_key:
@@ -304,17 +319,7 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
                 target = _target_materialization(context, table.key, partition)
                 for finding in evaluate_table(table, part, RuleContext(partition_keys=(partition,), interval=interval, dimensions=dimensions)):
                     if finding.rule.name in selected:
-                        yield AssetCheckEvaluation(
-                            asset_key=table.key,
-                            check_name=finding.rule.name,
-                            passed=finding.passed,
-                            severity=finding.severity,
-                            description=_description(finding),
-                            metadata=normalize_metadata(result_metadata(finding, len(part), (partition,))),
-                            target_materialization_data=target,
-                            blocking=finding.rule.severity == ERROR,
-                            partition=partition,
-                        )
+                        yield partition_evaluation(table.key, finding, len(part), partition, target)
             return
         context_of = lambda keys: RuleContext(partition_keys=keys, interval=interval, dimensions=dimensions)  # noqa: E731
         findings = [f for f in evaluate_table(table, rows, context_of(partitions)) if f.rule.name in selected]
@@ -327,16 +332,9 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
                 failing = failing_partitions(table, finding, rows, partitions, context_of)
                 for partition in sorted(set(failing) | previously_failed.get(finding.rule.name, set())):
                     part = failing.get(partition) or Finding(finding.rule, 0, finding.rows.clear())
-                    yield AssetCheckEvaluation(
-                        asset_key=table.key,
-                        check_name=finding.rule.name,
-                        passed=part.passed,
-                        severity=part.severity,
-                        description=_description(part),
-                        metadata=normalize_metadata(result_metadata(part, len(partition_rows(rows, partition)), (partition,))),
-                        target_materialization_data=_target_materialization(context, table.key, partition),
-                        blocking=finding.rule.severity == ERROR,
-                        partition=partition,
+                    yield partition_evaluation(
+                        table.key, part, len(partition_rows(rows, partition)), partition,
+                        _target_materialization(context, table.key, partition),
                     )
         for finding in findings:
             yield AssetCheckResult(
