@@ -5,6 +5,7 @@
 * ``cryptolake ui``: ``dagster dev`` on 127.0.0.1 with the same instance and DuckDB file.
 * ``cryptolake summary``: tables, rows and partitions in the DuckDB file.
 * ``cryptolake doctor``: dead runs, pool slots, DuckDB lock holders; ``--fix`` repairs dead runs.
+* ``cryptolake collect``: the live trade/quote stream into landing files (``--materialize``: then the tables).
 """
 
 import datetime as dt
@@ -410,6 +411,91 @@ def ui(dagster_args) -> None:
     )
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", *dagster_args]
     raise SystemExit(subprocess.call(command, cwd=PROJECT_ROOT))
+
+
+@main.command()
+@click.option("--symbols", default="BTCUSDT,ETHUSDT", show_default=True, help="Comma-separated symbols to stream.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Seconds to collect, then exit cleanly (default: until SIGINT/SIGTERM).")
+@click.option("--materialize", is_flag=True, help="Then materialize the landed partitions: bronze/trades → silver/bars_1s → gold/bars_1m, compaction.")
+@click.option("--source", type=click.Choice(["simulated", "binance"]), help="Default: $CRYPTOLAKE_SOURCE or binance.")
+@click.option("--landing", help="Landing directory (default: $CRYPTOLAKE_LANDING or data/landing).")
+@click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
+def collect(symbols: str, duration: float | None, materialize: bool, source: str | None, landing: str | None, duckdb_path: str | None) -> None:
+    """Stream Binance trades and top-of-book quotes over WebSocket into rotating landing files."""
+    import asyncio
+    import logging
+
+    from partitions import universe_symbols
+    from resources.binance import BinanceClient
+    from resources.binance_stream import collect_async, ws_base_url
+    from resources.landing import landing_root, rotate_seconds
+    from resources.settings import source as configured_source
+
+    _set_env(CRYPTOLAKE_SOURCE=source, CRYPTOLAKE_LANDING=landing, CRYPTOLAKE_DUCKDB=duckdb_path)
+    chosen = _parse_symbols(symbols) or []
+    known = set(universe_symbols())
+    unknown = [s for s in chosen if s not in known]
+    if not chosen or unknown:
+        raise click.BadParameter(f"unknown symbol(s) {', '.join(unknown) or '(none given)'}: the partitions hold {', '.join(sorted(known))}")
+    if materialize:  # settle the database's source before collecting, not after
+        ensure_dagster_home()
+        _database_for_source(Path(os.environ["DAGSTER_HOME"]))
+    stream_log = logging.getLogger("cryptolake.stream")
+    if not stream_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s stream: %(message)s"))
+        stream_log.addHandler(handler)
+        stream_log.setLevel(os.environ.get("CRYPTOLAKE_LOG_LEVEL", "INFO"))
+        stream_log.propagate = False
+    chosen_source = configured_source()
+    root = landing_root()
+    click.echo(
+        f"collecting {', '.join(chosen)} from {'the simulated exchange (127.0.0.1)' if chosen_source == 'simulated' else ws_base_url()} "
+        f"into {root} for {f'{duration:g}s' if duration else 'ever (Ctrl-C stops)'}"
+    )
+    client = BinanceClient.from_env()
+    try:
+        collector, stats = asyncio.run(
+            collect_async(chosen, root, duration, source=chosen_source, rest_client=client, rotate_seconds=rotate_seconds())
+        )
+    finally:
+        client.close()
+    figures = stats.as_dict()
+    click.echo("collected: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    click.echo(f"closed files: {len(collector.writer.closed)} under {root}")
+    if not materialize:
+        return
+    partitions = _landed_partitions(collector.writer.closed)
+    if not partitions:
+        raise click.ClickException("nothing landed: no partitions to materialize")
+    from dagster import DagsterInstance
+
+    from cryptolake_assets.schedules import STREAM_JOB_NAME
+
+    defs = _load_definitions()
+    instance = DagsterInstance.get()
+    for key in partitions:
+        click.echo(f"materializing {STREAM_JOB_NAME} {key}")
+        _run_job(defs, instance, STREAM_JOB_NAME, partition_key=key)
+    print_summary(defs.resources["io_manager"].database)
+
+
+def _landed_partitions(paths) -> list[str]:
+    """``date|symbol`` keys of closed landing files (the day before too for files of a day's first minutes)."""
+    from partitions import daily_partitions
+    from resources.landing import parse_name
+
+    days = set(daily_partitions.get_partition_keys())
+    keys = set()
+    for path in paths:
+        landed = parse_name(Path(path))
+        if landed is None or landed.symbol.startswith("_"):
+            continue
+        candidates = [landed.day]
+        if landed.window_start.hour == 0 and landed.window_start.minute < 2:
+            candidates.append(landed.day - dt.timedelta(days=1))
+        keys.update(f"{day}|{landed.symbol}" for day in candidates if str(day) in days)
+    return sorted(keys)
 
 
 if __name__ == "__main__":

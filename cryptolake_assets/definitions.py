@@ -9,7 +9,7 @@ from dagster import (
 
 from cryptolake_assets import bronze, checks, gold, silver
 from cryptolake_assets.freshness import apply_freshness
-from cryptolake_assets.schedules import JOBS, SCHEDULES
+from cryptolake_assets.schedules import JOBS, SCHEDULES, stream_job
 from cryptolake_assets.sensors import SENSORS
 from resources.definitions import build_resources
 
@@ -25,7 +25,7 @@ ASSET_CHECKS = load_asset_checks_from_package_module(checks)
 defs = Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
-    jobs=JOBS,
+    jobs=[*JOBS, stream_job],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=build_resources(),

@@ -46,11 +46,14 @@ AUTOMATION_TAG = "cryptolake/automation"
 # Crashed run processes (not failed steps) are retried by the run-retry daemon when dagster.yaml
 # enables ``run_retries``; failed steps are retried by the op retry policy instead.
 RUN_TAGS = {"dagster/max_retries": "1"}
+STREAM_JOB_NAME = "stream_assets"
+STREAM_TAG_KEY, STREAM_TAG_VALUE = "pipeline", "stream"
 
 
 @record
 class PartitionedLikeSelection(AssetSelection):
-    """Materializable assets whose partitions definition equals ``partitions_def`` (None = unpartitioned).
+    """Materializable assets whose partitions definition equals ``partitions_def`` (None = unpartitioned),
+    except the live stream's (tag ``pipeline=stream``: the landing sensor materializes those).
 
     Lets the jobs be declared here without importing the asset modules: the selection resolves
     against whatever assets the code location holds.
@@ -63,6 +66,7 @@ class PartitionedLikeSelection(AssetSelection):
             key
             for key in asset_graph.materializable_asset_keys
             if asset_graph.get(key).partitions_def == self.partitions_def
+            and asset_graph.get(key).tags.get(STREAM_TAG_KEY) != STREAM_TAG_VALUE
         }
 
 
@@ -88,6 +92,15 @@ reference_job = define_asset_job(
     run_tags=RUN_TAGS,
 )
 JOBS = [daily_symbol_job, daily_job, reference_job]
+# The live stream's tables (landing files → bronze/trades → silver/bars_1s → gold/bars_1m, compaction),
+# run by the landing sensor and `cryptolake collect --materialize`, not by the kline schedules.
+stream_job = define_asset_job(
+    STREAM_JOB_NAME,
+    selection=AssetSelection.tag(STREAM_TAG_KEY, STREAM_TAG_VALUE),
+    description="Live stream: landed trades and quotes → bronze → 1-second and 1-minute bars, daily Parquet compaction.",
+    op_retry_policy=TRANSIENT_RETRY_POLICY,
+    run_tags=RUN_TAGS,
+)
 
 
 def listed_symbol_blocks(day: dt.date) -> list[tuple[str, ...]]:

@@ -303,6 +303,23 @@ class BinanceClient(ConfigurableResource):
             .sort("open_time")
         )
 
+    def historical_trades(self, symbol: str, from_id: int, limit: int = 1000) -> list[dict]:
+        """``GET /api/v3/historicalTrades``: up to ``limit`` trades with ``id >= from_id``, oldest first.
+
+        Weight 25 per request (paced like every call); each item is Binance's
+        ``{"id", "price", "qty", "quoteQty", "time", "isBuyerMaker", "isBestMatch"}``.
+        """
+        symbol = symbol.strip().upper()
+        if not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be within 1..1000, got {limit}")
+        what = f"{symbol} historical trades from id {from_id}"
+        page = self._get(
+            "/api/v3/historicalTrades", {"symbol": symbol, "fromId": int(from_id), "limit": int(limit)}, what=what, symbol=symbol
+        )
+        if not isinstance(page, list) or not all(isinstance(item, dict) and isinstance(item.get("id"), int) for item in page):
+            raise BinancePayloadError(f"{what}: expected a JSON list of trades, got {str(page)[:_BODY_SNIPPET]}")
+        return page
+
     # -- HTTP with pacing and retries -------------------------------------------------------
     def _get(self, path: str, params: dict[str, Any], *, what: str, symbol: str | None = None) -> Any:
         weight = ENDPOINT_WEIGHTS.get(path, 1)

@@ -9,6 +9,7 @@ from resources.coingecko import CoinGeckoClient
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 from resources.fear_greed import FearGreedClient
 from resources.lake import DeltaLake
+from resources.landing import StreamLanding
 from resources.settings import default_lake_root, duckdb_path
 
 
@@ -21,4 +22,5 @@ def build_resources() -> dict[str, Any]:
         "coingecko": CoinGeckoClient.from_env(),
         "fear_greed": FearGreedClient.from_env(),
         "binance_archive": BinanceArchiveClient.from_env(),
+        "stream_landing": StreamLanding.from_env(),
     }

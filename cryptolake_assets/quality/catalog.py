@@ -258,6 +258,52 @@ GOLD_DIM_SYMBOL_MARKET = TableQuality(
     ),
 )
 
+def _trade_id_gaps(frame: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
+    """Trades right after a jump in trade ids (ids are consecutive per symbol on Binance)."""
+    from cryptolake_assets.bronze.stream_parse import id_gaps
+
+    return id_gaps(frame)
+
+
+BRONZE_TRADES = TableQuality(
+    asset=("bronze", "trades"),
+    model=models.BronzeTrades,
+    partitions_def=daily_symbol_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "The 11 trade columns with their types (prices as exchange strings, epoch-ms times), source ws or rest."),
+        Rule("date_is_trade_time_day", ERROR, "The DATE partition column is the UTC day of trade_time."),
+        Rule("unique_trade_id", ERROR, "Every trade once: no duplicate trade id per symbol (bronze de-duplicates overlaps and REST fills)."),
+        Rule("numbers_parse", ERROR, "price and qty parse as positive finite numbers (the rest was quarantined)."),
+        Rule("trade_id_gaps", WARN, "Trade ids are consecutive per symbol; failing rows are the trades right after a jump (missing_ids: how many are missing): a gap REST could not fill.", _trade_id_gaps),
+    ),
+)
+
+SILVER_BARS_1S = TableQuality(
+    asset=("silver", "bars_1s"),
+    model=models.SilverBars1s,
+    partitions_def=daily_symbol_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "The 1-second bar columns with their types; prices and volumes > 0, trade_count ≥ 1; bid/ask/spread nullable."),
+        Rule("date_is_window_day", ERROR, "The DATE partition column is the UTC day of window_start."),
+        Rule("unique_symbol_window", ERROR, "One bar per (symbol, second)."),
+        Rule("bar_inside_low_high", ERROR, "low ≤ open, close ≤ high."),
+        Rule("vwap_inside_low_high", ERROR, "low ≤ vwap ≤ high (1e-9 relative slack): every trade is priced inside the bar."),
+        Rule("second_has_quote", WARN, "A second with trades but no quote received (bid/ask null)."),
+    ),
+)
+
+GOLD_BARS_1M = TableQuality(
+    asset=("gold", "bars_1m"),
+    model=models.GoldBars1m,
+    partitions_def=daily_symbol_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "The 1-minute bar columns with their types; realized_vol ≥ 0, 1 ≤ seconds_with_trades ≤ 60."),
+        Rule("unique_symbol_window", ERROR, "One bar per (symbol, minute)."),
+        Rule("bar_inside_low_high", ERROR, "low ≤ open, close ≤ high."),
+        Rule("vwap_inside_low_high", ERROR, "low ≤ vwap ≤ high (1e-9 relative slack)."),
+    ),
+)
+
 TABLES: tuple[TableQuality, ...] = (
     BRONZE_KLINES,
     BRONZE_COINGECKO_MARKETS,
@@ -275,6 +321,9 @@ TABLES: tuple[TableQuality, ...] = (
     GOLD_CATEGORY_DAILY,
     GOLD_MARKET_DAILY,
     GOLD_MARKET_OVERVIEW,
+    BRONZE_TRADES,
+    SILVER_BARS_1S,
+    GOLD_BARS_1M,
 )
 
 

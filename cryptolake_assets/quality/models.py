@@ -698,3 +698,124 @@ class DimSymbolMarket(pa.DataFrameModel):
     @pa.dataframe_check(name="unique_symbol")
     def unique_symbol(cls, data: PolarsData) -> pl.LazyFrame:
         return _rows(data, _unique("symbol"))
+
+
+# -- the live stream ---------------------------------------------------------------------------
+_VWAP_SLACK = 1e-9  # relative: Σ p·q / Σ q can round a hair outside [low, high]
+
+
+def _inside_range(*columns: str) -> pl.Expr:
+    return pl.all_horizontal([(pl.col(c) >= pl.col("low")) & (pl.col(c) <= pl.col("high")) for c in columns])
+
+
+def _vwap_inside() -> pl.Expr:
+    slack = pl.col("high").abs() * _VWAP_SLACK
+    return (pl.col("vwap") >= pl.col("low") - slack) & (pl.col("vwap") <= pl.col("high") + slack)
+
+
+class BronzeTrades(pa.DataFrameModel):
+    """bronze.trades: stream (and REST gap-fill) trades as received, one row per trade id."""
+
+    date: pl.Date
+    symbol: pl.String
+    trade_id: pl.Int64 = pa.Field(ge=0)
+    price: pl.String
+    qty: pl.String
+    trade_time: pl.Int64
+    event_time: pl.Int64 = pa.Field(nullable=True)
+    is_buyer_maker: pl.Boolean
+    is_best_match: pl.Boolean = pa.Field(nullable=True)
+    recv_ms: pl.Int64
+    source: pl.String = pa.Field(isin=["ws", "rest"])
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="date_is_trade_time_day")
+    def date_is_trade_time_day(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("date") == pl.from_epoch("trade_time", time_unit="ms").dt.date())
+
+    @pa.dataframe_check(name="unique_trade_id")
+    def unique_trade_id(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("symbol", "trade_id"))
+
+    @pa.dataframe_check(name="numbers_parse")
+    def numbers_parse(cls, data: PolarsData) -> pl.LazyFrame:
+        parsed = [pl.col(f).cast(pl.Float64, strict=False) for f in ("price", "qty")]
+        return _rows(data, pl.all_horizontal([p.is_not_null() & p.is_finite() & (p > 0) for p in parsed]))
+
+
+class SilverBars1s(pa.DataFrameModel):
+    """silver.bars_1s: one bar per (symbol, second with trades); bid/ask null when no quote came."""
+
+    date: pl.Date
+    symbol: pl.String
+    window_start: DateTime = pa.Field(dtype_kwargs=UTC)
+    open: pl.Float64 = pa.Field(gt=0)
+    high: pl.Float64 = pa.Field(gt=0)
+    low: pl.Float64 = pa.Field(gt=0)
+    close: pl.Float64 = pa.Field(gt=0)
+    volume_base: pl.Float64 = pa.Field(gt=0)
+    volume_quote: pl.Float64 = pa.Field(gt=0)
+    trade_count: pl.Int64 = pa.Field(ge=1)
+    vwap: pl.Float64
+    bid: pl.Float64 = pa.Field(nullable=True)
+    ask: pl.Float64 = pa.Field(nullable=True)
+    spread: pl.Float64 = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="date_is_window_day")
+    def date_is_window_day(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("date") == pl.col("window_start").dt.date())
+
+    @pa.dataframe_check(name="unique_symbol_window")
+    def unique_symbol_window(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("symbol", "window_start"))
+
+    @pa.dataframe_check(name="bar_inside_low_high")
+    def bar_inside_low_high(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _inside_range("open", "close"))
+
+    @pa.dataframe_check(name="vwap_inside_low_high")
+    def vwap_inside_low_high(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _vwap_inside())
+
+    @pa.dataframe_check(name="second_has_quote")
+    def second_has_quote(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, pl.col("bid").is_not_null() & pl.col("ask").is_not_null())
+
+
+class GoldBars1m(pa.DataFrameModel):
+    """gold.bars_1m: one bar per (symbol, minute with trades)."""
+
+    date: pl.Date
+    symbol: pl.String
+    window_start: DateTime = pa.Field(dtype_kwargs=UTC)
+    open: pl.Float64 = pa.Field(gt=0)
+    high: pl.Float64 = pa.Field(gt=0)
+    low: pl.Float64 = pa.Field(gt=0)
+    close: pl.Float64 = pa.Field(gt=0)
+    volume_base: pl.Float64 = pa.Field(gt=0)
+    volume_quote: pl.Float64 = pa.Field(gt=0)
+    trade_count: pl.Int64 = pa.Field(ge=1)
+    vwap: pl.Float64
+    spread: pl.Float64 = pa.Field(nullable=True)
+    realized_vol: pl.Float64 = pa.Field(ge=0)
+    seconds_with_trades: pl.Int64 = pa.Field(ge=1, le=60)
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_symbol_window")
+    def unique_symbol_window(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("symbol", "window_start"))
+
+    @pa.dataframe_check(name="bar_inside_low_high")
+    def bar_inside_low_high(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _inside_range("open", "close"))
+
+    @pa.dataframe_check(name="vwap_inside_low_high")
+    def vwap_inside_low_high(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _vwap_inside())

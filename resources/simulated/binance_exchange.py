@@ -1,6 +1,8 @@
 """An offline Binance spot REST API speaking the real wire format, for httpx.MockTransport.
 
-It serves ``/api/v3/ping``, ``/api/v3/time``, ``/api/v3/exchangeInfo`` and ``/api/v3/klines`` with
+It serves ``/api/v3/ping``, ``/api/v3/time``, ``/api/v3/exchangeInfo``, ``/api/v3/klines`` and
+``/api/v3/historicalTrades`` (the trade tape of ``trade_tape``, the same trades the simulated
+WebSocket server streams) with
 Binance's parameter rules, error payloads (``{"code": -1121, "msg": "Invalid symbol."}`` with HTTP
 400), request-weight headers and, when asked to enforce the limit, HTTP 429 with ``Retry-After``.
 Candles come from ``SimulatedMarket``; the candle containing the exchange clock's 'now' is served
@@ -22,12 +24,21 @@ import httpx
 from partitions import SymbolInfo
 from resources.kline_format import INTERVAL_MS
 from resources.simulated.market import SimulatedMarket
+from resources.simulated.trade_tape import tape_for
 
 Clock = Callable[[], dt.datetime]
 
 DEFAULT_KLINES_LIMIT = 500
 MAX_KLINES_LIMIT = 1000
-ENDPOINT_WEIGHTS = {"/api/v3/ping": 1, "/api/v3/time": 1, "/api/v3/exchangeInfo": 20, "/api/v3/klines": 2}
+DEFAULT_TRADES_LIMIT = 500
+MAX_TRADES_LIMIT = 1000
+ENDPOINT_WEIGHTS = {
+    "/api/v3/ping": 1,
+    "/api/v3/time": 1,
+    "/api/v3/exchangeInfo": 20,
+    "/api/v3/klines": 2,
+    "/api/v3/historicalTrades": 25,
+}
 
 
 def _utc_now() -> dt.datetime:
@@ -73,8 +84,11 @@ class SimulatedBinanceExchange:
         clock: Clock | None = None,
         weight_limit_per_minute: int = 6000,
         enforce_limit: bool = False,
+        trade_rate_multiplier: float = 1.0,
     ):
         self.market = SimulatedMarket(seed=seed, universe=universe)
+        self.seed = seed
+        self.trade_rate_multiplier = trade_rate_multiplier
         self.clock: Clock = clock or _utc_now
         self.weight_limit_per_minute = weight_limit_per_minute
         self.enforce_limit = enforce_limit
@@ -151,7 +165,25 @@ class SimulatedBinanceExchange:
             return {"serverTime": now_ms}
         if path == "/api/v3/exchangeInfo":
             return self._exchange_info(now_ms)
+        if path == "/api/v3/historicalTrades":
+            return self._historical_trades(params, now_ms)
         return self._klines(params, now_ms)
+
+    def _historical_trades(self, params: httpx.QueryParams, now_ms: int) -> list[dict]:
+        """Trades with ``id >= fromId`` (default: the newest ``limit``), oldest first, none after now."""
+        symbol = _mandatory(params, "symbol").upper()
+        limit = _optional_int(params, "limit")
+        limit = DEFAULT_TRADES_LIMIT if limit is None else limit
+        if not 1 <= limit <= MAX_TRADES_LIMIT:
+            raise BinanceParameterError(-1130, "Data sent for parameter 'limit' is not valid.")
+        from_id = _optional_int(params, "fromId")
+        if self._known_symbol(symbol, now_ms) is None:
+            raise BinanceParameterError(-1121, "Invalid symbol.")
+        tape = tape_for(symbol, self.seed, self.trade_rate_multiplier, self.market)
+        newest = tape.last_id_at(now_ms)
+        first = newest - limit + 1 if from_id is None else from_id
+        last = min(newest, first + limit - 1)
+        return [trade.rest() for trade in tape.trades(max(first, 0), last)]
 
     def _known_symbol(self, symbol: str, now_ms: int) -> SymbolInfo | None:
         info = self.market.universe.get(symbol)
