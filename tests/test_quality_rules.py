@@ -204,8 +204,10 @@ def test_minimal_bad_input_fails_only_its_check(asset, check, mutate, expected):
 def test_every_check_has_a_bad_input_and_there_are_at_least_20():
     catalog = {("/".join(t.asset), r.name) for t in TABLES for r in t.rules}
     from test_quality_source_tables import BAD_FRAMES  # the CoinGecko, Fear & Greed and market tables
+    from test_stream_bars import STREAM_BAD_FRAMES  # the live stream's tables
 
-    assert {(a, c) for a, c, _, _ in BAD_INPUTS} | {(a, c) for a, c, _, _ in BAD_FRAMES} == catalog
+    covered = {(a, c) for a, c, _, _ in BAD_INPUTS} | {(a, c) for a, c, _, _ in BAD_FRAMES} | {(a, c) for a, c, _, _ in STREAM_BAD_FRAMES}
+    assert covered == catalog
     assert len(catalog) >= 20
     severities = {r.severity.value for t in TABLES for r in t.rules}
     assert severities == {"ERROR", "WARN"}
