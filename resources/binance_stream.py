@@ -2,10 +2,11 @@
 
 One asyncio loop runs one connection per shard of at most ``MAX_STREAMS_PER_CONNECTION`` streams
 (Binance's 1,024), each reconnecting with exponential backoff and full jitter after a failure, and
-proactively before Binance's 24 h cut-off. Streams are chosen in the URL
-(``<base>/stream?streams=a@trade/a@bookTicker/...``), so the client sends no subscription messages
-(Binance allows 5 incoming messages per second per connection; only websockets' keepalive pongs,
-which answer the server's pings, and its own pings are sent). Every received message is landed with
+proactively before Binance's 24 h cut-off. The first ``MAX_URL_STREAMS`` streams of a
+shard are named in the URL (``<base>/stream?streams=a@trade/a@bookTicker/...``; request lines are
+limited in length), the rest are subscribed with SUBSCRIBE messages paced at 4 per second (Binance
+drops a connection above 5 incoming messages per second; keepalive pongs answering the server's
+pings count too, one per 20 s). Every received message is landed with
 its receive time (``resources/landing.py``) before anything else is done with it.
 
 Trade ids are consecutive per symbol: a jump (a reconnect, a lost message) is a gap, filled from
@@ -34,9 +35,19 @@ WS_URL_ENV_VAR = "CRYPTOLAKE_BINANCE_WS_URL"
 MAX_STREAMS_PER_CONNECTION = 1024
 MAX_CONNECTION_AGE_SECONDS = 23.5 * 3600  # Binance cuts connections at 24 h
 REST_PAGE = 1000
+MAX_URL_STREAMS = 100  # streams named in the URL; the rest of a shard is subscribed by message
+SUBSCRIBE_BATCH = 200  # streams per SUBSCRIBE message
+MESSAGES_PER_SECOND = 4  # what the client sends; Binance drops connections above 5 incoming messages/s
 _STREAM = re.compile(r'"stream"\s*:\s*"([a-z0-9]+)@')
 
 log = logging.getLogger("cryptolake.stream")
+
+
+def _loads_or_none(raw: str):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 def stream_names(symbols: Sequence[str]) -> list[str]:
@@ -77,6 +88,7 @@ class StreamStats:
     gap_trades_filled: int = 0
     gap_trades_unfilled: int = 0
     recovered_files: int = 0
+    subscribe_messages: int = 0
     lag_ms: list[int] = field(default_factory=list)  # receive - trade time, sampled
 
     def as_dict(self) -> dict:
@@ -96,6 +108,8 @@ class CollectorConfig:
     flush_seconds: float = 1.0
     ping_interval: float | None = 20.0
     lag_sample_every: int = 1
+    max_url_streams: int = MAX_URL_STREAMS
+    subscribe_batch: int = SUBSCRIBE_BATCH
 
 
 class StreamCollector:
@@ -167,7 +181,8 @@ class StreamCollector:
 
     # -- connections -----------------------------------------------------------------------
     async def _connection_loop(self, streams: list[str], shard: int) -> None:
-        url = combined_url(self.config.base_url, streams)
+        url = combined_url(self.config.base_url, streams[: self.config.max_url_streams])
+        later = streams[self.config.max_url_streams :]
         delays = backoff_delays(self.config.backoff_initial, self.config.backoff_max, self.rng)
         while not self._stop.is_set():
             try:
@@ -187,10 +202,13 @@ class StreamCollector:
                     delays = backoff_delays(self.config.backoff_initial, self.config.backoff_max, self.rng)
                     log.info("shard %d connected (%d streams)", shard, len(streams))
                     rotate = asyncio.get_running_loop().call_later(self.config.max_connection_age, self._rotate, connection)
+                    subscriber = asyncio.create_task(self._subscribe(connection, later)) if later else None
                     try:
                         await self._receive(connection)
                     finally:
                         rotate.cancel()
+                        if subscriber is not None:
+                            subscriber.cancel()
                         self._connections.discard(connection)
                 if getattr(connection, "_cryptolake_rotated", False) and not self._stop.is_set():
                     self.stats.rotations += 1
@@ -211,6 +229,16 @@ class StreamCollector:
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
             except TimeoutError:
                 pass
+
+    async def _subscribe(self, connection, streams: list[str]) -> None:
+        """SUBSCRIBE the streams that did not fit in the URL, at most MESSAGES_PER_SECOND messages a second."""
+        batch = self.config.subscribe_batch
+        for number, start in enumerate(range(0, len(streams), batch), start=1):
+            if number > 1:
+                await asyncio.sleep(1 / MESSAGES_PER_SECOND)
+            params = streams[start : start + batch]
+            await connection.send(json.dumps({"method": "SUBSCRIBE", "params": params, "id": number}))
+            self.stats.subscribe_messages += 1
 
     def _rotate(self, connection) -> None:
         connection._cryptolake_rotated = True
@@ -240,6 +268,10 @@ class StreamCollector:
             name, _, kind = stream.partition("@")
             symbol = name.upper()
         except (ValueError, KeyError, TypeError, AttributeError):
+            if isinstance(message := _loads_or_none(raw), dict) and "id" in message and ("result" in message or "error" in message):
+                if "error" in message:  # an answer to our SUBSCRIBE
+                    log.warning("subscription %s refused: %s", message.get("id"), message["error"])
+                return
             self.stats.malformed += 1
             found = _STREAM.search(raw)
             symbol = found.group(1).upper() if found and found.group(1).upper() in self._symbols else UNROUTED
