@@ -105,7 +105,7 @@ class CollectorConfig:
     max_connection_age: float = MAX_CONNECTION_AGE_SECONDS
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
-    flush_seconds: float = 1.0
+    flush_seconds: float = 0.25
     ping_interval: float | None = 20.0
     lag_sample_every: int = 1
     max_url_streams: int = MAX_URL_STREAMS
@@ -172,7 +172,7 @@ class StreamCollector:
         """Close files whose window is over and flush the open ones, several times a second."""
         last_flush = self.clock()
         while True:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.1)
             now = self.clock()
             self.writer.close_due(int(now * 1000))
             if now - last_flush >= self.config.flush_seconds:
