@@ -313,7 +313,8 @@ def _show_pool_waits() -> None:
 @click.option("--days", default=60, show_default=True, help="How many days up to today to materialize (30+ for correlations).")
 @click.option("--symbols", help="Comma-separated symbols (default: the whole universe).")
 @click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
-def demo(days: int, symbols: str | None, duckdb_path: str | None) -> None:
+@click.option("--stream-seconds", default=10.0, show_default=True, type=click.FloatRange(min=0), help="Then stream BTCUSDT/ETHUSDT from the simulated WebSocket server this long into the live-stream tables (0: skip).")
+def demo(days: int, symbols: str | None, duckdb_path: str | None, stream_seconds: float) -> None:
     """Offline quickstart: simulated exchange → every layer in DuckDB, then a summary."""
     _set_env(CRYPTOLAKE_SOURCE="simulated", CRYPTOLAKE_DUCKDB=duckdb_path)
     if days < 1:
@@ -324,6 +325,10 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None) -> None:
     chosen = _parse_symbols(symbols)
     showcase = tuple(f"{today}|{s}" for s in ("BTCUSDT", "ETHUSDT") if chosen is None or s in chosen)
     outcome = run_pipeline(first_day, today, chosen, showcase_partitions=showcase)
+    streamed = [s for s in ("BTCUSDT", "ETHUSDT") if chosen is None or s in chosen]
+    if stream_seconds and streamed:
+        click.echo(f"live stream: {', '.join(streamed)} for {stream_seconds:g}s from the simulated WebSocket server")
+        collect_stream(streamed, stream_seconds, materialize=True, summary=False)
     print_summary(outcome["database"])
     from resources.lake import lake_root, table_uri
     from resources.settings import default_lake_root
@@ -422,14 +427,7 @@ def ui(dagster_args) -> None:
 @click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
 def collect(symbols: str, duration: float | None, materialize: bool, source: str | None, landing: str | None, duckdb_path: str | None) -> None:
     """Stream Binance trades and top-of-book quotes over WebSocket into rotating landing files."""
-    import asyncio
-    import logging
-
     from partitions import universe_symbols
-    from resources.binance import BinanceClient
-    from resources.binance_stream import collect_async, ws_base_url
-    from resources.landing import landing_root, rotate_seconds
-    from resources.settings import source as configured_source
 
     _set_env(CRYPTOLAKE_SOURCE=source, CRYPTOLAKE_LANDING=landing, CRYPTOLAKE_DUCKDB=duckdb_path)
     chosen = _parse_symbols(symbols) or []
@@ -440,6 +438,20 @@ def collect(symbols: str, duration: float | None, materialize: bool, source: str
     if materialize:  # settle the database's source before collecting, not after
         ensure_dagster_home()
         _database_for_source(Path(os.environ["DAGSTER_HOME"]))
+    collect_stream(chosen, duration, materialize)
+
+
+def collect_stream(symbols: list[str], duration: float | None, materialize: bool, echo=click.echo, summary: bool = True) -> list[str]:
+    """Collect ``symbols`` into the landing directory, then (``materialize``) run ``stream_assets`` for
+    every partition that landed; returns those partition keys."""
+    import asyncio
+    import logging
+
+    from resources.binance import BinanceClient
+    from resources.binance_stream import collect_async, ws_base_url
+    from resources.landing import landing_root, rotate_seconds
+    from resources.settings import source as configured_source
+
     stream_log = logging.getLogger("cryptolake.stream")
     if not stream_log.handlers:
         handler = logging.StreamHandler(sys.stderr)
@@ -449,22 +461,21 @@ def collect(symbols: str, duration: float | None, materialize: bool, source: str
         stream_log.propagate = False
     chosen_source = configured_source()
     root = landing_root()
-    click.echo(
-        f"collecting {', '.join(chosen)} from {'the simulated exchange (127.0.0.1)' if chosen_source == 'simulated' else ws_base_url()} "
+    echo(
+        f"collecting {', '.join(symbols)} from {'the simulated exchange (127.0.0.1)' if chosen_source == 'simulated' else ws_base_url()} "
         f"into {root} for {f'{duration:g}s' if duration else 'ever (Ctrl-C stops)'}"
     )
     client = BinanceClient.from_env()
     try:
         collector, stats = asyncio.run(
-            collect_async(chosen, root, duration, source=chosen_source, rest_client=client, rotate_seconds=rotate_seconds())
+            collect_async(symbols, root, duration, source=chosen_source, rest_client=client, rotate_seconds=rotate_seconds())
         )
     finally:
         client.close()
-    figures = stats.as_dict()
-    click.echo("collected: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
-    click.echo(f"closed files: {len(collector.writer.closed)} under {root}")
+    echo("collected: " + ", ".join(f"{k}={v}" for k, v in stats.as_dict().items()))
+    echo(f"closed files: {len(collector.writer.closed)} under {root}")
     if not materialize:
-        return
+        return []
     partitions = _landed_partitions(collector.writer.closed)
     if not partitions:
         raise click.ClickException("nothing landed: no partitions to materialize")
@@ -475,9 +486,11 @@ def collect(symbols: str, duration: float | None, materialize: bool, source: str
     defs = _load_definitions()
     instance = DagsterInstance.get()
     for key in partitions:
-        click.echo(f"materializing {STREAM_JOB_NAME} {key}")
+        echo(f"materializing {STREAM_JOB_NAME} {key}")
         _run_job(defs, instance, STREAM_JOB_NAME, partition_key=key)
-    print_summary(defs.resources["io_manager"].database)
+    if summary:
+        print_summary(defs.resources["io_manager"].database, echo=echo)
+    return partitions
 
 
 def _landed_partitions(paths) -> list[str]:

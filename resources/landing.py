@@ -35,8 +35,17 @@ _NAME = re.compile(r"^(?P<symbol>[A-Z0-9_]+)-(?P<start>\d{8}T\d{6})-(?P<writer>[
 
 
 def landing_root() -> Path:
-    """``CRYPTOLAKE_LANDING`` or ``data/landing`` (made absolute)."""
-    return Path(os.environ.get(LANDING_ENV_VAR) or DEFAULT_LANDING).expanduser().resolve()
+    """``CRYPTOLAKE_LANDING``, else ``landing/`` beside a local DuckDB file (``data/landing`` by
+    default, so a demo or test on another DuckDB file lands beside it), made absolute."""
+    configured = os.environ.get(LANDING_ENV_VAR)
+    if configured:
+        return Path(configured).expanduser().resolve()
+    from resources.settings import duckdb_path
+
+    database = duckdb_path()
+    if database.startswith("md:") or database == ":memory:":
+        return Path(DEFAULT_LANDING).resolve()
+    return Path(database).parent / "landing"
 
 
 def rotate_seconds() -> int:
