@@ -485,9 +485,14 @@ def collect_stream(symbols: list[str], duration: float | None, materialize: bool
 
     defs = _load_definitions()
     instance = DagsterInstance.get()
-    for key in partitions:
-        echo(f"materializing {STREAM_JOB_NAME} {key}")
-        _run_job(defs, instance, STREAM_JOB_NAME, partition_key=key)
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from cryptolake_assets.sensors.landing import stream_run_requests
+
+    for request in stream_run_requests(partitions, purpose="collect"):
+        label = request.partition_key or f"{request.tags[ASSET_PARTITION_RANGE_START_TAG]}...{request.tags[ASSET_PARTITION_RANGE_END_TAG]}"
+        echo(f"materializing {STREAM_JOB_NAME} {label}")
+        _run_job(defs, instance, STREAM_JOB_NAME, tags=request.tags, partition_key=request.partition_key)
     if summary:
         print_summary(defs.resources["io_manager"].database, echo=echo)
     return partitions

@@ -14,7 +14,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance, build_sensor_context, materialize
+from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance, build_sensor_context, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as RANGE_END
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 
 from cryptolake_assets.bronze.trades import bronze_trades, trades_compacted
 from cryptolake_assets.checks.medallion import MEDALLION_CHECKS
@@ -22,6 +24,7 @@ from cryptolake_assets.gold.bars_1m import bars_1m
 from cryptolake_assets.silver.bars import build_bars_1m, build_bars_1s
 from cryptolake_assets.silver.bars_1s import bars_1s
 from cryptolake_assets.sensors.landing import STREAM_LANDING_SENSOR_NAME, landing_requests, stream_landing_sensor
+from partitions import daily_symbol_partitions
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 from resources.landing import LandingWriter, StreamLanding
 from resources.simulated.trade_tape import book_ticker_message, tape_for, trade_message
@@ -108,26 +111,62 @@ def test_compaction_writes_one_parquet_file_with_its_sha256(stream_run):
     assert not list(path.parent.glob("*.tmp"))
 
 
-def test_the_landing_sensor_requests_each_changed_partition_once(tmp_path, monkeypatch):
+def test_the_landing_sensor_requests_each_changed_partition_once_in_blocks_of_neighbours(tmp_path, monkeypatch):
     now = dt.datetime.now(dt.UTC)
+    today = now.date()
     writer = LandingWriter(tmp_path, rotate_seconds=60)
     now_ms = int(now.timestamp() * 1000)
-    writer.write("BTCUSDT", now_ms - 120_000, '{"recv_ms":1}')
-    writer.write("ETHUSDT", now_ms - 120_000, '{"recv_ms":1}')
-    writer.write("NOTASYMBOL", now_ms - 120_000, '{"recv_ms":1}')
+    for symbol in ("BTCUSDT", "ETHUSDT", "XRPUSDT", "NOTASYMBOL"):
+        writer.write(symbol, now_ms - 120_000, '{"recv_ms":1}')
     writer.close_all()
     writer.write("BTCUSDT", now_ms, '{"recv_ms":1}')  # still open: not a reason to run
 
     requests, cursor = landing_requests(tmp_path, now, None)
-    assert sorted(r.partition_key for r in requests) == [f"{now.date()}|BTCUSDT", f"{now.date()}|ETHUSDT"]
+    order = daily_symbol_partitions.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    assert order.index("ETHUSDT") == order.index("BTCUSDT") + 1 and order.index("XRPUSDT") < order.index("BTCUSDT") - 1
+    ranges = sorted(((r.partition_key, r.tags.get(RANGE_START), r.tags.get(RANGE_END)) for r in requests), key=str)
+    assert ranges == sorted([(None, f"{today}|BTCUSDT", f"{today}|ETHUSDT"), (f"{today}|XRPUSDT", None, None)], key=str)
     assert landing_requests(tmp_path, now, cursor)[0] == []
     writer.close_all()
-    again, _ = landing_requests(tmp_path, now, cursor)
-    assert [r.partition_key for r in again] == [f"{now.date()}|BTCUSDT"] and again[0].run_key.startswith(f"stream:{now.date()}|BTCUSDT:2:")
+    [again], _ = landing_requests(tmp_path, now, cursor)
+    assert again.partition_key == f"{today}|BTCUSDT" and again.run_key.startswith(f"stream:{today}|BTCUSDT...{today}|BTCUSDT:")
 
     monkeypatch.setenv("CRYPTOLAKE_LANDING", str(tmp_path))
     result = stream_landing_sensor(build_sensor_context(sensor_name=STREAM_LANDING_SENSOR_NAME))
-    assert len(result.run_requests) == 2 and json.loads(result.cursor)
+    assert len(result.run_requests) == 2 and set(json.loads(result.cursor)) == {f"{today}|{s}" for s in ("BTCUSDT", "ETHUSDT", "XRPUSDT")}
+
+
+def test_a_range_run_equals_single_partition_runs_and_compacts_each_partition(tmp_path):
+    tape = tape_for("ETHUSDT")
+    writer = LandingWriter(tmp_path / "landing", rotate_seconds=60)
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        tape = tape_for(symbol)
+        for trade in tape.trades(tape.last_id_at(MIDNIGHT - 30_000) + 1, tape.last_id_at(MIDNIGHT - 1)):
+            writer.write_message(symbol, trade.time + 5, trade_message(symbol, trade, trade.time), is_json=True)
+            writer.write_message(symbol, trade.time + 5, book_ticker_message(symbol, trade), is_json=True)
+    writer.close_all()
+    assets = [bronze_trades, trades_compacted, bars_1s, bars_1m]
+    tables = {}
+    for name, runs in {"range": [{RANGE_START: f"{DAY}|BTCUSDT", RANGE_END: f"{DAY}|ETHUSDT"}], "single": [None, None]}.items():
+        resources = {
+            "io_manager": CryptoLakeDuckDBIOManager(database=str(tmp_path / f"{name}.duckdb")),
+            "stream_landing": StreamLanding(root=str(tmp_path / "landing"), compacted_root=str(tmp_path / name)),
+        }
+        instance = DagsterInstance.ephemeral()
+        for tags, symbol in zip(runs, ("BTCUSDT", "ETHUSDT")):
+            key = None if tags else f"{DAY}|{symbol}"
+            assert materialize(assets, resources=resources, instance=instance, tags=tags or {}, partition_key=key).success
+        with duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True) as connection:
+            tables[name] = {t: connection.sql(f"select * from {t} order by all").pl() for t in ("bronze.trades", "silver.bars_1s", "gold.bars_1m")}
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            path = tmp_path / name / "trades" / f"date={DAY}" / f"{symbol}.parquet"
+            [record] = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=AssetKey(["bronze", "trades_compacted"]), asset_partitions=[f"{DAY}|{symbol}"]), limit=1
+            ).records
+            metadata = record.asset_materialization.metadata
+            assert metadata["sha256"].value == hashlib.sha256(path.read_bytes()).hexdigest() and metadata["rows"].value > 0
+    for table in tables["range"]:
+        assert tables["range"][table].equals(tables["single"][table]) and len(tables["range"][table]) > 0
 
 
 def test_definitions_hold_the_stream_job_and_sensor_and_the_kline_jobs_leave_them_out():
@@ -165,7 +204,7 @@ def test_collect_materialize_fills_all_three_tables_from_the_simulated_server(tm
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     instance = DagsterInstance.from_config(str(tmp_path / "dagster_home"))
     runs = instance.get_runs()
-    assert len(runs) == 2 and all(run.job_name == "stream_assets" and run.is_success for run in runs)
+    assert len(runs) == 1 and all(run.job_name == "stream_assets" and run.is_success for run in runs)  # BTC..ETH: one range run
     evaluations = [
         e.dagster_event.event_specific_data
         for run in runs

@@ -10,8 +10,11 @@ import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
     AssetOut,
+    BackfillPolicy,
     MaterializeResult,
+    MultiPartitionKey,
     MetadataValue,
     Output,
     asset,
@@ -29,6 +32,7 @@ from cryptolake_assets.metadata import markdown_preview, table_schema_of, time_s
 from cryptolake_assets.partition_scope import run_scope
 from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions
 from resources.landing import StreamLanding
+from resources.partition_metadata import add_asset_metadata_by_partition
 
 STREAM_TAGS = {"layer": "bronze", "source": "binance_stream", "pipeline": "stream"}
 
@@ -73,6 +77,7 @@ def _out(key: str, description: str, schema: dict, columns: dict[str, str]) -> A
         ),
     },
     partitions_def=daily_symbol_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     pool="duckdb",
     can_subset=False,
 )
@@ -138,6 +143,7 @@ def write_compacted(trades: pl.DataFrame, path: Path) -> tuple[str, int]:
     key=["bronze", "trades_compacted"],
     ins={"trades": AssetIn(key=["bronze", "trades"])},
     partitions_def=daily_symbol_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     pool="duckdb",
     group_name="bronze",
     kinds={"parquet", "polars"},
@@ -146,15 +152,20 @@ def write_compacted(trades: pl.DataFrame, path: Path) -> tuple[str, int]:
 )
 def trades_compacted(context: AssetExecutionContext, trades: pl.DataFrame, stream_landing: StreamLanding) -> MaterializeResult:
     """Each day's trades of a symbol as one Parquet file, its SHA-256 in the metadata."""
-    day = dt.date.fromisoformat(context.partition_key.keys_by_dimension["date"])  # type: ignore[attr-defined]
-    symbol = context.partition_key.keys_by_dimension["symbol"]  # type: ignore[attr-defined]
-    path = compacted_path(Path(stream_landing.compacted_root), day, symbol)
-    sha256, size = write_compacted(trades, path)
-    return MaterializeResult(
-        metadata={
-            "path": MetadataValue.path(str(path)),
-            "sha256": MetadataValue.text(sha256),
-            "rows": len(trades),
-            "bytes": size,
-        }
-    )
+    scope = run_scope(context)
+    files = {}
+    for day in scope.days:
+        for symbol in scope.symbols:
+            path = compacted_path(Path(stream_landing.compacted_root), day, symbol)
+            rows = trades.filter((pl.col("date") == day) & (pl.col("symbol") == symbol))
+            sha256, size = write_compacted(rows, path)
+            files[MultiPartitionKey({"date": str(day), "symbol": symbol})] = {
+                "path": MetadataValue.path(str(path)),
+                "sha256": MetadataValue.text(sha256),
+                "rows": len(rows),
+                "bytes": size,
+            }
+    if len(files) == 1:
+        return MaterializeResult(metadata=next(iter(files.values())))
+    add_asset_metadata_by_partition(context.get_step_execution_context(), AssetKey(["bronze", "trades_compacted"]), files)
+    return MaterializeResult(metadata={"files": len(files), "rows": len(trades)})

@@ -1,7 +1,7 @@
 """gold/bars_1m: 1-minute OHLCV, VWAP, mean spread and realised volatility from 1-second bars."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, Output, asset
+from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, Output, asset
 
 from cryptolake_assets.metadata import markdown_preview, table_schema_of, time_span
 from cryptolake_assets.silver.bars import BARS_1M_SCHEMA, build_bars_1m
@@ -20,6 +20,7 @@ COLUMNS = {
     key=["gold", "bars_1m"],
     ins={"bars_1s": AssetIn(key=["silver", "bars_1s"])},
     partitions_def=daily_symbol_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     pool="duckdb",
     group_name="gold",
     kinds={"polars", "duckdb"},

@@ -49,6 +49,13 @@ BARS_1M_SCHEMA = {
 }
 
 
+def _sum(values: pl.Expr) -> pl.Expr:
+    """Σ in row order, one addition after the other: the same float result whatever the frame's
+    chunking or sortedness flags (Polars' ``sum`` picks pairwise/SIMD paths by layout, which can
+    differ in the last bit between a frame built in memory and the same rows read from DuckDB)."""
+    return values.cum_sum().last()
+
+
 def _second(ms: pl.Expr) -> pl.Expr:
     return pl.from_epoch(ms // 1000 * 1000, time_unit="ms").dt.replace_time_zone("UTC").cast(UTC_US)
 
@@ -75,8 +82,8 @@ def build_bars_1s(trades: pl.DataFrame, quotes: pl.DataFrame | None = None) -> p
             high=pl.col("price").max(),
             low=pl.col("price").min(),
             close=pl.col("price").last(),
-            volume_base=pl.col("qty").sum(),
-            volume_quote=(pl.col("price") * pl.col("qty")).sum(),
+            volume_base=_sum(pl.col("qty")),
+            volume_quote=_sum(pl.col("price") * pl.col("qty")),
             trade_count=pl.len().cast(pl.Int64),
         )
         .with_columns(vwap=pl.col("volume_quote") / pl.col("volume_base"))
@@ -117,11 +124,11 @@ def build_bars_1m(bars_1s: pl.DataFrame) -> pl.DataFrame:
             high=pl.col("high").max(),
             low=pl.col("low").min(),
             close=pl.col("close").last(),
-            volume_base=pl.col("volume_base").sum(),
-            volume_quote=pl.col("volume_quote").sum(),
+            volume_base=_sum(pl.col("volume_base")),
+            volume_quote=_sum(pl.col("volume_quote")),
             trade_count=pl.col("trade_count").sum(),
-            spread=pl.col("spread").mean(),
-            realized_vol=(pl.col("log_return") ** 2).sum().sqrt(),
+            spread=_sum(pl.col("spread").drop_nulls()) / pl.col("spread").count(),
+            realized_vol=_sum((pl.col("log_return") ** 2).fill_null(0.0)).sqrt(),
             seconds_with_trades=pl.len().cast(pl.Int64),
         )
         .rename({"minute": "window_start"})

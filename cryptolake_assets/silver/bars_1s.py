@@ -1,7 +1,7 @@
 """silver/bars_1s: 1-second OHLCV bars with VWAP and the last quote of the second, per UTC day × symbol."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, Output, asset
+from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, Output, asset
 
 from cryptolake_assets.metadata import markdown_preview, table_schema_of, time_span
 from cryptolake_assets.silver.bars import BARS_1S_SCHEMA, build_bars_1s, seconds_without_trades
@@ -27,6 +27,7 @@ COLUMNS = {
         "quotes": AssetIn(key=["bronze", "quotes"], metadata={"columns": ["symbol", "update_id", "bid", "ask", "recv_ms"]}),
     },
     partitions_def=daily_symbol_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     pool="duckdb",
     group_name="silver",
     kinds={"polars", "duckdb"},
