@@ -15,6 +15,7 @@ landing → bronze parse rate (``--parse-trades`` trades, each with its quote).
 
 import argparse
 import asyncio
+import collections
 import json
 import resource
 import subprocess
@@ -45,16 +46,17 @@ def collect(url: str, symbols: list[str], seconds: float) -> dict:
     from resources.binance_stream import CollectorConfig, StreamCollector
 
     with tempfile.TemporaryDirectory(prefix="cryptolake-stream-bench-") as tmp:
-        collector = StreamCollector(CollectorConfig(url, symbols, Path(tmp), rotate_seconds=60))
+        collector = StreamCollector(CollectorConfig(url, symbols, Path(tmp), rotate_seconds=60, lag_sample_every=1))
+        collector.stats.lag_ms = collections.deque(maxlen=10_000_000)
         warmup = 2.0
 
         async def main():
             task = asyncio.create_task(collector.run(seconds + warmup))
             await asyncio.sleep(warmup)  # connection set-up, first allocations
             start_messages, start = collector.stats.messages, time.monotonic()
-            lag_start = len(collector.stats.lag_ms)
+            collector.stats.lag_ms.clear()
             await task
-            return collector.stats.messages - start_messages, time.monotonic() - start, collector.stats.lag_ms[lag_start:]
+            return collector.stats.messages - start_messages, time.monotonic() - start, list(collector.stats.lag_ms)
 
         messages, elapsed, lags = asyncio.run(main())
         landed_bytes = sum(p.stat().st_size for p in Path(tmp).rglob("*.jsonl"))

@@ -15,6 +15,7 @@ or recorded in the landing file with its id range when REST fails.
 """
 
 import asyncio
+import collections
 import json
 import logging
 import random
@@ -37,7 +38,10 @@ MAX_CONNECTION_AGE_SECONDS = 23.5 * 3600  # Binance cuts connections at 24 h
 REST_PAGE = 1000
 MAX_URL_STREAMS = 100  # streams named in the URL; the rest of a shard is subscribed by message
 SUBSCRIBE_BATCH = 200  # streams per SUBSCRIBE message
-MESSAGES_PER_SECOND = 4  # what the client sends; Binance drops connections above 5 incoming messages/s
+MESSAGES_PER_SECOND = 4
+LAG_SAMPLES = 100_000
+MAX_FILL_IDS = 200_000  # a longer gap (hours of a busy symbol) is recorded, not fetched
+RESUME_WITHIN_SECONDS = 3600  # on start, fill from the last landed trade if it is this recent  # what the client sends; Binance drops connections above 5 incoming messages/s
 _STREAM = re.compile(r'"stream"\s*:\s*"([a-z0-9]+)@')
 
 log = logging.getLogger("cryptolake.stream")
@@ -89,7 +93,8 @@ class StreamStats:
     gap_trades_unfilled: int = 0
     recovered_files: int = 0
     subscribe_messages: int = 0
-    lag_ms: list[int] = field(default_factory=list)  # receive - trade time, sampled
+    # receive − trade time (ms) of every ``lag_sample_every``-th trade, the latest LAG_SAMPLES only
+    lag_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LAG_SAMPLES))
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "lag_ms"}
@@ -107,7 +112,9 @@ class CollectorConfig:
     backoff_max: float = 30.0
     flush_seconds: float = 0.25
     ping_interval: float | None = 20.0
-    lag_sample_every: int = 1
+    lag_sample_every: int = 10
+    max_fill_ids: int = MAX_FILL_IDS
+    resume_within_seconds: float = RESUME_WITHIN_SECONDS
     max_url_streams: int = MAX_URL_STREAMS
     subscribe_batch: int = SUBSCRIBE_BATCH
 
@@ -143,6 +150,7 @@ class StreamCollector:
 
     async def run(self, duration: float | None = None) -> StreamStats:
         self.stats.recovered_files = len(recover_parts(self.config.landing))
+        self.last_trade_id.update(last_landed_trade_ids(self.config.landing, self._symbols, self.clock(), self.config.resume_within_seconds))
         shards = shard_streams(stream_names(sorted(self._symbols)), self.config.streams_per_connection)
         tasks = [asyncio.create_task(self._connection_loop(shard, n)) for n, shard in enumerate(shards)]
         housekeeping = asyncio.create_task(self._housekeeping())
@@ -311,6 +319,9 @@ class StreamCollector:
                 self._gaps.task_done()
 
     async def _fill(self, symbol: str, first: int, last: int) -> None:
+        if last - first + 1 > self.config.max_fill_ids:
+            self._record_gap(symbol, first, last, f"gap of {last - first + 1} ids exceeds max_fill_ids={self.config.max_fill_ids}")
+            return
         cursor = first
         while cursor <= last:
             if self.rest_fetch is None:
@@ -338,6 +349,34 @@ class StreamCollector:
         self.writer.write_record(
             symbol, int(self.clock() * 1000), "gap", {"from_id": first, "to_id": last, "reason": reason[:500]}
         )
+
+
+def last_landed_trade_ids(root: Path, symbols: set[str], now: float, within_seconds: float) -> dict[str, int]:
+    """Per symbol, the highest trade id in its newest closed landing file if that file's window began
+    within ``within_seconds``: a restarted collector fills what it missed while it was down."""
+    from resources.landing import closed_files
+
+    found = {}
+    for symbol in symbols:
+        files = closed_files(root, symbol) if (Path(root) / symbol).exists() else []
+        recent = [f for f in files if now - f.window_start.timestamp() <= within_seconds]
+        for landed in reversed(recent):
+            best = None
+            with open(landed.path, encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    if '@trade"' not in line and '"rest"' not in line:
+                        continue
+                    record = _loads_or_none(line)
+                    if not isinstance(record, dict):
+                        continue
+                    data = (record.get("msg") or {}).get("data") if isinstance(record.get("msg"), dict) else None
+                    trade_id = data.get("t") if isinstance(data, dict) else (record.get("rest") or {}).get("id") if isinstance(record.get("rest"), dict) else None
+                    if isinstance(trade_id, int) and (best is None or trade_id > best):
+                        best = trade_id
+            if best is not None:
+                found[symbol] = best
+                break
+    return found
 
 
 def ws_base_url() -> str:

@@ -242,3 +242,27 @@ def test_sigterm_closes_the_open_file_and_exits_cleanly(tmp_path):
     assert not list(root.rglob("*.part"))
     for path in root.rglob("*.jsonl"):
         assert all(json.loads(line)["recv_ms"] > 0 for line in path.read_text().splitlines())
+
+
+def test_a_restarted_collector_fills_what_it_missed_while_it_was_down(tmp_path):
+    first, _ = collect(tmp_path, seconds=1.5)
+    time.sleep(0.5)  # down: trades go by
+    second, _ = collect(tmp_path, seconds=1.5)
+
+    assert first.stats.gaps == 0 and second.stats.gaps >= len(SYMBOLS) and second.stats.gap_trades_filled > 0
+    for symbol in SYMBOLS:
+        trades, _, gaps = landed(tmp_path, symbol)
+        assert trades["trade_id"].to_list() == list(range(trades["trade_id"].min(), trades["trade_id"].max() + 1)) and gaps.is_empty()
+
+
+def test_a_gap_beyond_max_fill_ids_is_recorded_not_fetched(tmp_path):
+    calls = []
+
+    def fetch(symbol, from_id, limit):
+        calls.append(symbol)
+        return []
+
+    collector, _ = collect(tmp_path, Faults(drop_after={1: 80}), fetch=fetch, max_fill_ids=0)
+    assert calls == [] and collector.stats.gap_trades_unfilled > 0
+    _, _, gaps = landed(tmp_path, "BTCUSDT")
+    assert all("exceeds max_fill_ids=0" in reason for reason in gaps["reason"]) and len(gaps) >= 1
