@@ -5,7 +5,7 @@ The server runs in its own process (``--serve``), streaming the trade tape of ``
 time at ``--rate`` × the tape's rates (each trade is one trade message plus one bookTicker). The
 collector (the project's ``StreamCollector``, landing to a temporary directory) runs in this
 process for ``--seconds``. Reported: sustained messages/s landed, p50/p99/max lag from trade time
-to the line written into its landing file (the file buffer reaches the OS within
+to the line written into its landing file (every 10th trade; the file buffer reaches the OS within
 ``flush_seconds`` more), peak RSS of the collector process, the time to build 1-second bars
 from ``--bar-trades`` trades of one symbol-day (a BTCUSDT-sized day is about 1 M trades), and the
 landing → bronze parse rate (``--parse-trades`` trades, each with its quote).
@@ -46,7 +46,7 @@ def collect(url: str, symbols: list[str], seconds: float) -> dict:
     from resources.binance_stream import CollectorConfig, StreamCollector
 
     with tempfile.TemporaryDirectory(prefix="cryptolake-stream-bench-") as tmp:
-        collector = StreamCollector(CollectorConfig(url, symbols, Path(tmp), rotate_seconds=60, lag_sample_every=1))
+        collector = StreamCollector(CollectorConfig(url, symbols, Path(tmp), rotate_seconds=60, lag_sample_every=10))
         collector.stats.lag_ms = collections.deque(maxlen=10_000_000)
         warmup = 2.0
 

@@ -182,7 +182,9 @@ class StreamCollector:
         while True:
             await asyncio.sleep(0.1)
             now = self.clock()
-            self.writer.close_due(int(now * 1000))
+            due = self.writer.detach_due(int(now * 1000))
+            if due:  # fsync + rename off the event loop: receiving goes on meanwhile
+                await asyncio.to_thread(self.writer.finish, due)
             if now - last_flush >= self.config.flush_seconds:
                 self.writer.flush()
                 last_flush = now

@@ -196,9 +196,20 @@ class LandingWriter:
 
     def close_due(self, now_ms: int) -> list[Path]:
         """Close the files whose window is over at ``now_ms``."""
+        return self.finish(self.detach_due(now_ms))
+
+    def detach_due(self, now_ms: int) -> list[_OpenFile]:
+        """Take the files whose window is over out of rotation (writes go to new files); ``finish``
+        them, e.g. in a worker thread so their fsync does not stall the receiving loop."""
         window = now_ms // self.window_ms
         due = [symbol for symbol, opened in self._open.items() if opened.window < window]
-        return [self._close(symbol) for symbol in due]
+        return [self._open.pop(symbol) for symbol in due]
+
+    def finish(self, detached: list[_OpenFile]) -> list[Path]:
+        """Flush, fsync, close and atomically rename detached files."""
+        closed = [self._finish(opened) for opened in detached]
+        self.closed.extend(closed)
+        return closed
 
     def close_all(self) -> list[Path]:
         return [self._close(symbol) for symbol in list(self._open)]
@@ -207,13 +218,14 @@ class LandingWriter:
         return [opened.part for opened in self._open.values()]
 
     def _close(self, symbol: str) -> Path:
-        opened = self._open.pop(symbol)
+        return self.finish([self._open.pop(symbol)])[0]
+
+    @staticmethod
+    def _finish(opened: _OpenFile) -> Path:
         opened.handle.flush()
         os.fsync(opened.handle.fileno())
         opened.handle.close()
-        final = _close_part(opened.part)
-        self.closed.append(final)
-        return final
+        return _close_part(opened.part)
 
 
 _writers = 0
