@@ -266,3 +266,27 @@ def test_a_gap_beyond_max_fill_ids_is_recorded_not_fetched(tmp_path):
     assert calls == [] and collector.stats.gap_trades_unfilled > 0
     _, _, gaps = landed(tmp_path, "BTCUSDT")
     assert all("exceeds max_fill_ids=0" in reason for reason in gaps["reason"]) and len(gaps) >= 1
+
+
+def test_pings_are_answered_and_a_server_side_age_cut_is_reconnected_and_filled(tmp_path):
+    async def main():
+        server = SimulatedBinanceStreamServer(rate_multiplier=RATE, ping_interval=0.1, faults=Faults(max_age_seconds=0.8))
+        url = await server.start()
+        client = rest_client()
+        collector = StreamCollector(
+            CollectorConfig(url, SYMBOLS, tmp_path, rotate_seconds=1, backoff_initial=0.3),
+            rest_fetch=lambda s, f, n: client.historical_trades(s, f, n),
+        )
+        try:
+            await collector.run(2.5)
+        finally:
+            await server.stop()
+        return collector, server
+
+    collector, server = asyncio.run(main())
+    # pings every 0.1 s with a 0.1 s timeout: only a client answering them stays connected until the age cut
+    assert server.connections >= 2 and collector.stats.disconnects >= 1
+    assert collector.stats.gap_trades_unfilled == 0
+    for symbol in SYMBOLS:
+        trades, _, gaps = landed(tmp_path, symbol)
+        assert trades["trade_id"].to_list() == list(range(trades["trade_id"].min(), trades["trade_id"].max() + 1)) and gaps.is_empty()

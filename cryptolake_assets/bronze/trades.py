@@ -149,6 +149,10 @@ def write_compacted(trades: pl.DataFrame, path: Path) -> tuple[str, int]:
     kinds={"parquet", "polars"},
     owners=["team:market-data"],
     tags=STREAM_TAGS,
+    metadata={
+        "dagster/column_schema": table_schema_of(TRADES_SCHEMA, {"trade_id": "sorted; one file per day and symbol"}),
+        "path": MetadataValue.text("<CRYPTOLAKE_COMPACTED>/trades/date=<day>/<SYMBOL>.parquet"),
+    },
 )
 def trades_compacted(context: AssetExecutionContext, trades: pl.DataFrame, stream_landing: StreamLanding) -> MaterializeResult:
     """Each day's trades of a symbol as one Parquet file, its SHA-256 in the metadata."""
