@@ -169,7 +169,7 @@ def run_pipeline(
         raise click.ClickException(str(error)) from None
     symbols = request.symbols or None
     home = ensure_dagster_home()
-    database = _database_for_source(home)
+    _database_for_source(home)  # a live run into a simulated database is refused here, before any run
     for notice in request.notices:
         echo(f"note: {notice}")
     defs = _load_definitions()
@@ -241,6 +241,11 @@ def refuse_other_interval(database: str, interval: str) -> None:
         )
 
 
+def _scalar(connection, sql: str) -> int:
+    row = connection.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
 def table_summary(database: str) -> list[tuple[str, int, int]]:
     """(table, rows, distinct partitions) for every table in the DuckDB file."""
     from resources.duckdb_io import connect_duckdb
@@ -253,11 +258,11 @@ def table_summary(database: str) -> list[tuple[str, int, int]]:
         summary = []
         for schema, table in tables:
             columns = {row[0] for row in connection.execute(f'DESCRIBE "{schema}"."{table}"').fetchall()}
-            rows = connection.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+            rows = _scalar(connection, f'SELECT count(*) FROM "{schema}"."{table}"')
             if {"date", "symbol"} <= columns:
-                parts = connection.execute(f'SELECT count(DISTINCT (date, symbol)) FROM "{schema}"."{table}"').fetchone()[0]
+                parts = _scalar(connection, f'SELECT count(DISTINCT (date, symbol)) FROM "{schema}"."{table}"')
             elif "date" in columns:
-                parts = connection.execute(f'SELECT count(DISTINCT date) FROM "{schema}"."{table}"').fetchone()[0]
+                parts = _scalar(connection, f'SELECT count(DISTINCT date) FROM "{schema}"."{table}"')
             else:
                 parts = 0
             summary.append((f"{schema}.{table}", int(rows), int(parts)))

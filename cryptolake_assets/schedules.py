@@ -20,7 +20,7 @@ and the alert sensor reports a closed day whose gold still trails its silver.
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import AbstractSet
+from collections.abc import Set as AbstractSet
 
 from dagster import (
     AssetKey,

@@ -22,8 +22,8 @@ from pathlib import Path
 import duckdb
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
-
 from e2e_support import DagsterDev
+
 from resources import run_health
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

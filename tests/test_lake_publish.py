@@ -14,7 +14,6 @@ import textwrap
 import time
 
 import polars as pl
-import pytest
 from dagster import materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from deltalake import DeltaTable

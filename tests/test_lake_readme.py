@@ -1,6 +1,5 @@
 """The README's "Reading the lake" examples run, unchanged, against a small demo lake."""
 
-import datetime as dt
 import os
 import re
 import subprocess

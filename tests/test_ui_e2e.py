@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 from dagster_graphql import DagsterGraphQLClient
-
 from e2e_support import LOCATION_NAME, REPO_ROOT, REPOSITORY_NAME, DagsterDev, E2EError
 
 pytestmark = pytest.mark.e2e

@@ -31,11 +31,9 @@ class BadParameter(ValueError):
         self.parameter, self.status = parameter, status
 
 
-def _parse_date(name: str, value: str | None, required: bool = True) -> dt.date | None:
+def _parse_date(name: str, value: str | None) -> dt.date:
     if value is None or value == "":
-        if required:
-            raise BadParameter(name, f"{name} is required (YYYY-MM-DD)", 422)
-        return None
+        raise BadParameter(name, f"{name} is required (YYYY-MM-DD)", 422)
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
@@ -209,7 +207,7 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
                 try:
                     _, quarantined = await query(
                         "silver", "ohlcv_quarantine", ("rows", newest),
-                        lambda f: int(f.filter(pl.col("date") == newest).height),
+                        lambda f, day=newest: int(f.filter(pl.col("date") == day).height),
                     )
                 except TableNotPublished:
                     pass
@@ -257,7 +255,7 @@ class MeasuredRequests:
 
         try:
             await self.app(scope, receive, send_measured)
-        except Exception as exc:  # noqa: BLE001 - the contract is "never a 500"
+        except Exception as exc:
             if status["sent"]:
                 raise
             await JSONResponse({"error": f"lake unavailable: {exc}"}, status_code=503)(scope, receive, send_measured)
