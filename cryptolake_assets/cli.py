@@ -1,10 +1,11 @@
 """The ``cryptolake`` command: run the pipeline through Dagster without opening the UI.
 
-* ``cryptolake demo``: the offline quickstart (simulated exchange, last 90 days, every layer).
+* ``cryptolake demo``: the offline quickstart (simulated exchange, the last 60 days by default, every layer).
 * ``cryptolake backfill``: any date range and symbols, live Binance by default, as few runs as possible.
 * ``cryptolake ui``: ``dagster dev`` on 127.0.0.1 with the same instance and DuckDB file.
 * ``cryptolake summary``: tables, rows and partitions in the DuckDB file.
 * ``cryptolake doctor``: dead runs, pool slots, DuckDB lock holders; ``--fix`` repairs dead runs.
+* ``cryptolake serve``: the read API over the published lake.
 """
 
 import datetime as dt

@@ -15,9 +15,14 @@ from dagster import AssetKey, BackfillPolicy, DagsterInstance, asset, materializ
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.bronze.klines import bronze_klines
-from cryptolake_assets.checks.medallion import MEDALLION_CHECKS
 from cryptolake_assets.gold.daily_features import daily_features
-from cryptolake_assets.quality.catalog import BRONZE_KLINES, GOLD_DAILY_FEATURES, SILVER_OHLCV, SILVER_QUARANTINE
+from cryptolake_assets.quality.catalog import (
+    BRONZE_KLINES,
+    GOLD_DAILY_FEATURES,
+    MEDALLION_CHECKS,
+    SILVER_OHLCV,
+    SILVER_QUARANTINE,
+)
 from cryptolake_assets.quality.factory import build_table_checks
 from cryptolake_assets.silver.ohlcv import silver_ohlcv
 from cryptolake_assets.silver.transform import SILVER_OHLCV_SCHEMA

@@ -144,8 +144,8 @@ def _bars_by_day(piece: pl.DataFrame) -> pl.DataFrame:
         if not bars["open_time"].is_sorted():
             bars = bars.sort("open_time")
         # One symbol's column is sorted; flagging it makes Polars take its sorted-key group-by,
-        # whose float sums are bit-identical to the former whole-frame sort("symbol", "open_time")
-        # + group_by (unflagged, the hash group-by's sums can differ in the last bit).
+        # whose float sums are bit-identical to a whole-frame sort("symbol", "open_time") + group_by
+        # (unflagged, the hash group-by's sums can differ in the last bit).
         days.append(
             bars.with_columns(pl.col("symbol").set_sorted())
             .group_by("symbol", "date")

@@ -13,7 +13,16 @@ import polars as pl
 
 from cryptolake_assets.quality import models
 from cryptolake_assets.quality.completeness import missing_slots
-from cryptolake_assets.quality.factory import ERROR, SCHEMA_RULE, WARN, Rule, RuleContext, TableQuality, Unverifiable
+from cryptolake_assets.quality.factory import (
+    ERROR,
+    SCHEMA_RULE,
+    WARN,
+    Rule,
+    RuleContext,
+    TableQuality,
+    Unverifiable,
+    build_table_checks,
+)
 from partitions import daily_partitions, daily_symbol_partitions
 from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
 
@@ -276,6 +285,9 @@ TABLES: tuple[TableQuality, ...] = (
     GOLD_MARKET_DAILY,
     GOLD_MARKET_OVERVIEW,
 )
+
+#: One multi-asset check per table, running its rules (what ``definitions.py`` loads).
+MEDALLION_CHECKS = [build_table_checks(table) for table in TABLES]
 
 
 def catalog_markdown() -> str:

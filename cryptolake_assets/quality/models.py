@@ -1,6 +1,6 @@
 """One Pandera (polars) model per medallion table: columns, types, nullability and named value rules.
 
-These models are what the asset checks run (``cryptolake_assets/checks``); nothing is written twice.
+These models are what the asset checks run (``quality/catalog.py`` builds them); nothing is written twice.
 Every value rule is a *named* check so a failure maps to one Dagster asset check of the same name;
 failures of the built-in structure checks (missing/extra column, dtype, null) map to ``schema``.
 Row-wise rules return one boolean per row (True = row is fine), so pandera reports the failing
