@@ -492,3 +492,15 @@ def test_partition_mappings_reach_one_day_ahead_only_for_the_target():
     assert (training[-1], len(training)) == ("2024-03-15", wf.INPUT_DAYS + 1)
     assert graph.get(AssetKey(["gold", "model_evaluation"])).partitions_def is None
 
+
+
+def test_ml_targets_schedule_refills_the_day_whose_next_day_just_closed():
+    from dagster import build_schedule_context
+
+    from cryptolake_assets.definitions import defs
+    from cryptolake_assets.schedules import ML_FEATURES_KEY, ml_targets_schedule
+
+    when = dt.datetime(2024, 7, 3, 1, 10, tzinfo=dt.UTC)
+    result = ml_targets_schedule.evaluate_tick(build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def()))
+    [request] = result.run_requests
+    assert (request.partition_key, request.run_key, request.asset_selection) == ("2024-07-01", "ml_targets:2024-07-01", [ML_FEATURES_KEY])
