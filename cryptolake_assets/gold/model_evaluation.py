@@ -8,9 +8,11 @@ from cryptolake_assets.gold.table_metadata import table_schema
 from cryptolake_assets.metadata import markdown_preview
 from cryptolake_assets.ml import evaluation
 
+IC_WINDOW_DAYS = 20
+
 
 def evaluation_chart(daily: pl.DataFrame) -> MetadataValue:
-    """Cumulative long-short return and daily IC per strategy, and each strategy's hit rate."""
+    """Cumulative long-short return and rolling IC per strategy, and each strategy's pooled hit rate."""
     if daily.is_empty():
         return MetadataValue.md("_no evaluated days yet_")
     from matplotlib.figure import Figure
@@ -23,7 +25,8 @@ def evaluation_chart(daily: pl.DataFrame) -> MetadataValue:
         if rows["long_short_return"].count():
             cumulative.plot(rows["date"].to_list(), rows["cumulative_long_short"].to_list(), label=strategy, linewidth=1)
         if rows["ic"].count():
-            ic.plot(rows["date"].to_list(), rows["ic"].to_list(), label=strategy, linewidth=0.8)
+            rolling = rows["ic"].rolling_mean(window_size=IC_WINDOW_DAYS, min_samples=IC_WINDOW_DAYS // 2)
+            ic.plot(rows["date"].to_list(), rolling.to_list(), label=strategy, linewidth=1)
     pooled = daily.group_by("strategy").agg(rate=pl.col("hits").sum() / pl.col("symbols").sum()).sort("strategy")
     hits.bar(pooled["strategy"].to_list(), pooled["rate"].to_list(), color="tab:blue")
     hits.axhline(0.5, color="black", linewidth=0.8, linestyle="--")
@@ -32,7 +35,7 @@ def evaluation_chart(daily: pl.DataFrame) -> MetadataValue:
     cumulative.axhline(0, color="black", linewidth=0.6)
     cumulative.set_title("cumulative long-short (top − bottom quintile, log)", fontsize=9)
     ic.axhline(0, color="black", linewidth=0.6)
-    ic.set_title("daily IC (Spearman)", fontsize=9)
+    ic.set_title(f"IC (Spearman), {IC_WINDOW_DAYS}-day rolling mean", fontsize=9)
     for ax in (cumulative, ic, hits):
         ax.tick_params(labelsize=7)
     cumulative.legend(fontsize=6)
