@@ -444,7 +444,11 @@ def test_assets_fill_the_three_tables_through_dagster(tmp_path):
     every = [*sources, ml_features_asset, predictions_asset, evaluation_asset]
     day_range = {ASSET_PARTITION_RANGE_START_TAG: str(start), ASSET_PARTITION_RANGE_END_TAG: str(today)}
     assert materialize(every, selection=[ml_features_asset, predictions_asset], resources=resources, tags=day_range).success
-    assert materialize(every, selection=[evaluation_asset], resources=resources).success
+    evaluated_run = materialize(every, selection=[evaluation_asset], resources=resources)
+    [materialization] = evaluated_run.asset_materializations_for_node("gold__model_evaluation")
+    assert materialization.metadata["chart"].value.startswith("![model evaluation](data:image/png;base64,")
+    verdict = materialization.metadata["verdict"].value.splitlines()
+    assert [line.split(":")[0] for line in verdict[:-1]] == ["always_up", "gbm", "linear", "yesterday_sign"]
 
     def read(table):
         with duckdb.connect(database, read_only=True) as connection:
