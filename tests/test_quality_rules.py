@@ -203,9 +203,11 @@ def test_minimal_bad_input_fails_only_its_check(asset, check, mutate, expected):
 
 def test_every_check_has_a_bad_input_and_there_are_at_least_20():
     catalog = {("/".join(t.asset), r.name) for t in TABLES for r in t.rules}
+    from test_ml import BAD_ML_FRAMES  # ml_features, predictions, model_evaluation
     from test_quality_source_tables import BAD_FRAMES  # the CoinGecko, Fear & Greed and market tables
 
-    assert {(a, c) for a, c, _, _ in BAD_INPUTS} | {(a, c) for a, c, _, _ in BAD_FRAMES} == catalog
+    bad = BAD_INPUTS + BAD_FRAMES + BAD_ML_FRAMES
+    assert {(a, c) for a, c, _, _ in bad} == catalog
     assert len(catalog) >= 20
     severities = {r.severity.value for t in TABLES for r in t.rules}
     assert severities == {"ERROR", "WARN"}

@@ -267,6 +267,39 @@ GOLD_DIM_SYMBOL_MARKET = TableQuality(
     ),
 )
 
+GOLD_ML_FEATURES = TableQuality(
+    asset=("gold", "ml_features"),
+    model=models.MlFeatures,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "The 18 feature and target columns with their types; rsi_14 and Fear & Greed within [0, 100], volatility ≥ 0, drawdown within [−1, 0], market-cap rank ≥ 1."),
+        Rule("unique_date_symbol", ERROR, "One row per (date, symbol): a duplicate would weigh a day twice in training."),
+        Rule("features_in_range", ERROR, "corr_btc_30d within [−1, 1] (1e-12 slack), market_breadth within [−1, 1] (or null)."),
+        Rule("target_consistent", ERROR, "target_up = (target_log_return_1d > 0), both null together (D + 1 not closed yet)."),
+    ),
+)
+
+GOLD_PREDICTIONS = TableQuality(
+    asset=("gold", "predictions"),
+    model=models.Predictions,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "Prediction columns and types; a known model, training_rows ≥ 1, prob_up within [0, 1]."),
+        Rule("unique_date_symbol_model", ERROR, "One prediction per (date, symbol, model)."),
+        Rule("trained_before_date", ERROR, "Walk-forward: the model was fit on a day ≤ date, on rows whose target had closed before it (trained_through + 1 < trained_on)."),
+    ),
+)
+
+GOLD_MODEL_EVALUATION = TableQuality(
+    asset=("gold", "model_evaluation"),
+    model=models.ModelEvaluation,
+    partitions_def=None,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "Evaluation columns and types; symbols ≥ 1, hit_rate within [0, 1], IC within [−1, 1] or null."),
+        Rule("unique_date_strategy", ERROR, "One row per (date, strategy), hits ≤ symbols."),
+    ),
+)
+
 TABLES: tuple[TableQuality, ...] = (
     BRONZE_KLINES,
     BRONZE_COINGECKO_MARKETS,
@@ -284,6 +317,9 @@ TABLES: tuple[TableQuality, ...] = (
     GOLD_CATEGORY_DAILY,
     GOLD_MARKET_DAILY,
     GOLD_MARKET_OVERVIEW,
+    GOLD_ML_FEATURES,
+    GOLD_PREDICTIONS,
+    GOLD_MODEL_EVALUATION,
 )
 
 #: One multi-asset check per table, running its rules (what ``definitions.py`` loads).
