@@ -9,7 +9,7 @@ fetch over HTTP: they also get the ``httpx`` kind and the transient-error retry 
 ``medallion_out`` is the same for one output of a ``@multi_asset``.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import polars as pl
@@ -38,6 +38,7 @@ def medallion_conventions(
     partitions_def: PartitionsDefinition | None = None,
     source: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    kinds: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Group, kinds, owners, tags and metadata of a table in ``layer``. Gold tables must describe
     every column (they are what analysts read); bronze and silver describe what needs saying."""
@@ -50,7 +51,7 @@ def medallion_conventions(
         table_metadata["partition_expr"] = partition_expr(partitions_def)
     return {
         "group_name": layer,
-        "kinds": {"httpx", "polars", "duckdb"} if layer == "bronze" else {"polars", "duckdb"},
+        "kinds": {"polars", "duckdb", *(("httpx",) if layer == "bronze" else ()), *kinds},
         "owners": [OWNERS[layer]],
         "tags": {"layer": layer, **({"source": source} if source else {})},
         "metadata": {**table_metadata, **(metadata or {})},
@@ -66,10 +67,11 @@ def medallion_asset(
     partitions_def: PartitionsDefinition | None = None,
     source: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    kinds: Iterable[str] = (),
     **asset_kwargs: Any,
 ):
-    """``@asset`` for the table ``layer/name`` with the house conventions; ``asset_kwargs`` (ins,
-    deps, required_resource_keys, ...) pass through to Dagster."""
+    """``@asset`` for the table ``layer/name`` with the house conventions (``kinds`` adds to the
+    layer's); ``asset_kwargs`` (ins, deps, required_resource_keys, ...) pass through to Dagster."""
     if layer == "bronze":
         asset_kwargs.setdefault("retry_policy", TRANSIENT_RETRY_POLICY)
     return asset(
@@ -78,7 +80,13 @@ def medallion_asset(
         backfill_policy=BackfillPolicy.single_run() if partitions_def is not None else None,
         pool=POOL,
         **medallion_conventions(
-            layer, schema=schema, columns=columns, partitions_def=partitions_def, source=source, metadata=metadata
+            layer,
+            schema=schema,
+            columns=columns,
+            partitions_def=partitions_def,
+            source=source,
+            metadata=metadata,
+            kinds=kinds,
         ),
         **asset_kwargs,
     )

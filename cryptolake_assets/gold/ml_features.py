@@ -6,14 +6,12 @@ import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    BackfillPolicy,
     MultiToSingleDimensionPartitionMapping,
     Output,
     TimeWindowPartitionMapping,
-    asset,
 )
 
-from cryptolake_assets.gold.table_metadata import table_schema
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from cryptolake_assets.ml import features as ml
 from partitions import DATE_DIMENSION, daily_partitions, load_universe
@@ -32,8 +30,12 @@ def last_closed_day() -> dt.date:
     return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 
 
-@asset(
-    key=["gold", "ml_features"],
+@medallion_asset(
+    "gold",
+    "ml_features",
+    schema=ml.ML_FEATURES_SCHEMA,
+    columns=ml.COLUMNS,
+    partitions_def=daily_partitions,
     ins={
         "daily_returns": AssetIn(
             key=["gold", "daily_returns"], partition_mapping=RETURNS_WINDOW, metadata={"columns": ["date", "symbol", "close", "quote_volume"]}
@@ -51,14 +53,6 @@ def last_closed_day() -> dt.date:
             key=["silver", "coingecko_markets"], partition_mapping=COINGECKO_WINDOW, metadata={"columns": ["date", "symbol", "market_cap_rank"]}
         ),
     },
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema(ml.ML_FEATURES_SCHEMA, ml.COLUMNS)},
 )
 def ml_features(
     context: AssetExecutionContext,

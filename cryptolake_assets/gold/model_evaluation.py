@@ -1,10 +1,10 @@
 """gold/model_evaluation: out-of-sample hit rate, IC and long-short returns of the predictions vs baselines."""
 
 import polars as pl
-from dagster import AssetIn, MetadataValue, Output, asset
+from dagster import AssetIn, MetadataValue, Output
 
 from cryptolake_assets.gold.charts import png_markdown
-from cryptolake_assets.gold.table_metadata import table_schema
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from cryptolake_assets.ml import evaluation
 
@@ -43,20 +43,17 @@ def evaluation_chart(daily: pl.DataFrame) -> MetadataValue:
     return png_markdown(figure, "model evaluation")
 
 
-@asset(
-    key=["gold", "model_evaluation"],
+@medallion_asset(
+    "gold",
+    "model_evaluation",
+    schema=evaluation.MODEL_EVALUATION_SCHEMA,
+    columns=evaluation.COLUMNS,
     ins={
         "predictions": AssetIn(key=["gold", "predictions"]),
         "ml_features": AssetIn(
             key=["gold", "ml_features"], metadata={"columns": ["date", "symbol", "ret_1d", "target_log_return_1d", "target_up"]}
         ),
     },
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={"dagster/column_schema": table_schema(evaluation.MODEL_EVALUATION_SCHEMA, evaluation.COLUMNS)},
 )
 def model_evaluation(predictions: pl.DataFrame, ml_features: pl.DataFrame) -> Output[pl.DataFrame]:
     """Out-of-sample hit rate, Spearman IC and top-minus-bottom quintile return per day and strategy

@@ -1,10 +1,18 @@
 """gold/predictions: walk-forward next-day return predictions per UTC day, symbol and model."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, Config, MetadataValue, Output, TimeWindowPartitionMapping, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    Config,
+    MetadataValue,
+    Output,
+    TimeWindowPartitionMapping,
+)
 from pydantic import Field
 
-from cryptolake_assets.gold.table_metadata import column_lineage, table_schema
+from cryptolake_assets.gold.table_metadata import column_lineage
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from cryptolake_assets.ml import walk_forward as wf
 from cryptolake_assets.ml.features import FEATURE_COLUMNS
@@ -23,8 +31,13 @@ class PredictionsConfig(Config):
     )
 
 
-@asset(
-    key=["gold", "predictions"],
+@medallion_asset(
+    "gold",
+    "predictions",
+    schema=wf.PREDICTIONS_SCHEMA,
+    columns=wf.COLUMNS,
+    partitions_def=daily_partitions,
+    kinds={"scikitlearn"},
     ins={
         "ml_features": AssetIn(
             key=ML_FEATURES,
@@ -32,14 +45,6 @@ class PredictionsConfig(Config):
             metadata={"columns": ["date", "symbol", *FEATURE_COLUMNS, "target_log_return_1d", "target_up"]},
         )
     },
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb", "scikitlearn"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema(wf.PREDICTIONS_SCHEMA, wf.COLUMNS)},
 )
 def predictions(context: AssetExecutionContext, config: PredictionsConfig, ml_features: pl.DataFrame) -> Output[pl.DataFrame]:
     """Per day D and symbol, the predicted next-day log return and probability of an up day from a

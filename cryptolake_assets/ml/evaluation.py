@@ -15,7 +15,7 @@ import polars as pl
 BASELINES = ("yesterday_sign", "always_up")
 MIN_IC_SYMBOLS = 5
 
-MODEL_EVALUATION_SCHEMA: dict[str, pl.DataType] = {
+MODEL_EVALUATION_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "strategy": pl.String(),
     "symbols": pl.Int64(),
@@ -24,7 +24,7 @@ MODEL_EVALUATION_SCHEMA: dict[str, pl.DataType] = {
     "ic": pl.Float64(),
     "long_short_return": pl.Float64(),
     "cumulative_long_short": pl.Float64(),
-}
+})
 
 COLUMNS = {
     "date": "UTC day D of the predictions (their outcome is D+1's return)",
@@ -122,7 +122,8 @@ def summary(daily: pl.DataFrame) -> dict[str, dict]:
     treats rows as independent (symbols move together, so it overstates); the t-stats use days."""
     out = {}
     up = daily.filter(pl.col("strategy") == "always_up")
-    share_up = float(up["hits"].sum() / up["symbols"].sum()) if up.height and up["symbols"].sum() else 0.5
+    up_days, up_hits = int(up["symbols"].sum()), int(up["hits"].sum())
+    share_up = up_hits / up_days if up_days else 0.5
     best_constant = max(share_up, 1 - share_up)
     for strategy in sorted(daily["strategy"].unique().to_list()):
         rows = daily.filter(pl.col("strategy") == strategy).sort("date")

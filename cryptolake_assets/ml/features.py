@@ -32,7 +32,7 @@ FEATURE_COLUMNS = [
     "market_cap_rank",
 ]
 
-ML_FEATURES_SCHEMA: dict[str, pl.DataType] = {
+ML_FEATURES_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "symbol": pl.String(),
     "category": pl.String(),
@@ -51,7 +51,7 @@ ML_FEATURES_SCHEMA: dict[str, pl.DataType] = {
     "market_cap_rank": pl.Float64(),
     "target_log_return_1d": pl.Float64(),
     "target_up": pl.Boolean(),
-}
+})
 
 COLUMNS = {
     "date": "UTC day D the features are known at (its close)",

@@ -31,7 +31,7 @@ MODELS: dict[str, dict] = {
     "gbm": {"n_estimators": 100, "max_depth": 2, "learning_rate": 0.05, "subsample": 0.8},
 }
 
-PREDICTIONS_SCHEMA: dict[str, pl.DataType] = {
+PREDICTIONS_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "symbol": pl.String(),
     "model": pl.String(),
@@ -41,7 +41,7 @@ PREDICTIONS_SCHEMA: dict[str, pl.DataType] = {
     "training_rows": pl.Int64(),
     "predicted_log_return": pl.Float64(),
     "prob_up": pl.Float64(),
-}
+})
 
 COLUMNS = {
     "date": "UTC day D predicted for (features of D; the prediction is of D+1's log return)",

@@ -776,7 +776,7 @@ class ModelEvaluation(pa.DataFrameModel):
     """gold.model_evaluation: per day and strategy the out-of-sample figures."""
 
     date: pl.Date
-    strategy: pl.String
+    strategy: pl.String  # type: ignore[assignment]  # the column is named strategy (pandera's classmethod)
     symbols: pl.Int64 = pa.Field(ge=1)
     hits: pl.Int64 = pa.Field(ge=0)
     hit_rate: pl.Float64 = pa.Field(in_range={"min_value": 0, "max_value": 1})
