@@ -343,7 +343,7 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None) -> None:
         f"Dagster instance: {os.environ['DAGSTER_HOME']}\n"
         f"Lake (Delta, readable while the pipeline runs): {lake}\n"
         f"Open the UI:  {command} ui   (then http://127.0.0.1:3000)\n"
-        f"Serve it:     {command} serve   (then http://127.0.0.1:8000/docs; README: Reading the lake)\n"
+        f"Serve it:     {command} serve   (then http://127.0.0.1:8000/docs; docs/reading-the-lake.md)\n"
         f"Query it:     {python} -c \"import polars as pl; print(pl.read_delta('{features}').head())\""
     )
 

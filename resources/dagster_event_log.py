@@ -4,7 +4,7 @@ A materialization of a date × symbol asset over a range writes one ``ASSET_MATE
 event per partition (25,585 for the default universe over two years, per asset). Dagster's stock
 ``SqliteEventLogStorage`` writes each event on its own: two fresh SQLite connections, two commits
 and two schema inspections per event, about 9 ms here, so a two-year backfill spent most of its
-time in ``store_event`` (see the README's Performance section). This subclass keeps Dagster's
+time in ``store_event`` (see docs/changelog.md and docs/adr/0002-batched-event-log.md). This subclass keeps Dagster's
 schema, files and read paths and only changes how events are written:
 
 - ``store_event_batch`` writes a batch of asset events of one run in one transaction on the run

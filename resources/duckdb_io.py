@@ -3,8 +3,8 @@
 Inputs load as a ``pl.DataFrame``, or, when annotated ``pl.LazyFrame``, as a lazy DuckDB scan of the
 same slice (read when collected, with column selection and filters pushed into DuckDB).
 
-Built on dagster-duckdb's ``DbIOManager`` with three fixes for today's releases (see README,
-"Why a DuckDB I/O manager subclass"):
+Built on dagster-duckdb's ``DbIOManager`` with three fixes for today's releases (see
+docs/adr/0001-duckdb-io-manager.md):
 
 * **duckdb 2.0 loads**: dagster-duckdb-polars 0.29 loads with ``connection.execute(sql).arrow()``,
   which duckdb 2.0 removed; we load with the relation API ``connection.sql(sql).pl()``.

@@ -14,6 +14,7 @@ import textwrap
 import time
 
 import polars as pl
+import pytest
 from dagster import materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from deltalake import DeltaTable
@@ -77,6 +78,7 @@ def _duckdb_groups(path) -> dict[tuple[str, str], tuple[int, float, float]]:
     return {(r["symbol"], str(r["date"])): (r["n"], r["close"], r["volume"]) for r in groups.iter_rows(named=True)}
 
 
+@pytest.mark.slow  # a range backfill with a reader process polling the lake (~15 s)
 def test_reader_sees_only_complete_partitions_during_backfill(tmp_path):
     lake = DeltaLake(root=str(tmp_path / "lake"))
     duckdb_path = tmp_path / "cryptolake.duckdb"

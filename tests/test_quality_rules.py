@@ -237,9 +237,13 @@ def test_empty_partition_of_a_listed_day_misses_every_bar_and_today_only_closed_
     assert unlisted.count == 0
 
 
-def test_readme_lists_every_check():
+def test_docs_list_every_check():
+    from collections import Counter
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("<!-- section:quality -->")[1].split("<!-- /section:quality -->")[0]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "data-quality.md").read_text()
+    section = page.split("<!-- section:quality -->")[1].split("<!-- /section:quality -->")[0]
     assert catalog_markdown() in section
+    severities = Counter(rule.severity.value for table in TABLES for rule in table.rules)
+    total = sum(severities.values())
+    assert f"{total} checks, {severities['ERROR']} ERROR and {severities['WARN']} WARN" in " ".join(section.split())

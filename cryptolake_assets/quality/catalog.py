@@ -1,5 +1,5 @@
-"""Every data-quality rule of the lake, per table, with its severity and why (the README table is
-generated from this list by ``catalog_markdown``).
+"""Every data-quality rule of the lake, per table, with its severity and why (the table in
+docs/data-quality.md is generated from this list by ``catalog_markdown``).
 
 Severity policy: bronze keeps what the exchange sent, so only its shape blocks (silver quarantines
 or de-duplicates the rest). Silver consistency rules are ERROR: they assert the quarantine worked
@@ -327,7 +327,7 @@ MEDALLION_CHECKS = [build_table_checks(table) for table in TABLES]
 
 
 def catalog_markdown() -> str:
-    """The README's table of every check: layer, asset, check, severity, why."""
+    """The table of every check in docs/data-quality.md: layer, asset, check, severity, why."""
     lines = ["| layer | asset | check | severity | why |", "|---|---|---|---|---|"]
     for table in TABLES:
         for rule in table.rules:
