@@ -1,10 +1,11 @@
 """The ``cryptolake`` command: run the pipeline through Dagster without opening the UI.
 
-* ``cryptolake demo``: the offline quickstart (simulated exchange, last 90 days, every layer).
+* ``cryptolake demo``: the offline quickstart (simulated exchange, the last 60 days by default, every layer).
 * ``cryptolake backfill``: any date range and symbols, live Binance by default, as few runs as possible.
 * ``cryptolake ui``: ``dagster dev`` on 127.0.0.1 with the same instance and DuckDB file.
 * ``cryptolake summary``: tables, rows and partitions in the DuckDB file.
 * ``cryptolake doctor``: dead runs, pool slots, DuckDB lock holders; ``--fix`` repairs dead runs.
+* ``cryptolake serve``: the read API over the published lake.
 * ``cryptolake collect``: the live trade/quote stream into landing files (``--materialize``: then the tables).
 """
 
@@ -170,7 +171,7 @@ def run_pipeline(
         raise click.ClickException(str(error)) from None
     symbols = request.symbols or None
     home = ensure_dagster_home()
-    database = _database_for_source(home)
+    _database_for_source(home)  # a live run into a simulated database is refused here, before any run
     for notice in request.notices:
         echo(f"note: {notice}")
     defs = _load_definitions()
@@ -242,6 +243,11 @@ def refuse_other_interval(database: str, interval: str) -> None:
         )
 
 
+def _scalar(connection, sql: str) -> int:
+    row = connection.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
 def table_summary(database: str) -> list[tuple[str, int, int]]:
     """(table, rows, distinct partitions) for every table in the DuckDB file."""
     from resources.duckdb_io import connect_duckdb
@@ -254,11 +260,11 @@ def table_summary(database: str) -> list[tuple[str, int, int]]:
         summary = []
         for schema, table in tables:
             columns = {row[0] for row in connection.execute(f'DESCRIBE "{schema}"."{table}"').fetchall()}
-            rows = connection.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+            rows = _scalar(connection, f'SELECT count(*) FROM "{schema}"."{table}"')
             if {"date", "symbol"} <= columns:
-                parts = connection.execute(f'SELECT count(DISTINCT (date, symbol)) FROM "{schema}"."{table}"').fetchone()[0]
+                parts = _scalar(connection, f'SELECT count(DISTINCT (date, symbol)) FROM "{schema}"."{table}"')
             elif "date" in columns:
-                parts = connection.execute(f'SELECT count(DISTINCT date) FROM "{schema}"."{table}"').fetchone()[0]
+                parts = _scalar(connection, f'SELECT count(DISTINCT date) FROM "{schema}"."{table}"')
             else:
                 parts = 0
             summary.append((f"{schema}.{table}", int(rows), int(parts)))
@@ -343,7 +349,7 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None, stream_seconds
         f"Dagster instance: {os.environ['DAGSTER_HOME']}\n"
         f"Lake (Delta, readable while the pipeline runs): {lake}\n"
         f"Open the UI:  {command} ui   (then http://127.0.0.1:3000)\n"
-        f"Serve it:     {command} serve   (then http://127.0.0.1:8000/docs; README: Reading the lake)\n"
+        f"Serve it:     {command} serve   (then http://127.0.0.1:8000/docs; docs/reading-the-lake.md)\n"
         f"Query it:     {python} -c \"import polars as pl; print(pl.read_delta('{features}').head())\""
     )
 
@@ -492,7 +498,7 @@ def collect_stream(symbols: list[str], duration: float | None, materialize: bool
     for request in stream_run_requests(partitions, purpose="collect"):
         label = request.partition_key or f"{request.tags[ASSET_PARTITION_RANGE_START_TAG]}...{request.tags[ASSET_PARTITION_RANGE_END_TAG]}"
         echo(f"materializing {STREAM_JOB_NAME} {label}")
-        _run_job(defs, instance, STREAM_JOB_NAME, tags=request.tags, partition_key=request.partition_key)
+        _run_job(defs, instance, STREAM_JOB_NAME, tags=dict(request.tags), partition_key=request.partition_key)
     if summary:
         print_summary(defs.resources["io_manager"].database, echo=echo)
     return partitions
@@ -504,7 +510,7 @@ def _landed_partitions(paths) -> list[str]:
     from resources.landing import parse_name
 
     days = set(daily_partitions.get_partition_keys())
-    keys = set()
+    keys: set[str] = set()
     for path in paths:
         landed = parse_name(Path(path))
         if landed is None or landed.symbol.startswith("_"):

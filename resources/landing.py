@@ -80,7 +80,7 @@ def closed_files(root: Path, symbol: str | None = None, day: dt.date | None = No
     """Closed landing files (optionally of one symbol and/or receive day), oldest window first."""
     root = Path(root)
     symbols = [symbol] if symbol else sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
-    found = []
+    found: list[LandedFile] = []
     for sym in symbols:
         days = [root / sym / day.isoformat()] if day else sorted((root / sym).glob("????-??-??"))
         for folder in days:

@@ -4,8 +4,6 @@ Proves an ``s3://`` lake root works without code changes: only the resource's co
 (endpoint, region, credentials) differs from a local path.
 """
 
-import datetime as dt
-import os
 import shutil
 import socket
 import subprocess
@@ -50,9 +48,9 @@ def s3_endpoint():
             try:
                 httpx.get(endpoint, timeout=1)
                 break
-            except httpx.TransportError:
+            except httpx.TransportError as error:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("moto_server did not start")
+                    raise RuntimeError("moto_server did not start") from error
                 time.sleep(0.1)
         boto3.client(
             "s3", endpoint_url=endpoint, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, region_name="us-east-1"

@@ -19,11 +19,11 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as RANGE_EN
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 
 from cryptolake_assets.bronze.trades import bronze_trades, trades_compacted
-from cryptolake_assets.checks.medallion import MEDALLION_CHECKS
 from cryptolake_assets.gold.bars_1m import bars_1m
+from cryptolake_assets.quality.catalog import MEDALLION_CHECKS
+from cryptolake_assets.sensors.landing import STREAM_LANDING_SENSOR_NAME, landing_requests, stream_landing_sensor
 from cryptolake_assets.silver.bars import build_bars_1m, build_bars_1s
 from cryptolake_assets.silver.bars_1s import bars_1s
-from cryptolake_assets.sensors.landing import STREAM_LANDING_SENSOR_NAME, landing_requests, stream_landing_sensor
 from partitions import daily_symbol_partitions
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 from resources.landing import LandingWriter, StreamLanding

@@ -17,7 +17,13 @@ from cryptolake_assets.quality.catalog import BRONZE_TRADES, GOLD_BARS_1M, SILVE
 from cryptolake_assets.quality.factory import ERROR, RuleContext, evaluate_table
 from cryptolake_assets.silver.bars import build_bars_1m, build_bars_1s, seconds_without_trades
 from resources.binance import BinanceClient
-from resources.binance_stream import MAX_STREAMS_PER_CONNECTION, backoff_delays, combined_url, shard_streams, stream_names
+from resources.binance_stream import (
+    MAX_STREAMS_PER_CONNECTION,
+    backoff_delays,
+    combined_url,
+    shard_streams,
+    stream_names,
+)
 from resources.simulated.binance_exchange import SimulatedBinanceExchange
 from resources.simulated.trade_tape import book_ticker_message, tape_for, trade_message
 

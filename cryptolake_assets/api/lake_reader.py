@@ -68,7 +68,7 @@ class LakeReader:
             def refresh() -> None:
                 try:
                     self._refresh(entry, layer, name)
-                except Exception:  # noqa: BLE001 - keep serving the version we have; retried next period
+                except Exception:
                     pass
                 finally:
                     entry.checked_at = time.monotonic()

@@ -19,7 +19,7 @@ import polars as pl
 
 from resources.landing import LandedFile, closed_files, read_lines
 
-TRADES_SCHEMA = {
+TRADES_SCHEMA = pl.Schema({
     "date": pl.Date,
     "symbol": pl.String,
     "trade_id": pl.Int64,
@@ -31,8 +31,8 @@ TRADES_SCHEMA = {
     "is_best_match": pl.Boolean,
     "recv_ms": pl.Int64,
     "source": pl.String,
-}
-QUOTES_SCHEMA = {
+})
+QUOTES_SCHEMA = pl.Schema({
     "date": pl.Date,
     "symbol": pl.String,
     "update_id": pl.Int64,
@@ -41,8 +41,8 @@ QUOTES_SCHEMA = {
     "ask": pl.String,
     "ask_qty": pl.String,
     "recv_ms": pl.Int64,
-}
-QUARANTINE_SCHEMA = {
+})
+QUARANTINE_SCHEMA = pl.Schema({
     "date": pl.Date,
     "symbol": pl.String,
     "file": pl.String,
@@ -50,8 +50,8 @@ QUARANTINE_SCHEMA = {
     "recv_ms": pl.Int64,
     "reason": pl.String,
     "raw": pl.String,
-}
-GAPS_SCHEMA = {"symbol": pl.String, "from_id": pl.Int64, "to_id": pl.Int64, "reason": pl.String}
+})
+GAPS_SCHEMA = pl.Schema({"symbol": pl.String, "from_id": pl.Int64, "to_id": pl.Int64, "reason": pl.String})
 NEXT_DAY_MINUTES = 2  # trades of day D received in the first minutes of D+1
 _RAW_MAX = 2000
 

@@ -5,6 +5,7 @@ import datetime as dt
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from dagster import (
@@ -14,8 +15,8 @@ from dagster import (
     AssetOut,
     BackfillPolicy,
     MaterializeResult,
-    MultiPartitionKey,
     MetadataValue,
+    MultiPartitionKey,
     Output,
     asset,
     multi_asset,
@@ -150,6 +151,7 @@ def write_compacted(trades: pl.DataFrame, path: Path) -> tuple[str, int]:
     owners=["team:market-data"],
     tags=STREAM_TAGS,
     metadata={
+        "partition_expr": DAILY_SYMBOL_PARTITION_EXPR,  # one file per date=<day>/<SYMBOL>.parquet
         "dagster/column_schema": table_schema_of(TRADES_SCHEMA, {"trade_id": "sorted; one file per day and symbol"}),
         "path": MetadataValue.text("<CRYPTOLAKE_COMPACTED>/trades/date=<day>/<SYMBOL>.parquet"),
     },
@@ -157,7 +159,7 @@ def write_compacted(trades: pl.DataFrame, path: Path) -> tuple[str, int]:
 def trades_compacted(context: AssetExecutionContext, trades: pl.DataFrame, stream_landing: StreamLanding) -> MaterializeResult:
     """Each day's trades of a symbol as one Parquet file, its SHA-256 in the metadata."""
     scope = run_scope(context)
-    files = {}
+    files: dict[str, dict[str, Any]] = {}
     for day in scope.days:
         for symbol in scope.symbols:
             path = compacted_path(Path(stream_landing.compacted_root), day, symbol)

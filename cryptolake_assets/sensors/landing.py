@@ -8,11 +8,10 @@ partition, the number of closed files and the newest one; the run key carries th
 is answered once.
 """
 
-import hashlib
-from collections.abc import Iterable
-
 import datetime as dt
+import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor

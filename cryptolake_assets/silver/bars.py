@@ -14,39 +14,39 @@ import polars as pl
 
 UTC_US = pl.Datetime("us", "UTC")
 
-BARS_1S_SCHEMA = {
-    "date": pl.Date,
-    "symbol": pl.String,
+BARS_1S_SCHEMA = pl.Schema({
+    "date": pl.Date(),
+    "symbol": pl.String(),
     "window_start": UTC_US,
-    "open": pl.Float64,
-    "high": pl.Float64,
-    "low": pl.Float64,
-    "close": pl.Float64,
-    "volume_base": pl.Float64,
-    "volume_quote": pl.Float64,
-    "trade_count": pl.Int64,
-    "vwap": pl.Float64,
-    "bid": pl.Float64,
-    "ask": pl.Float64,
-    "spread": pl.Float64,
-}
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume_base": pl.Float64(),
+    "volume_quote": pl.Float64(),
+    "trade_count": pl.Int64(),
+    "vwap": pl.Float64(),
+    "bid": pl.Float64(),
+    "ask": pl.Float64(),
+    "spread": pl.Float64(),
+})
 
-BARS_1M_SCHEMA = {
-    "date": pl.Date,
-    "symbol": pl.String,
+BARS_1M_SCHEMA = pl.Schema({
+    "date": pl.Date(),
+    "symbol": pl.String(),
     "window_start": UTC_US,
-    "open": pl.Float64,
-    "high": pl.Float64,
-    "low": pl.Float64,
-    "close": pl.Float64,
-    "volume_base": pl.Float64,
-    "volume_quote": pl.Float64,
-    "trade_count": pl.Int64,
-    "vwap": pl.Float64,
-    "spread": pl.Float64,
-    "realized_vol": pl.Float64,
-    "seconds_with_trades": pl.Int64,
-}
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume_base": pl.Float64(),
+    "volume_quote": pl.Float64(),
+    "trade_count": pl.Int64(),
+    "vwap": pl.Float64(),
+    "spread": pl.Float64(),
+    "realized_vol": pl.Float64(),
+    "seconds_with_trades": pl.Int64(),
+})
 
 
 def _sum(values: pl.Expr) -> pl.Expr:
@@ -143,7 +143,7 @@ def build_bars_1m(bars_1s: pl.DataFrame) -> pl.DataFrame:
 def seconds_without_trades(bars_1s: pl.DataFrame) -> pl.DataFrame:
     """Per symbol: seconds from its first to its last bar, and how many of them had no trade."""
     if bars_1s.is_empty():
-        return pl.DataFrame(schema={"symbol": pl.String, "seconds": pl.Int64, "seconds_without_trades": pl.Int64})
+        return pl.DataFrame(schema={"symbol": pl.String(), "seconds": pl.Int64(), "seconds_without_trades": pl.Int64})
     return (
         bars_1s.group_by("symbol")
         .agg(

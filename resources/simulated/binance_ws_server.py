@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from resources.simulated.trade_tape import TradeTape, book_ticker_message, tape_for, trade_message
@@ -58,14 +58,14 @@ class SimulatedBinanceStreamServer:
         self.messages_sent = 0
         self.malformed_sent: list[str] = []
         self._tapes: dict[str, TradeTape] = {}
-        self._server = None
+        self._server: Server | None = None
 
     @property
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
     async def start(self) -> str:
-        self._server = await serve(
+        server = await serve(
             self._handle,
             self.host,
             self.port,
@@ -75,7 +75,8 @@ class SimulatedBinanceStreamServer:
             max_queue=64,
             write_limit=2**20,
         )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._server = server
+        self.port = server.sockets[0].getsockname()[1]
         return self.url
 
     async def stop(self) -> None:
@@ -100,6 +101,7 @@ class SimulatedBinanceStreamServer:
     async def _handle(self, connection: ServerConnection) -> None:
         self.connections += 1
         number = self.connections
+        assert connection.request is not None  # the handler runs after the handshake
         request = urlsplit(connection.request.path)
         if request.path != "/stream":
             await connection.close(1008, "unknown path; use /stream?streams=")
