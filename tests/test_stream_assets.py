@@ -180,6 +180,7 @@ def test_definitions_hold_the_stream_job_and_sensor_and_the_kline_jobs_leave_the
     assert "stream_landing" in defs.resources
 
 
+@pytest.mark.slow  # a CLI subprocess: 5 s of collection, then a Dagster run (~12 s)
 def test_collect_materialize_fills_all_three_tables_from_the_simulated_server(tmp_path, monkeypatch):
     env = {
         **os.environ,
