@@ -8,17 +8,20 @@ from dagster import (
 )
 
 from cryptolake_assets import bronze, checks, gold, silver
+from cryptolake_assets.dashboard import link_assets
 from cryptolake_assets.freshness import apply_freshness
 from cryptolake_assets.schedules import JOBS, SCHEDULES
 from cryptolake_assets.sensors import SENSORS
 from resources.definitions import build_resources
 
-ASSETS = apply_freshness(
-    [
-        *load_assets_from_package_module(bronze),
-        *load_assets_from_package_module(silver),
-        *load_assets_from_package_module(gold),
-    ]
+ASSETS = link_assets(
+    apply_freshness(
+        [
+            *load_assets_from_package_module(bronze),
+            *load_assets_from_package_module(silver),
+            *load_assets_from_package_module(gold),
+        ]
+    )
 )
 ASSET_CHECKS = load_asset_checks_from_package_module(checks)
 
