@@ -38,7 +38,7 @@ def render() -> None:
             st.table(top.select(
                 "rank", "symbol",
                 pl.format("{}B", (pl.col("market_cap") / 1e9).round(2)).alias("market cap (USD)"),
-                pl.col("change_pct_24h").round(2).alias("24 h change %"),
+                (pl.col("change_pct_24h").round(2).cast(pl.String) + "%").fill_null("-").alias("24 h change"),
             ), hide_index=True)
     with right:
         st.subheader("Advancers and decliners")
