@@ -221,13 +221,14 @@ def test_asset_metadata_links_to_its_page(monkeypatch):
     from cryptolake_assets.definitions import defs
 
     links = {spec.key.to_user_string(): spec.metadata["dashboard"].url for spec in defs.resolve_all_asset_specs()}
-    assert links["gold/market_overview"] == "http://127.0.0.1:8501/overview"
+    assert links["gold/market_overview"] == "http://127.0.0.1:8501/"  # the default page
     assert links["gold/daily_features"] == "http://127.0.0.1:8501/price"
     assert links["gold/correlations"] == "http://127.0.0.1:8501/correlations"
     assert links["silver/fear_greed"] == "http://127.0.0.1:8501/sentiment"
     assert links["silver/ohlcv_quarantine"] == "http://127.0.0.1:8501/quality"
     monkeypatch.setenv("CRYPTOLAKE_DASHBOARD_URL", "https://dash.example.com/")
     assert dashboard_url("price") == "https://dash.example.com/price"
+    assert dashboard_url("overview") == "https://dash.example.com/"
 
 
 def test_cli_dashboard_runs_streamlit_on_localhost(monkeypatch, tmp_path):

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from playwright.sync_api import sync_playwright
 
+from cryptolake_assets.dashboard import dashboard_url
 from e2e_support import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, Dashboard, open_dashboard_page
 
 pytestmark = pytest.mark.e2e
@@ -89,9 +90,11 @@ def assert_no_exception(page) -> None:
 
 
 @pytest.mark.parametrize("name", list(PAGE_PLOTS))
-def test_every_page_draws_its_charts_with_data(page, dashboard, name, tmp_path):
-    open_dashboard_page(page, f"{dashboard.url}/{name}", PAGE_PLOTS[name])
+def test_every_page_draws_its_charts_with_data(page, dashboard, name, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRYPTOLAKE_DASHBOARD_URL", dashboard.url)
+    open_dashboard_page(page, dashboard_url(name), PAGE_PLOTS[name])  # the address the asset metadata links to
     assert_no_exception(page)
+    assert "Page not found" not in page.locator("body").inner_text()
     drawn = traces(page)
     assert all(any(t["x"] or t["z"] for t in chart) for chart in drawn), drawn
     assert page.locator("[data-testid=stSidebarNav] a").all_inner_texts() == [
@@ -105,7 +108,7 @@ def test_overview_shows_gold_top_10_and_breadth(page, dashboard, demo):
     newest = overview.filter(pl.col("coins_with_market_cap") > 0)["date"].max()
     expected = overview.filter(pl.col("date") == newest)["top_by_market_cap"].to_list()[0]
     assert len(expected) == 10
-    open_dashboard_page(page, f"{dashboard.url}/overview?day={newest}", PAGE_PLOTS["overview"])
+    open_dashboard_page(page, f"{dashboard.url}/?day={newest}", PAGE_PLOTS["overview"])
     rows = table_rows(page)
     assert [r[1] for r in rows] == [item["symbol"] for item in expected]
     assert [r[0] for r in rows] == [str(n) for n in range(1, 11)]
@@ -118,7 +121,7 @@ def test_overview_shows_gold_top_10_and_breadth(page, dashboard, demo):
 
     # An older day has no CoinGecko snapshot: the page says so instead of drawing stale caps.
     first = market["date"].min()
-    open_dashboard_page(page, f"{dashboard.url}/overview?day={first}", PAGE_PLOTS["overview"])
+    open_dashboard_page(page, f"{dashboard.url}/?day={first}", PAGE_PLOTS["overview"])
     assert f"No CoinGecko snapshot on {first}" in page.locator("[data-testid=stAlert]").first.inner_text()
     assert_no_exception(page)
 

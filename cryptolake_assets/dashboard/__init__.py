@@ -14,7 +14,7 @@ DEFAULT_URL = "http://127.0.0.1:8501"
 URL_ENV_VAR = "CRYPTOLAKE_DASHBOARD_URL"
 APP_PATH = Path(__file__).with_name("app.py")
 
-#: url path -> page title, in navigation order.
+#: url path -> page title, in navigation order; the first is the default page, served at ``/``.
 PAGES = {
     "overview": "Overview",
     "price": "Price analysis",
@@ -42,9 +42,10 @@ PAGE_BY_ASSET = {
 
 
 def dashboard_url(page: str) -> str:
-    """``<CRYPTOLAKE_DASHBOARD_URL or http://127.0.0.1:8501>/<page>``."""
+    """``<CRYPTOLAKE_DASHBOARD_URL or http://127.0.0.1:8501>/<page>`` (``/`` for the default page:
+    Streamlit answers the default page's own path with "page not found")."""
     base = (os.environ.get(URL_ENV_VAR) or DEFAULT_URL).rstrip("/")
-    return f"{base}/{page}"
+    return f"{base}/{'' if page == next(iter(PAGES)) else page}"
 
 
 def with_dashboard_link(spec: AssetSpec) -> AssetSpec:
