@@ -3,7 +3,8 @@
 What this pins down beyond the data-function tests: the five pages load after a demo with no
 exception, draw their Plotly charts from the lake (the values in the browser are the gold rows,
 recomputed here with Polars), a URL's filters change what is drawn (a view can be shared), a
-widget change redraws, and the health page reads the demo's runs from its Dagster instance.
+widget change redraws, the health page reads the demo's runs from its Dagster instance, and an
+empty lake says what to run.
 """
 
 import datetime as dt
@@ -193,3 +194,18 @@ def test_quality_shows_freshness_and_the_demos_runs(page, dashboard, demo):
     assert runs and {r[2] for r in runs} == {"SUCCESS"}
     assert "daily_symbol_assets" in {r[1] for r in runs}
     assert_no_exception(page)
+
+
+def test_an_empty_lake_says_what_to_run(page, tmp_path):
+    server = Dashboard(lake=tmp_path / "lake", home=tmp_path / "no_dagster_home").start()
+    try:
+        for path, expected in (("/", "No gold yet"), ("/price", "No gold yet"), ("/correlations", "No gold yet"),
+                               ("/sentiment", "No gold yet"), ("/quality", "No Dagster instance")):
+            page.goto(f"{server.url}{path}")
+            page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning] [data-testid=stAlert]")
+            alerts = " ".join(page.locator("[data-testid=stAlert]").all_inner_texts())
+            assert expected in alerts and "cryptolake demo" in alerts, (path, alerts)
+            assert_no_exception(page)
+    finally:
+        server.stop()
+    assert not (tmp_path / "no_dagster_home").exists()
