@@ -1,1 +1,1 @@
-"""CryptoLake benchmarks: ``python benchmarks/run.py --scale small|medium|large`` (see README, Performance)."""
+"""CryptoLake benchmarks: ``python benchmarks/run.py --scale small|medium|large`` (see docs/performance.md)."""

@@ -45,7 +45,7 @@ query Status($id: String!) {
 
 
 def _symbols(count: int | None) -> list[str]:
-    from partitions.universe import read_universe, DEFAULT_UNIVERSE_PATH
+    from partitions.universe import DEFAULT_UNIVERSE_PATH, read_universe
 
     symbols = [info.symbol for info in read_universe(DEFAULT_UNIVERSE_PATH)]
     return symbols if count is None else symbols[:count]

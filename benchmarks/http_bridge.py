@@ -2,8 +2,8 @@
 ``handle_request``) as a real HTTP server on 127.0.0.1, so clients talk to it over TCP."""
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 import httpx
 

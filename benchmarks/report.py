@@ -19,7 +19,7 @@ def feature_rows(section: list[dict]) -> list[list[str]]:
     rows = []
     for data_set in section:
         ratios = data_set["ratios"]
-        for name, result in data_set["implementations"].items():
+        for _name, result in data_set["implementations"].items():
             rows.append(
                 [
                     f"(1) {data_set['data_set']} {data_set['symbols']}×{data_set['days']}d {data_set['interval']}",

@@ -35,8 +35,6 @@ def run_statistics(home: Path, tags: dict[str, str] | None = None) -> dict:
     (union of step intervals): process start, code loading, resource setup, event writing.
     ``launch_latency`` = run record created → run started (queueing and process spawn).
     """
-    from dagster import DagsterInstance, RunsFilter
-    from dagster._core.instance.ref import InstanceRef
 
     # The project's event log storage (dagster.yaml) locates its files through $DAGSTER_HOME.
     previous_home = os.environ.get("DAGSTER_HOME")

@@ -1,11 +1,12 @@
 """The ``cryptolake`` command: run the pipeline through Dagster without opening the UI.
 
-* ``cryptolake demo``: the offline quickstart (simulated exchange, last 90 days, every layer).
+* ``cryptolake demo``: the offline quickstart (simulated exchange, the last 60 days by default, every layer).
 * ``cryptolake backfill``: any date range and symbols, live Binance by default, as few runs as possible.
 * ``cryptolake ui``: ``dagster dev`` on 127.0.0.1 with the same instance and DuckDB file.
 * ``cryptolake summary``: tables, rows and partitions in the DuckDB file.
 * ``cryptolake doctor``: dead runs, pool slots, DuckDB lock holders; ``--fix`` repairs dead runs.
-* ``cryptolake serve`` / ``cryptolake dashboard``: the read API and the Streamlit dashboards over the lake.
+* ``cryptolake serve``: the read API over the published lake.
+* ``cryptolake dashboard``: Streamlit dashboards over the published lake.
 """
 
 import datetime as dt
@@ -170,7 +171,7 @@ def run_pipeline(
         raise click.ClickException(str(error)) from None
     symbols = request.symbols or None
     home = ensure_dagster_home()
-    database = _database_for_source(home)
+    _database_for_source(home)  # a live run into a simulated database is refused here, before any run
     for notice in request.notices:
         echo(f"note: {notice}")
     defs = _load_definitions()
@@ -242,6 +243,11 @@ def refuse_other_interval(database: str, interval: str) -> None:
         )
 
 
+def _scalar(connection, sql: str) -> int:
+    row = connection.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
 def table_summary(database: str) -> list[tuple[str, int, int]]:
     """(table, rows, distinct partitions) for every table in the DuckDB file."""
     from resources.duckdb_io import connect_duckdb
@@ -254,11 +260,11 @@ def table_summary(database: str) -> list[tuple[str, int, int]]:
         summary = []
         for schema, table in tables:
             columns = {row[0] for row in connection.execute(f'DESCRIBE "{schema}"."{table}"').fetchall()}
-            rows = connection.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+            rows = _scalar(connection, f'SELECT count(*) FROM "{schema}"."{table}"')
             if {"date", "symbol"} <= columns:
-                parts = connection.execute(f'SELECT count(DISTINCT (date, symbol)) FROM "{schema}"."{table}"').fetchone()[0]
+                parts = _scalar(connection, f'SELECT count(DISTINCT (date, symbol)) FROM "{schema}"."{table}"')
             elif "date" in columns:
-                parts = connection.execute(f'SELECT count(DISTINCT date) FROM "{schema}"."{table}"').fetchone()[0]
+                parts = _scalar(connection, f'SELECT count(DISTINCT date) FROM "{schema}"."{table}"')
             else:
                 parts = 0
             summary.append((f"{schema}.{table}", int(rows), int(parts)))
@@ -338,8 +344,8 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None) -> None:
         f"Dagster instance: {os.environ['DAGSTER_HOME']}\n"
         f"Lake (Delta, readable while the pipeline runs): {lake}\n"
         f"Open the UI:  {command} ui   (then http://127.0.0.1:3000)\n"
-        f"Serve it:     {command} serve   (then http://127.0.0.1:8000/docs; README: Reading the lake)\n"
-        f"Dashboards:   {command} dashboard   (then http://127.0.0.1:8501)\n"
+        f"Serve it:     {command} serve   (then http://127.0.0.1:8000/docs; docs/reading-the-lake.md)\n"
+        f"Dashboards:   {command} dashboard   (then http://127.0.0.1:8501; docs/dashboards.md)\n"
         f"Query it:     {python} -c \"import polars as pl; print(pl.read_delta('{features}').head())\""
     )
 

@@ -1,15 +1,11 @@
 """The CryptoLake code location: every asset, check, job, schedule, sensor and resource."""
 
-from dagster import (
-    Definitions,
-    in_process_executor,
-    load_asset_checks_from_package_module,
-    load_assets_from_package_module,
-)
+from dagster import Definitions, in_process_executor, load_assets_from_package_module
 
-from cryptolake_assets import bronze, checks, gold, silver
+from cryptolake_assets import bronze, gold, silver
 from cryptolake_assets.dashboard import link_assets
 from cryptolake_assets.freshness import apply_freshness
+from cryptolake_assets.quality.catalog import MEDALLION_CHECKS
 from cryptolake_assets.schedules import JOBS, SCHEDULES
 from cryptolake_assets.sensors import SENSORS
 from resources.definitions import build_resources
@@ -23,7 +19,7 @@ ASSETS = link_assets(
         ]
     )
 )
-ASSET_CHECKS = load_asset_checks_from_package_module(checks)
+ASSET_CHECKS = MEDALLION_CHECKS
 
 defs = Definitions(
     assets=ASSETS,
@@ -32,7 +28,7 @@ defs = Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=build_resources(),
-    # Every step holds the single "duckdb" pool slot, so steps cannot run in parallel anyway; one
-    # process per run saves a Python start-up per step. Swap for k8s/celery executors at scale.
+    # Every step holds a "duckdb" pool slot (dagster.yaml: 2, one per core here), and runs already
+    # take both: one process per run saves a Python start-up per step.
     executor=in_process_executor,
 )

@@ -6,16 +6,18 @@ lake add their own checks to ``DOCTOR_CHECKS`` (e.g. stale versions of the publi
 """
 
 import re
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from dagster import DagsterInstance
 
 from resources import run_health
 
 
 @dataclass(frozen=True)
 class DoctorContext:
-    instance: object  # DagsterInstance
+    instance: DagsterInstance
     database: str  # the pipeline's DuckDB file
     fix: bool
 

@@ -1,6 +1,7 @@
 """Materialization metadata helpers shared by assets: previews and time spans users see in the UI."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MetadataValue, MultiPartitionKey, TableColumn, TableSchema
@@ -8,9 +9,15 @@ from dagster import AssetExecutionContext, AssetKey, MetadataValue, MultiPartiti
 from resources.partition_metadata import add_asset_metadata_by_partition
 
 
-def table_schema_of(schema: dict[str, pl.DataType], descriptions: dict[str, str] | None = None) -> TableSchema:
-    """A Dagster ``TableSchema`` (the UI's column list) from a Polars schema."""
+def table_schema_of(
+    schema: Mapping[str, pl.DataType], descriptions: Mapping[str, str] | None = None, *, complete: bool = False
+) -> TableSchema:
+    """A Dagster ``TableSchema`` (the UI's column list) from a Polars schema, with column
+    descriptions; ``complete`` requires every column to be described."""
     descriptions = descriptions or {}
+    undescribed = [name for name in schema if name not in descriptions]
+    if complete and undescribed:
+        raise ValueError(f"columns without a description: {undescribed}")
     return TableSchema(
         columns=[TableColumn(name=n, type=str(t), description=descriptions.get(n)) for n, t in schema.items()]
     )
@@ -48,8 +55,8 @@ RICH_METADATA_MAX_PARTITIONS = 40
 
 
 def rich_metadata(
-    partitions: int, entries: Callable[[], dict[str, object]], limit: int = RICH_METADATA_MAX_PARTITIONS
-) -> dict[str, object]:
+    partitions: int, entries: Callable[[], dict[str, Any]], limit: int = RICH_METADATA_MAX_PARTITIONS
+) -> dict[str, Any]:
     """``entries()`` (previews, charts) for small runs; a one-line note for large range runs.
 
     ``entries`` is called only for small runs: a range run does not pay for drawing what it omits.

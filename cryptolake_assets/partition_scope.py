@@ -58,7 +58,7 @@ def run_scope(context: AssetExecutionContext) -> PartitionScope:
     ``dagster/partition/<dimension>`` tags of the backfill's first partition; the run then resolves
     to that one partition and would report success while the rest of the range is never written.
     Such a run fails loudly, and without retries, instead (launch backfills from the asset graph;
-    see the README).
+    see docs/tutorial.md, "Backfilling from the UI").
     """
     with permanent_errors(InconsistentPartitionTagsError):
         _refuse_inconsistent_tags(context)

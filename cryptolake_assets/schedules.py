@@ -12,6 +12,8 @@ contiguous block of listed symbols (a partition-key range; the assets run ranges
 * ``daily_assets_close`` (00:40) / ``daily_assets_refresh`` (hh:35): date-only assets (cross-symbol
   and market-wide), half an hour after the symbol layer they read.
 * ``reference_daily`` (00:20): unpartitioned reference tables.
+* ``ml_targets`` (01:10): ``gold/ml_features`` of the day before yesterday again: its target is the
+  next day's return, known only once that day has closed (and its 00:40 run has written it).
 
 A closed day is not frozen by the 00:40 run: ``closed_day_sensor`` (sensors/closed_days.py) runs
 the date-only assets of a closed day again whenever its silver changed after its gold was computed,
@@ -20,7 +22,7 @@ and the alert sensor reports a closed day whose gold still trails its silver.
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import AbstractSet
+from collections.abc import Set as AbstractSet
 
 from dagster import (
     AssetKey,
@@ -209,10 +211,36 @@ def reference_daily_schedule(context: ScheduleEvaluationContext):
     return [RunRequest(run_key=f"reference:{_tick(context):%Y-%m-%d}", tags={AUTOMATION_TAG: "daily"})]
 
 
+ML_FEATURES_KEY = AssetKey(["gold", "ml_features"])
+
+
+@schedule(
+    name="ml_targets",
+    cron_schedule="10 1 * * *",
+    execution_timezone="UTC",
+    target=daily_job,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="01:10 UTC: gold/ml_features of the day before yesterday again, filling its next-day target.",
+)
+def ml_targets_schedule(context: ScheduleEvaluationContext):
+    day = _tick(context).date() - dt.timedelta(days=2)
+    repository = context.repository_def
+    if repository is not None and ML_FEATURES_KEY not in repository.get_job(DAILY_JOB_NAME).asset_layer.selected_asset_keys:
+        return SkipReason(f"{DAILY_JOB_NAME} has no {ML_FEATURES_KEY.to_user_string()}")
+    if not _has_partition(day):
+        return SkipReason(f"no partition for {day}")
+    return [
+        RunRequest(
+            run_key=f"ml_targets:{day}", partition_key=str(day), asset_selection=[ML_FEATURES_KEY], tags={AUTOMATION_TAG: "ml_targets"}
+        )
+    ]
+
+
 SCHEDULES: Sequence = [
     daily_close_schedule,
     intraday_refresh_schedule,
     daily_assets_close_schedule,
     daily_assets_refresh_schedule,
     reference_daily_schedule,
+    ml_targets_schedule,
 ]

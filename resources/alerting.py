@@ -9,7 +9,7 @@ own request log lines.
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import httpx
 from dagster import ConfigurableResource, EnvVar
@@ -146,7 +146,7 @@ class AlertWebhook(ConfigurableResource):
     the alert sensor keeps the alert and tries again on its next ticks.
     """
 
-    webhook_url: Optional[str] = None
+    webhook_url: str | None = None
     timeout_seconds: float = 5.0
     max_attempts: int = 3
     backoff_seconds: float = 1.0

@@ -18,8 +18,14 @@ import httpx
 import polars as pl
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr, field_validator
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity import wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from resources.kline_format import (
     INTERVAL_MS,
@@ -161,7 +167,7 @@ class BinanceClient(ConfigurableResource):
     def _public_config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in type(self).model_fields}
 
-    def _with_updated_values(self, values):  # noqa: ANN001 - Dagster's copy-on-init hook
+    def _with_updated_values(self, values):
         # Dagster rebuilds resources from their config at run start; keep the injected seams.
         out = super()._with_updated_values(values)
         out._transport, out._clock, out._sleep = self._transport, self._clock, self._sleep

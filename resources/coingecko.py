@@ -15,7 +15,7 @@ pro-api.coingecko.com. Keys never appear in URLs, messages or the resource's rep
 import datetime as dt
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -40,7 +40,7 @@ MAX_PAGES = 100
 ROI_TYPE = pl.Struct({"times": pl.Float64(), "currency": pl.String(), "percentage": pl.Float64()})
 # The 26 standard fields of /coins/markets, in CoinGecko's order, as bronze stores them
 # (numbers as JSON gave them, timestamps as the ISO strings CoinGecko sent).
-MARKET_FIELDS: dict[str, pl.DataType] = {
+MARKET_FIELDS = pl.Schema({
     "id": pl.String(),
     "symbol": pl.String(),
     "name": pl.String(),
@@ -67,12 +67,12 @@ MARKET_FIELDS: dict[str, pl.DataType] = {
     "atl_date": pl.String(),
     "roi": ROI_TYPE,
     "last_updated": pl.String(),
-}
-BRONZE_COINGECKO_SCHEMA: dict[str, pl.DataType] = {
+})
+BRONZE_COINGECKO_SCHEMA = pl.Schema({
     "date": pl.Date(),
     **MARKET_FIELDS,
     "ingested_at": pl.Datetime("us", "UTC"),
-}
+})
 _REQUIRED = ("id", "symbol", "name", "last_updated")
 
 
@@ -105,7 +105,7 @@ def _error_text(response: httpx.Response) -> str:
     return snippet(response)
 
 
-def split_snapshot(payload: Any) -> tuple[list[dict], Optional[str]]:
+def split_snapshot(payload: Any) -> tuple[list[dict], str | None]:
     """The coin objects of a /coins/markets body (plain list) or a saved ``{"updated", "data"}`` snapshot."""
     if isinstance(payload, dict) and isinstance(payload.get("data"), list):
         updated = payload.get("updated")
@@ -166,12 +166,12 @@ class CoinGeckoClient(HTTPSourceResource):
     source_label = "CoinGecko"
     simulated_base_url = "https://simulated.coingecko.local/api/v3"
 
-    base_url: Optional[str] = Field(
+    base_url: str | None = Field(
         default=None,
         description="API root; default api.coingecko.com/api/v3 (pro-api.coingecko.com/api/v3 with a Pro key)",
     )
-    demo_api_key: Optional[str] = Field(default=None, repr=False, description="Demo API key (use EnvVar)")
-    pro_api_key: Optional[str] = Field(default=None, repr=False, description="Pro API key (use EnvVar)")
+    demo_api_key: str | None = Field(default=None, repr=False, description="Demo API key (use EnvVar)")
+    pro_api_key: str | None = Field(default=None, repr=False, description="Pro API key (use EnvVar)")
     vs_currency: str = Field(default="usd")
     per_page: int = Field(default=MAX_PER_PAGE, ge=1, le=MAX_PER_PAGE)
 

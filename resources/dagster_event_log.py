@@ -4,7 +4,7 @@ A materialization of a date × symbol asset over a range writes one ``ASSET_MATE
 event per partition (25,585 for the default universe over two years, per asset). Dagster's stock
 ``SqliteEventLogStorage`` writes each event on its own: two fresh SQLite connections, two commits
 and two schema inspections per event, about 9 ms here, so a two-year backfill spent most of its
-time in ``store_event`` (see the README's Performance section). This subclass keeps Dagster's
+time in ``store_event`` (see docs/changelog.md and docs/adr/0002-batched-event-log.md). This subclass keeps Dagster's
 schema, files and read paths and only changes how events are written:
 
 - ``store_event_batch`` writes a batch of asset events of one run in one transaction on the run
@@ -48,22 +48,21 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from dagster import Field, IntMetadataValue, StringSource, TextMetadataValue
+from dagster import AssetKey, Field, IntMetadataValue, StringSource, TextMetadataValue
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
 from dagster._core.definitions.events import AssetMaterialization
-
 from dagster._core.events import ASSET_EVENTS, DagsterEventType, StepMaterializationData
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
-from dagster._record import copy
-from dagster_shared.serdes import serialize_value
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._record import copy
 from dagster._serdes import ConfigurableClassData
 from dagster._utils.concurrency import ConcurrencyClaimStatus
+from dagster_shared.serdes import serialize_value
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
@@ -124,7 +123,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         }
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]):
+    def from_config_value(  # type: ignore[override]  # our config adds fields to SqliteStorageConfig
+        cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
+    ):
         return cls(inst_data=inst_data, **config_value)
 
     @property
@@ -224,7 +225,8 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             latest: dict[tuple[str, str], tuple[EventLogEntry, int]] = {}
             for event, event_id in zip(events, event_ids):
                 dagster_event = event.get_dagster_event()
-                latest[(dagster_event.asset_key.to_string(), dagster_event.event_type_value)] = (event, event_id)
+                asset_key = cast(AssetKey, dagster_event.asset_key)  # asset events always carry one
+                latest[(asset_key.to_string(), dagster_event.event_type_value)] = (event, event_id)
             for event, event_id in sorted(latest.values(), key=lambda pair: pair[1]):
                 self._store_asset_event(conn, event, event_id)
 
@@ -256,7 +258,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         symbol backfill wrote 700,000 of them (590 MB) and made every run's creation slower.
         """
         dagster_event = event.get_dagster_event()
-        planned: AssetCheckEvaluationPlanned = dagster_event.event_specific_data
+        planned = cast(AssetCheckEvaluationPlanned, dagster_event.event_specific_data)
         if planned.partitions_subset is None:
             super()._store_asset_check_evaluation_planned(event, event_id)
             return
@@ -274,7 +276,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             evaluation_event_timestamp=self._event_insert_timestamp(event),
             evaluation_event_storage_id=event_id,
         )
-        keys = planned.partitions_subset.get_partition_keys()
+        keys: list[str | None] = list(planned.partitions_subset.get_partition_keys())
         if len(keys) > PER_PARTITION_CHECK_RESULTS_MAX:
             keys = [None]
         rows = [{**common, "partition": key} for key in keys]
@@ -338,7 +340,7 @@ class EventRowSerializer:
             elif slot.startswith(_METADATA_SLOT):
                 pieces.append(json.dumps(materialization.metadata[slot[len(_METADATA_SLOT):]].value))
             else:
-                pieces.append(json.dumps(materialization.tags[slot]))
+                pieces.append(json.dumps((materialization.tags or {})[slot]))
             pieces.append(piece)
         return "".join(pieces)
 
@@ -393,14 +395,14 @@ def _template_for(event: EventLogEntry) -> tuple[list[str], list[str]]:
         else:
             continue
         standins[_METADATA_SLOT + key] = json.dumps(metadata[key].value)
-    for key in tags or {}:
-        if key.startswith(_PARTITION_TAG_PREFIX):
+    for key in list(tags or {}):
+        if tags is not None and key.startswith(_PARTITION_TAG_PREFIX):
             tags[key] = f"\x00cryptolake:tag:{key}\x00"
             standins[key] = json.dumps(tags[key])
     standin_event = event._replace(
         timestamp=_TIMESTAMP_STANDIN,
         dagster_event=dagster_event._replace(
-            event_specific_data=data._replace(  # type: ignore[union-attr]
+            event_specific_data=cast(StepMaterializationData, data)._replace(
                 materialization=materialization._replace(partition=_PARTITION_STANDIN, tags=tags, metadata=metadata)
             )
         ),

@@ -13,7 +13,7 @@ from resources.settings import default_lake_root, duckdb_path
 
 
 def build_resources() -> dict[str, Any]:
-    """Resources by key, configured from the environment (see README, Configuration)."""
+    """Resources by key, configured from the environment (see docs/configuration.md)."""
     return {
         "io_manager": CryptoLakeDuckDBIOManager(database=duckdb_path(), lake=DeltaLake.from_env(default_lake_root())),
         "binance": BinanceClient.from_env(),

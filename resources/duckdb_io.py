@@ -3,8 +3,8 @@
 Inputs load as a ``pl.DataFrame``, or, when annotated ``pl.LazyFrame``, as a lazy DuckDB scan of the
 same slice (read when collected, with column selection and filters pushed into DuckDB).
 
-Built on dagster-duckdb's ``DbIOManager`` with three fixes for today's releases (see README,
-"Why a DuckDB I/O manager subclass"):
+Built on dagster-duckdb's ``DbIOManager`` with three fixes for today's releases (see
+docs/adr/0001-duckdb-io-manager.md):
 
 * **duckdb 2.0 loads**: dagster-duckdb-polars 0.29 loads with ``connection.execute(sql).arrow()``,
   which duckdb 2.0 removed; we load with the relation API ``connection.sql(sql).pl()``.
@@ -34,7 +34,6 @@ from typing import Any, NamedTuple, cast
 import duckdb
 import polars as pl
 import tenacity
-from polars.io.plugins import register_io_source
 from dagster import (
     InputContext,
     MetadataValue,
@@ -47,6 +46,7 @@ from dagster import (
 )
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import (
+    DbClient,
     DbIOManager,
     DbTypeHandler,
     TablePartitionDimension,
@@ -54,6 +54,7 @@ from dagster._core.storage.db_io_manager import (
     escape_sql_string_literal,
 )
 from dagster_duckdb import DuckDBIOManager
+from polars.io.plugins import register_io_source
 from pydantic import Field
 
 from cryptolake_assets.retries import permanent_errors
@@ -450,7 +451,9 @@ class CryptoLakeDbIOManager(DbIOManager):
                 DuckDBPolarsHandler(),
                 DuckDBPolarsLazyHandler(database, connection_config, lock_timeout_seconds),
             ],
-            db_client=_DuckDBClient(database, connection_config, lock_timeout_seconds),
+            # Duck-typed: handle_output writes in its own transaction, so DbClient's delete/ensure
+            # methods are never called; loads use connect/get_select_statement only.
+            db_client=cast(DbClient, _DuckDBClient(database, connection_config, lock_timeout_seconds)),
             database=database,
             io_manager_name="CryptoLakeDuckDBIOManager",
             default_load_type=pl.DataFrame,
@@ -491,7 +494,7 @@ class CryptoLakeDbIOManager(DbIOManager):
                 written = replace_slice(connection, table_slice, obj, [c.column for c in by_partition])
         # Lake publish: after the DuckDB commit (a failure here fails the step; a re-run republishes).
         lake_version = self._lake.publish_slice(table_slice, obj) if self._lake is not None else None
-        metadata = {
+        metadata: dict[str, Any] = {
             "dagster/row_count": written.table_rows,
             "rows_replaced": written.deleted,
             "dagster/table_name": f"{table_slice.schema}.{table_slice.table}",

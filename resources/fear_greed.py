@@ -26,14 +26,14 @@ FNG_PATH = "fng/"
 FULL_HISTORY = 0
 FIRST_INDEX_DAY = dt.date(2018, 2, 1)
 
-BRONZE_FEAR_GREED_SCHEMA: dict[str, pl.DataType] = {
+BRONZE_FEAR_GREED_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "value": pl.String(),
     "value_classification": pl.String(),
     "timestamp": pl.String(),
     "time_until_update": pl.String(),
     "ingested_at": pl.Datetime("us", "UTC"),
-}
+})
 
 
 class FearGreedError(SourceHTTPError):

@@ -17,8 +17,14 @@ from typing import Any, ClassVar, Literal
 import httpx
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity import wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], dt.datetime]
@@ -109,7 +115,7 @@ class HTTPSourceResource(ConfigurableResource):
         copy._clock = clock or self._clock
         return copy
 
-    def _with_updated_values(self, values):  # noqa: ANN001 - Dagster's copy-on-init hook
+    def _with_updated_values(self, values):
         out = super()._with_updated_values(values)
         out._transport, out._sleep, out._clock = self._transport, self._sleep, self._clock
         return out

@@ -47,7 +47,7 @@ INTERVAL_MS: dict[str, int] = {
 # Timestamps above this are microseconds: 1e14 ms is the year 5138, 1e14 µs is 1973.
 _MICROSECOND_THRESHOLD = 100_000_000_000_000
 
-BRONZE_KLINES_SCHEMA: dict[str, pl.DataType] = {
+BRONZE_KLINES_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "symbol": pl.String(),
     "open_time": pl.Int64(),
@@ -65,7 +65,7 @@ BRONZE_KLINES_SCHEMA: dict[str, pl.DataType] = {
     "interval": pl.String(),
     "source": pl.String(),
     "ingested_at": pl.Datetime("us", "UTC"),
-}
+})
 
 
 class KlineFormatError(ValueError):

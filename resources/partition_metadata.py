@@ -18,12 +18,18 @@ partition's event only):
 UI's asset page shows as "Row count" (Dagster: "the number of rows in the table").
 """
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import polars as pl
-from dagster import AssetKey, DagsterInvariantViolationError, MetadataValue, MultiPartitionsDefinition, OutputContext, TimeWindowPartitionsDefinition
+from dagster import (
+    AssetKey,
+    DagsterInvariantViolationError,
+    MetadataValue,
+    MultiPartitionsDefinition,
+    OutputContext,
+    TimeWindowPartitionsDefinition,
+)
 
 
 class PartitionColumn(NamedTuple):
@@ -174,7 +180,7 @@ def add_asset_metadata_by_partition(
     try:
         from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
 
-        accumulator = step_context._metadata_accumulator  # noqa: SLF001 (see docstring)
+        accumulator = step_context._metadata_accumulator
         merged = dict(accumulator.per_output_metadata)
     except (ImportError, AttributeError):
         for key, metadata in by_partition.items():
@@ -183,4 +189,4 @@ def add_asset_metadata_by_partition(
     for key, metadata in by_partition.items():
         handle = AssetMetadataHandle(asset_key=asset_key, partition_key=key)
         merged[handle] = {**merged.get(handle, {}), **metadata}
-    step_context._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)  # noqa: SLF001
+    step_context._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)

@@ -159,11 +159,11 @@ def judge_run(instance: DagsterInstance, run) -> RunHealth:
         # Not started yet: Dagster's run monitoring fails it after its start timeout.
         return RunHealth(run.run_id, run.job_name, status, UNKNOWN, "no run worker has started yet")
     entry = starts[0].event_log_entry
-    pid = entry.dagster_event.pid if entry.dagster_event else None
-    if not pid:
+    worker_pid = entry.dagster_event.pid if entry.dagster_event else None
+    if not worker_pid:
         return RunHealth(run.run_id, run.job_name, status, UNKNOWN, "its run worker recorded no pid")
-    verdict, reason = _judge_pid(int(pid), entry.timestamp, None, "run worker")
-    return RunHealth(run.run_id, run.job_name, status, verdict, reason, int(pid))
+    verdict, reason = _judge_pid(int(worker_pid), entry.timestamp, None, "run worker")
+    return RunHealth(run.run_id, run.job_name, status, verdict, reason, int(worker_pid))
 
 
 def active_run_health(instance: DagsterInstance) -> list[RunHealth]:

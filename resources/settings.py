@@ -1,4 +1,4 @@
-"""Settings read from the environment (one place), with the defaults the README documents."""
+"""Settings read from the environment (one place), with the defaults docs/configuration.md documents."""
 
 import os
 from pathlib import Path

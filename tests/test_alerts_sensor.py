@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 
 import pytest
+from alert_webhook_receiver import SECRET_PATH, start_receiver
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckResult,
@@ -27,7 +28,6 @@ from dagster._core.definitions.freshness import FreshnessState, FreshnessStateCh
 from dagster._core.events import DagsterEvent, DagsterEventType
 
 import cryptolake_assets.sensors.alerts as alerts_module
-from alert_webhook_receiver import SECRET_PATH, start_receiver
 from cryptolake_assets.freshness import apply_freshness
 from cryptolake_assets.sensors import SENSORS, alert_sensor
 from cryptolake_assets.sensors.alert_state import AlertState
@@ -344,7 +344,8 @@ def test_check_transitions_read_only_evaluations_after_the_cursor(any_instance):
     instance = any_instance
     blocking = {AssetCheckKey(SILVER, "ohlcv_schema"): True, AssetCheckKey(SILVER, "row_count"): False}
 
-    def evaluate_schema(passed, partition, monkeypatch=pytest.MonkeyPatch()):
+    def evaluate_schema(passed, partition):
+        monkeypatch = pytest.MonkeyPatch()
         monkeypatch.setitem(CHECK_PASSES, "value", passed)
         materialize([silver_stub, silver_schema_check], partition_key=partition, instance=instance, raise_on_error=False)
         monkeypatch.undo()

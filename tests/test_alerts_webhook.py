@@ -9,9 +9,9 @@ nor the captured logs may contain it.
 import logging
 
 import pytest
+from alert_webhook_receiver import SECRET_PATH, start_receiver
 from dagster import EnvVar
 
-from alert_webhook_receiver import SECRET_PATH, start_receiver
 from resources.alerting import REDACTED, WEBHOOK_URL_ENV_VAR, Alert, AlertWebhook, WebhookDeliveryError
 
 ALERT = Alert(

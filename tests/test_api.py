@@ -204,3 +204,30 @@ def test_docs_and_openapi(api):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/symbols", "/v1/bars", "/v1/features", "/v1/correlations", "/v1/market", "/v1/health"} <= set(paths)
+
+
+def test_reader_memoises_per_version_and_never_blocks_on_a_cached_lookup(tmp_path):
+    uri = str(tmp_path / "lake" / "gold" / "daily_features")
+    publish(uri, FEATURES, predicate=None)
+    reader = LakeReader(str(tmp_path / "lake"), refresh_seconds=0.0)
+    calls = []
+
+    def closes(frame: pl.DataFrame) -> list[float]:
+        calls.append(frame.height)
+        return frame.filter(pl.col("symbol") == "ETHUSDT").sort("date")["close"].to_list()
+
+    assert reader.cached("gold", "daily_features", "eth") is None  # not loaded: the caller must query
+    assert reader.query("gold", "daily_features", "eth", closes) == (0, [2300.0, 2350.0])
+    assert reader.cached("gold", "daily_features", "eth") == (0, [2300.0, 2350.0])
+    assert reader.query("gold", "daily_features", "eth", closes) == (0, [2300.0, 2350.0])
+    assert calls == [4]  # computed once for version 0
+    publish(uri, FEATURES.filter(pl.col("symbol") == "ETHUSDT").with_columns(close=pl.col("close") + 1),
+            predicate="symbol = 'ETHUSDT'")
+    deadline = time.monotonic() + 10
+    while reader.snapshot("gold", "daily_features")[0] != 1:
+        assert time.monotonic() < deadline, "version 1 was not loaded"
+        time.sleep(0.01)
+    assert reader.cached("gold", "daily_features", "eth") is None  # version 1 not computed yet
+    assert reader.query("gold", "daily_features", "eth", closes) == (1, [2301.0, 2351.0])
+    assert calls == [4, 4]
+    assert reader.snapshot("gold", "daily_features")[1].columns == FEATURES.columns  # the Delta schema's order

@@ -20,8 +20,8 @@ import pytest
 from resources.binance import BinanceClient
 from resources.binance_archive import (
     ArchiveChecksumError,
-    BinanceArchiveClient,
     ArchiveFormatError,
+    BinanceArchiveClient,
     dump_frame,
     dump_rows,
     fetch_klines_archive_first,

@@ -164,4 +164,5 @@ def test_schedules_run_by_default_in_utc():
         "daily_assets_close": ("40 0 * * *", "RUNNING", "UTC"),
         "daily_assets_refresh": ("35 * * * *", "RUNNING", "UTC"),
         "reference_daily": ("20 0 * * *", "RUNNING", "UTC"),
+        "ml_targets": ("10 1 * * *", "RUNNING", "UTC"),
     }

@@ -1,6 +1,6 @@
 """Smoke test of ``benchmarks/run.py --scale small`` (what CI runs): the whole benchmark runs end to end
 and its JSON has every section with sane row counts. No timing assertions: timings on a shared CI
-machine prove nothing; the published figures come from the medium/large scales (README, Performance).
+machine prove nothing; the published figures come from the medium/large scales (docs/performance.md).
 
 Row counts are derived independently from the small scale's definition: the synthetic generator
 keeps whole days except one missing day for every symbol whose index is 3 mod 7, so feature rows =
@@ -20,6 +20,9 @@ sys.path.insert(0, str(REPO))
 from benchmarks.scales import SCALES  # noqa: E402
 
 SMALL = SCALES["small"]
+
+# Runs `benchmarks/run.py --scale small` in a subprocess: a few minutes.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,15 @@ import datetime as dt
 import httpx
 import polars as pl
 import pytest
-from binance_fakes import REST_JSON, FakeClock, ScriptedBinance, binance_error, json_response, klines_server, synthetic_klines
+from binance_fakes import (
+    REST_JSON,
+    FakeClock,
+    ScriptedBinance,
+    binance_error,
+    json_response,
+    klines_server,
+    synthetic_klines,
+)
 from dagster import asset, materialize
 
 from resources.binance import (

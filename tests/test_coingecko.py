@@ -10,8 +10,8 @@ import httpx
 import polars as pl
 import pytest
 
-from partitions import SymbolInfo
 from cryptolake_assets.silver.coingecko_markets import silver_coingecko_markets
+from partitions import SymbolInfo
 from resources.coingecko import (
     BRONZE_COINGECKO_SCHEMA,
     MARKET_FIELDS,

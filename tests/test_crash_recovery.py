@@ -22,8 +22,8 @@ from pathlib import Path
 import duckdb
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
-
 from e2e_support import DagsterDev
+
 from resources import run_health
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -161,6 +161,7 @@ def reference(tmp_path_factory) -> dict[str, list[tuple]]:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_killed_backfills_leave_no_partial_partition_and_the_rerun_finishes(tmp_path, reference):
     home, database = tmp_path / "home", tmp_path / "lake.duckdb"
     env = cli_env(home, database)
@@ -192,6 +193,7 @@ def test_killed_backfills_leave_no_partial_partition_and_the_rerun_finishes(tmp_
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_doctor_lists_a_killed_run_and_fix_repairs_it(tmp_path):
     home, database = tmp_path / "home", tmp_path / "lake.duckdb"
     env = cli_env(home, database)
@@ -275,6 +277,7 @@ def wait_until_failed_and_freed(instance, run_id: str, since: float, dev) -> flo
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_daemon_frees_killed_runs_slots_within_seconds(tmp_path):
     """A killed CLI run and a killed run worker launched by the daemon: both failed and freed by the
     dead_run_sensor, with no CLI command run."""
@@ -327,6 +330,7 @@ def test_daemon_frees_killed_runs_slots_within_seconds(tmp_path):
         dev.stop()
 
 
+@pytest.mark.slow  # a CLI backfill in a subprocess that waits out its pool timeout (~20 s)
 def test_backfill_waiting_on_a_live_holder_says_who_and_gives_up(tmp_path):
     """Both duckdb slots held by a live run: the backfill names it, never frees it, fails after the timeout."""
     home, database = tmp_path / "home", tmp_path / "lake.duckdb"

@@ -17,8 +17,8 @@ from dagster import (
     MultiPartitionsDefinition,
     StaticPartitionsDefinition,
     asset,
-    multi_asset_check,
     materialize,
+    multi_asset_check,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -266,7 +266,7 @@ def test_a_run_waiting_for_the_duckdb_slot_sleeps_and_runs_once_the_slot_is_free
     import threading
     import time
 
-    from dagster import define_asset_job, Definitions, in_process_executor
+    from dagster import Definitions, define_asset_job, in_process_executor
 
     instance = _project_instance(tmp_path / "home", monkeypatch)
     storage = instance.event_log_storage

@@ -10,7 +10,15 @@ import datetime as dt
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetKey, DagsterInstance, MetadataValue, asset, materialize
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterInstance,
+    MetadataValue,
+    asset,
+    materialize,
+)
 
 from cryptolake_assets import cli
 from cryptolake_assets.api.lake_reader import LakeReader

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from e2e_support import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, Dashboard, open_dashboard_page
 from playwright.sync_api import sync_playwright
 
 from cryptolake_assets.dashboard import dashboard_url
-from e2e_support import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, Dashboard, open_dashboard_page
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 # 33 days: the last three have 30-day correlations. Neighbours in universe order (one Dagster run
 # for all of them), from two categories.

@@ -32,7 +32,7 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.metadata import time_span
-from resources.duckdb_io import CryptoLakeDuckDBIOManager, DuckDBWriteError, stored_identity
+from resources.duckdb_io import CryptoLakeDuckDBIOManager, stored_identity
 
 PARTS = MultiPartitionsDefinition(
     {
@@ -115,8 +115,8 @@ def test_range_run_writes_rectangle_and_reads_windows_across_symbols(io_manager,
     assert stored.filter(pl.col("symbol") == "BBBUSDT")["price"].to_list() == [2.0, 4.0, 6.0, 8.0]
     sums = _table(tmp_path / "lake.duckdb", "derived.window_sum")
     # 2024-01-03 AAAUSDT: days 1..3 -> 1+2+3; 2024-01-01: window clipped to one day.
-    assert sums.filter((pl.col("symbol") == "AAAUSDT"))["window_sum"].to_list() == [1.0, 3.0, 6.0, 9.0]
-    assert sums.filter((pl.col("symbol") == "AAAUSDT"))["n"].to_list() == [1, 2, 3, 3]
+    assert sums.filter(pl.col("symbol") == "AAAUSDT")["window_sum"].to_list() == [1.0, 3.0, 6.0, 9.0]
+    assert sums.filter(pl.col("symbol") == "AAAUSDT")["n"].to_list() == [1, 2, 3, 3]
     with duckdb.connect(str(tmp_path / "lake.duckdb"), read_only=True) as con:
         assert con.sql("select data_type from information_schema.columns where table_name='prices' and column_name='date'").fetchall()[0][0] == "DATE"
 

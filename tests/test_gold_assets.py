@@ -54,6 +54,9 @@ GOLD = {
     "dim_date": AssetKey(["gold", "dim_date"]),
     "market_overview": AssetKey(["gold", "market_overview"]),
     "dim_symbol_market": AssetKey(["gold", "dim_symbol_market"]),
+    "ml_features": AssetKey(["gold", "ml_features"]),
+    "predictions": AssetKey(["gold", "predictions"]),
+    "model_evaluation": AssetKey(["gold", "model_evaluation"]),
 }
 SILVER = AssetKey(["silver", "ohlcv"])
 BRONZE = AssetKey(["bronze", "klines"])
@@ -90,6 +93,17 @@ def test_lineage_is_bronze_silver_gold(asset_graph):
             AssetKey(["silver", "coingecko_markets"]),
         },
         GOLD["dim_symbol_market"]: {AssetKey(["silver", "coingecko_markets"])},
+        GOLD["ml_features"]: {
+            GOLD["daily_returns"],
+            GOLD["daily_features"],
+            GOLD["correlations"],
+            GOLD["category_daily"],
+            GOLD["market_daily"],
+            AssetKey(["silver", "fear_greed"]),
+            AssetKey(["silver", "coingecko_markets"]),
+        },
+        GOLD["predictions"]: {GOLD["ml_features"]},
+        GOLD["model_evaluation"]: {GOLD["predictions"], GOLD["ml_features"]},
     }
     gold_keys = {key for key in asset_graph.get_all_asset_keys() if key.path[0] == "gold"}
     assert gold_keys == set(GOLD.values())

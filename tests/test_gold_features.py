@@ -477,7 +477,7 @@ def test_daily_bars_are_the_same_from_a_lazy_scan_or_shuffled_rows():
 
 
 def test_missing_bars_follow_the_silver_expected_bars_rule():
-    from cryptolake_assets.silver.transform import expected_bars
+    from partitions.expected_bars import expected_bars
 
     now = dt.datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
     days = [

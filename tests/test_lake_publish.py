@@ -78,6 +78,7 @@ def _duckdb_groups(path) -> dict[tuple[str, str], tuple[int, float, float]]:
     return {(r["symbol"], str(r["date"])): (r["n"], r["close"], r["volume"]) for r in groups.iter_rows(named=True)}
 
 
+@pytest.mark.slow  # a range backfill with a reader process polling the lake (~15 s)
 def test_reader_sees_only_complete_partitions_during_backfill(tmp_path):
     lake = DeltaLake(root=str(tmp_path / "lake"))
     duckdb_path = tmp_path / "cryptolake.duckdb"

@@ -4,8 +4,6 @@ Proves an ``s3://`` lake root works without code changes: only the resource's co
 (endpoint, region, credentials) differs from a local path.
 """
 
-import datetime as dt
-import os
 import shutil
 import socket
 import subprocess
@@ -21,6 +19,7 @@ from dagster import materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from deltalake import DeltaTable
 
+from cryptolake_assets.api.lake_reader import LakeReader
 from cryptolake_assets.bronze.klines import bronze_klines
 from cryptolake_assets.silver.ohlcv import silver_ohlcv
 from resources.binance import BinanceClient
@@ -49,9 +48,9 @@ def s3_endpoint():
             try:
                 httpx.get(endpoint, timeout=1)
                 break
-            except httpx.TransportError:
+            except httpx.TransportError as error:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("moto_server did not start")
+                    raise RuntimeError("moto_server did not start") from error
                 time.sleep(0.1)
         boto3.client(
             "s3", endpoint_url=endpoint, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, region_name="us-east-1"
@@ -91,6 +90,11 @@ def test_s3_lake_publishes_and_reads_back(tmp_path, s3_endpoint):
     assert len(ours) == 4 * 24
     key = ["symbol", "open_time"]
     assert theirs.select(ours.columns).sort(key).equals(ours.sort(key))
+    # The read API's reader (Polars' native scan of the version's files) reads the bucket too.
+    version, served = LakeReader("s3://cryptolake/lake", storage_options=read_options).snapshot("silver", "ohlcv")
+    assert version == 1
+    assert served.columns == theirs.columns
+    assert served.select(ours.columns).sort(key).equals(ours.sort(key))
     # The objects really are in the bucket (not on a local path).
     listing = boto3.client(
         "s3", endpoint_url=s3_endpoint, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, region_name="us-east-1"

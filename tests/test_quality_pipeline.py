@@ -1,6 +1,6 @@
 """The quality checks inside real Dagster runs: a blocking ERROR failure in one partition stops that
 partition's gold step while another partition proceeds; WARN failures never block; the quarantine
-holds exactly the rows that broke a row rule (queried the way the README documents); and the
+holds exactly the rows that broke a row rule (queried the way docs/data-quality.md documents); and the
 pipeline's own output on the simulated exchange passes every ERROR check.
 """
 
@@ -15,9 +15,14 @@ from dagster import AssetKey, BackfillPolicy, DagsterInstance, asset, materializ
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.bronze.klines import bronze_klines
-from cryptolake_assets.checks.medallion import MEDALLION_CHECKS
 from cryptolake_assets.gold.daily_features import daily_features
-from cryptolake_assets.quality.catalog import BRONZE_KLINES, GOLD_DAILY_FEATURES, SILVER_OHLCV, SILVER_QUARANTINE
+from cryptolake_assets.quality.catalog import (
+    BRONZE_KLINES,
+    GOLD_DAILY_FEATURES,
+    MEDALLION_CHECKS,
+    SILVER_OHLCV,
+    SILVER_QUARANTINE,
+)
 from cryptolake_assets.quality.factory import build_table_checks
 from cryptolake_assets.silver.ohlcv import silver_ohlcv
 from cryptolake_assets.silver.transform import SILVER_OHLCV_SCHEMA
@@ -35,12 +40,12 @@ H = 3_600_000
 INGESTED = dt.datetime(2024, 1, 16, 0, 30, tzinfo=dt.UTC)
 BAD, GOOD = f"{DAY}|BTCUSDT", f"{DAY}|ETHUSDT"
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+QUALITY_PAGE = Path(__file__).resolve().parents[1] / "docs" / "data-quality.md"
 
 
 def documented_quarantine_query() -> str:
-    """The README's query listing the quarantined rows of a partition (data-quality section)."""
-    section = README.read_text().split("<!-- section:quality -->")[1].split("<!-- /section:quality -->")[0]
+    """The documented query listing the quarantined rows of a partition (docs/data-quality.md)."""
+    section = QUALITY_PAGE.read_text().split("<!-- section:quality -->")[1].split("<!-- /section:quality -->")[0]
     [query] = re.findall(r"```sql\n(.*?)```", section, flags=re.S)
     return query
 

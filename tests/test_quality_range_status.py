@@ -10,11 +10,11 @@ import warnings
 from pathlib import Path
 
 import polars as pl
+import test_quality_pipeline as pipeline
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-import test_quality_pipeline as pipeline
 from cryptolake_assets.quality.catalog import SILVER_OHLCV
 from cryptolake_assets.quality.factory import build_table_checks
 

@@ -203,9 +203,11 @@ def test_minimal_bad_input_fails_only_its_check(asset, check, mutate, expected):
 
 def test_every_check_has_a_bad_input_and_there_are_at_least_20():
     catalog = {("/".join(t.asset), r.name) for t in TABLES for r in t.rules}
+    from test_ml import BAD_ML_FRAMES  # ml_features, predictions, model_evaluation
     from test_quality_source_tables import BAD_FRAMES  # the CoinGecko, Fear & Greed and market tables
 
-    assert {(a, c) for a, c, _, _ in BAD_INPUTS} | {(a, c) for a, c, _, _ in BAD_FRAMES} == catalog
+    bad = BAD_INPUTS + BAD_FRAMES + BAD_ML_FRAMES
+    assert {(a, c) for a, c, _, _ in bad} == catalog
     assert len(catalog) >= 20
     severities = {r.severity.value for t in TABLES for r in t.rules}
     assert severities == {"ERROR", "WARN"}
@@ -235,9 +237,13 @@ def test_empty_partition_of_a_listed_day_misses_every_bar_and_today_only_closed_
     assert unlisted.count == 0
 
 
-def test_readme_lists_every_check():
+def test_docs_list_every_check():
+    from collections import Counter
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("<!-- section:quality -->")[1].split("<!-- /section:quality -->")[0]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "data-quality.md").read_text()
+    section = page.split("<!-- section:quality -->")[1].split("<!-- /section:quality -->")[0]
     assert catalog_markdown() in section
+    severities = Counter(rule.severity.value for table in TABLES for rule in table.rules)
+    total = sum(severities.values())
+    assert f"{total} checks, {severities['ERROR']} ERROR and {severities['WARN']} WARN" in " ".join(section.split())

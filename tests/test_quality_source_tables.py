@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from test_gold_assets import SILVER_SPEC, lake, table
 
 from cryptolake_assets.bronze.coingecko_markets import bronze_coingecko_markets
 from cryptolake_assets.bronze.fear_greed import bronze_fear_greed
@@ -30,7 +31,6 @@ from resources.duckdb_io import as_utc
 from resources.fear_greed import FearGreedClient, fear_greed_entries, fear_greed_frame
 from resources.simulated.coingecko_api import SimulatedCoinGeckoAPI
 from resources.simulated.fear_greed_api import SimulatedFearGreedAPI
-from test_gold_assets import SILVER_SPEC, lake, table
 
 warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cryptolake_assets.silver.transform import completeness, expected_bars, split_valid_rows, to_silver
+from cryptolake_assets.silver.transform import completeness, split_valid_rows, to_silver
+from partitions.expected_bars import expected_bars
 from resources.kline_format import bronze_klines_frame
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
@@ -20,7 +21,7 @@ DAY = int(dt.datetime(2024, 1, 15, tzinfo=dt.UTC).timestamp() * 1000)
 T0 = dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
 
 
-def kline(open_ms: int, o="100.0", h="110.0", l="90.0", c="105.0", v="2.0", close_ms=None, trades=10):
+def kline(open_ms: int, o="100.0", h="110.0", l="90.0", c="105.0", v="2.0", close_ms=None, trades=10):  # noqa: E741 - the kline fields
     return [open_ms, o, h, l, c, v, open_ms + H - 1 if close_ms is None else close_ms, "210.0", trades, "1.0", "105.0", "0"]
 
 

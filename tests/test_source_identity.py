@@ -1,8 +1,8 @@
 """The demo's database stays simulated: no later command writes live data into it behind the user's back.
 
-After ``cryptolake demo``, ``cryptolake ui`` used to start the default-on schedules on the live
-source against the demo's database (a run failed on DNS after 6 minutes; online it would have mixed
-live Binance bars into the simulated file). The instance now records which source each database holds.
+Otherwise ``cryptolake ui`` after ``cryptolake demo`` would start the default-on schedules on the live
+source against the demo's database (mixing live Binance bars into the simulated file, or failing on
+DNS offline). The instance records which source each database holds.
 """
 
 import json

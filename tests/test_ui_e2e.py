@@ -13,7 +13,7 @@ What this pins down, beyond the in-process tests:
 Automation (schedules, sensors) is switched off through the API first, as a user would in the UI:
 an hourly schedule firing during the test would otherwise add runs and rows of its own.
 Screenshots land in the test's tmp dir; with CRYPTOLAKE_UPDATE_SCREENSHOTS=1 they are also copied
-to docs/screenshots/ for the README.
+to docs/screenshots/ for the README and the docs site.
 """
 
 import datetime as dt
@@ -25,10 +25,9 @@ from pathlib import Path
 
 import pytest
 from dagster_graphql import DagsterGraphQLClient
-
 from e2e_support import CHROMIUM, CHROMIUM_ARGS, LOCATION_NAME, REPO_ROOT, REPOSITORY_NAME, DagsterDev, E2EError
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SCREENSHOTS_DIR = REPO_ROOT / "docs" / "screenshots"
 UPDATE_SCREENSHOTS_ENV_VAR = "CRYPTOLAKE_UPDATE_SCREENSHOTS"
@@ -350,9 +349,9 @@ query Latest($assetKey: AssetKeyInput!) {
 
 
 # ---------------------------------------------------------------------------------------------
-# What the README documents and the simulated exchange implies (computed here, not read back).
+# What the docs document and the simulated exchange implies (computed here, not read back).
 
-# The lineage the README's architecture section draws: asset -> its upstream assets.
+# The lineage the docs' architecture section (docs/index.md) draws: asset -> its upstream assets.
 DOCUMENTED_LINEAGE = {
     "bronze/klines": set(),
     "silver/ohlcv": {"bronze/klines"},
@@ -567,7 +566,7 @@ def test_job_page_range_backfill_never_silently_drops_partitions(lake: Lake):
 
 
 def test_selecting_upstream_and_window_downstream_together_reaches_forward(dagster_dev: DagsterDev):
-    """The README's warning: an asset-graph backfill of silver and gold/daily_features over N days
+    """The docs' warning (docs/tutorial.md): an asset-graph backfill of silver and gold/daily_features over N days
     makes Dagster target daily_features for every day whose 30-day window contains a chosen day."""
     days = [START_DATE + dt.timedelta(days=n) for n in range(10)]
     keys = [f"{day}|{SINGLE_SYMBOL}" for day in days]

@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -30,11 +31,9 @@ class BadParameter(ValueError):
         self.parameter, self.status = parameter, status
 
 
-def _parse_date(name: str, value: str | None, required: bool = True) -> dt.date | None:
+def _parse_date(name: str, value: str | None) -> dt.date:
     if value is None or value == "":
-        if required:
-            raise BadParameter(name, f"{name} is required (YYYY-MM-DD)", 422)
-        return None
+        raise BadParameter(name, f"{name} is required (YYYY-MM-DD)", 422)
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
@@ -81,18 +80,7 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
     lag = Gauge("cryptolake_lake_freshness_lag_seconds", "Now minus the end of the newest published day",
                 ["layer"], registry=registry)
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next):
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception as exc:  # noqa: BLE001 - the contract is "never a 500"
-            response = JSONResponse({"error": f"lake unavailable: {exc}"}, status_code=503)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        requests.labels(name, str(response.status_code)).inc()
-        latency.labels(name).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(MeasuredRequests, requests=requests, latency=latency)
 
     @app.exception_handler(BadParameter)
     async def _bad_parameter(request: Request, exc: BadParameter):
@@ -110,56 +98,64 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
     async def _not_published(request: Request, exc: TableNotPublished):
         return JSONResponse({"error": str(exc)}, status_code=503)
 
-    def symbols() -> tuple[int, list[str]]:
-        return reader.query("silver", "ohlcv", "symbols", lambda f: sorted(f["symbol"].unique().to_list()))
+    async def query(layer: str, table: str, key, compute) -> tuple[int, Any]:
+        """A memoised result is answered on the event loop; a table load or a computation runs in
+        the thread pool, so the loop keeps serving repeated queries meanwhile."""
+        hit = reader.cached(layer, table, key)
+        if hit is not None:
+            return hit
+        return await run_in_threadpool(reader.query, layer, table, key, compute)
 
-    def _range(symbol: str, start: str | None, end: str | None) -> tuple[dt.date, dt.date]:
+    async def symbols() -> tuple[int, list[str]]:
+        return await query("silver", "ohlcv", "symbols", lambda f: sorted(f["symbol"].unique().to_list()))
+
+    async def _range(symbol: str, start: str | None, end: str | None) -> tuple[dt.date, dt.date]:
         first, last = _parse_date("start", start), _parse_date("end", end)
         if first > last:
             raise BadParameter("start", f"start {first} is after end {last}")
         if (last - first).days + 1 > max_range_days:
             raise BadParameter("end", f"start..end spans {(last - first).days + 1} days; at most {max_range_days}")
-        if symbol not in symbols()[1]:
+        if symbol not in (await symbols())[1]:
             raise BadParameter("symbol", f"unknown symbol {symbol!r} (see /v1/symbols)", 404)
         return first, last
 
-    def _symbol_range_query(layer: str, table: str, symbol: str, first: dt.date, last: dt.date, sort: str, fmt: str):
+    async def _symbol_range_query(layer: str, table: str, symbol: str, first: dt.date, last: dt.date, sort: str, fmt: str):
         """The encoded response body, memoised per table version: a repeated query is a lookup."""
 
         def compute(frame: pl.DataFrame) -> bytes:
             rows = frame.filter((pl.col("symbol") == symbol) & pl.col("date").is_between(first, last)).sort(sort)
             return encode(rows, fmt)
 
-        version, body = reader.query(layer, table, ("range", symbol, first, last, fmt), compute)
+        version, body = await query(layer, table, ("range", symbol, first, last, fmt), compute)
         return encoded(body, fmt, version)
 
     @app.get("/v1/symbols")
-    def get_symbols(format: str = "json") -> Response:
+    async def get_symbols(format: str = "json") -> Response:
         """Symbols with published bars."""
         fmt = _parse_format(format)
-        version, names = symbols()
+        version, names = await symbols()
         return render(pl.DataFrame({"symbol": names}, schema={"symbol": pl.String}), fmt, version)
 
     @app.get("/v1/bars")
-    def get_bars(symbol: str, start: str | None = None, end: str | None = None, format: str = "json") -> Response:
+    async def get_bars(symbol: str, start: str | None = None, end: str | None = None, format: str = "json") -> Response:
         """silver.ohlcv bars of ``symbol`` for the UTC days start..end (inclusive)."""
         fmt = _parse_format(format)
-        first, last = _range(symbol, start, end)
-        return _symbol_range_query("silver", "ohlcv", symbol, first, last, "open_time", fmt)
+        first, last = await _range(symbol, start, end)
+        return await _symbol_range_query("silver", "ohlcv", symbol, first, last, "open_time", fmt)
 
     @app.get("/v1/features")
-    def get_features(symbol: str, start: str | None = None, end: str | None = None, format: str = "json") -> Response:
+    async def get_features(symbol: str, start: str | None = None, end: str | None = None, format: str = "json") -> Response:
         """gold.daily_features rows of ``symbol`` for start..end (inclusive)."""
         fmt = _parse_format(format)
-        first, last = _range(symbol, start, end)
-        return _symbol_range_query("gold", "daily_features", symbol, first, last, "date", fmt)
+        first, last = await _range(symbol, start, end)
+        return await _symbol_range_query("gold", "daily_features", symbol, first, last, "date", fmt)
 
     @app.get("/v1/correlations")
-    def get_correlations(date: str | None = None, format: str = "json") -> Response:
+    async def get_correlations(date: str | None = None, format: str = "json") -> Response:
         """The 30-day correlation matrix of one day: JSON ``{date, symbols, matrix}``; csv/arrow: pairs."""
         fmt = _parse_format(format)
         day = _parse_date("date", date)
-        version, pairs = reader.query(
+        version, pairs = await query(
             "gold", "correlations", ("day", day),
             lambda f: f.filter(pl.col("date") == day).sort("symbol_a", "symbol_b"),
         )
@@ -176,27 +172,27 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
                             headers={"X-Lake-Version": str(version)})
 
     @app.get("/v1/market")
-    def get_market(date: str | None = None, format: str = "json") -> Response:
+    async def get_market(date: str | None = None, format: str = "json") -> Response:
         """gold.market_daily and gold.market_overview for one day (JSON: both; csv/arrow: market_daily)."""
         fmt = _parse_format(format)
         day = _parse_date("date", date)
-        version, daily = reader.query("gold", "market_daily", ("day", day), lambda f: f.filter(pl.col("date") == day))
+        version, daily = await query("gold", "market_daily", ("day", day), lambda f: f.filter(pl.col("date") == day))
         if daily.is_empty():
             raise BadParameter("date", f"no market data published for {day}", 404)
         if fmt != "json":
             return render(daily, fmt, version)
         try:
-            _, overview = reader.query("gold", "market_overview", ("day", day), lambda f: f.filter(pl.col("date") == day))
+            _, overview = await query("gold", "market_overview", ("day", day), lambda f: f.filter(pl.col("date") == day))
         except TableNotPublished:
             overview = pl.DataFrame()
         return JSONResponse({"date": day.isoformat(), "market_daily": _rows(daily), "market_overview": _rows(overview)},
                             headers={"X-Lake-Version": str(version)})
 
-    def _layer_health(now: dt.datetime) -> dict[str, Any]:
+    async def _layer_health(now: dt.datetime) -> dict[str, Any]:
         layers: dict[str, Any] = {}
         for layer, table in LAYER_TABLES.items():
             try:
-                version, newest = reader.query(layer, table, "newest", lambda f: f["date"].max() if len(f) else None)
+                version, newest = await query(layer, table, "newest", lambda f: f["date"].max() if len(f) else None)
             except TableNotPublished:
                 layers[layer] = {"table": f"{layer}/{table}", "state": "unpublished", "newest_partition": None}
                 continue
@@ -209,9 +205,9 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
             quarantined = None
             if layer == "silver" and newest is not None:
                 try:
-                    _, quarantined = reader.query(
+                    _, quarantined = await query(
                         "silver", "ohlcv_quarantine", ("rows", newest),
-                        lambda f: int(f.filter(pl.col("date") == newest).height),
+                        lambda f, day=newest: int(f.filter(pl.col("date") == day).height),
                     )
                 except TableNotPublished:
                     pass
@@ -223,18 +219,50 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
         return layers
 
     @app.get("/v1/health")
-    def get_health() -> JSONResponse:
+    async def get_health() -> JSONResponse:
         """Per layer: newest published partition, freshness state and lag, quarantined rows."""
-        layers = _layer_health(dt.datetime.now(dt.UTC))
+        layers = await _layer_health(dt.datetime.now(dt.UTC))
         ok = all(v["state"] == "fresh" for v in layers.values())
         return JSONResponse({"status": "ok" if ok else "degraded", "layers": layers})
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        _layer_health(dt.datetime.now(dt.UTC))
+    async def metrics() -> Response:
+        await _layer_health(dt.datetime.now(dt.UTC))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+class MeasuredRequests:
+    """ASGI middleware: request counts and latency per route, and a 503 (never a 500) for an
+    unexpected failure. Plain ASGI rather than ``@app.middleware("http")``, whose per-request task
+    and streamed body cost more CPU than the cached routes themselves."""
+
+    def __init__(self, app, requests: Counter, latency: Histogram):
+        self.app, self.requests, self.latency = app, requests, latency
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500, "sent": False}
+
+        async def send_measured(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"], status["sent"] = message["status"], True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_measured)
+        except Exception as exc:
+            if status["sent"]:
+                raise
+            await JSONResponse({"error": f"lake unavailable: {exc}"}, status_code=503)(scope, receive, send_measured)
+        finally:
+            name = getattr(scope.get("route"), "path", "unmatched")
+            self.requests.labels(name, str(status["code"])).inc()
+            self.latency.labels(name).observe(time.perf_counter() - started)
 
 
 def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:

@@ -3,14 +3,19 @@
 import datetime as dt
 
 import polars as pl
-from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MetadataValue, Output
 
-from cryptolake_assets.metadata import table_schema_of
-from resources.coingecko import BRONZE_COINGECKO_SCHEMA
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
-from cryptolake_assets.retries import TRANSIENT_RETRY_POLICY, permanent_errors
+from cryptolake_assets.retries import permanent_errors
 from partitions import daily_partitions, load_universe
-from resources.coingecko import CoinGeckoAuthError, CoinGeckoClient, CoinGeckoPayloadError, empty_coingecko_markets
+from resources.coingecko import (
+    BRONZE_COINGECKO_SCHEMA,
+    CoinGeckoAuthError,
+    CoinGeckoClient,
+    CoinGeckoPayloadError,
+    empty_coingecko_markets,
+)
 from resources.duckdb_io import partition_days
 
 TABLE = ("bronze", "coingecko_markets")
@@ -32,17 +37,12 @@ def stored_rows(io_manager, table: tuple[str, str], days: list[dt.date], schema:
     return frame.select(list(schema)).cast(schema)
 
 
-@asset(
-    key=list(TABLE),
+@medallion_asset(
+    TABLE[0],
+    TABLE[1],
+    schema=BRONZE_COINGECKO_SCHEMA,
     partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="bronze",
-    kinds={"httpx", "polars", "duckdb"},
-    owners=["team:market-data"],
-    tags={"layer": "bronze", "source": "coingecko"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema_of(BRONZE_COINGECKO_SCHEMA)},
-    retry_policy=TRANSIENT_RETRY_POLICY,
+    source="coingecko",
     required_resource_keys={"coingecko", "io_manager"},
 )
 def bronze_coingecko_markets(context: AssetExecutionContext) -> Output[pl.DataFrame]:

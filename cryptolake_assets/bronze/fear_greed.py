@@ -1,28 +1,18 @@
 """bronze/fear_greed: the Alternative.me Crypto Fear & Greed Index as received, one partition per UTC day."""
 
 import polars as pl
-from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MetadataValue, Output
 
-from cryptolake_assets.metadata import table_schema_of
-from resources.fear_greed import BRONZE_FEAR_GREED_SCHEMA
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview, time_span
-from cryptolake_assets.retries import TRANSIENT_RETRY_POLICY, permanent_errors
+from cryptolake_assets.retries import permanent_errors
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
-from resources.fear_greed import FearGreedClient, FearGreedPayloadError, limit_for
+from resources.fear_greed import BRONZE_FEAR_GREED_SCHEMA, FearGreedClient, FearGreedPayloadError, limit_for
 
 
-@asset(
-    key=["bronze", "fear_greed"],
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="bronze",
-    kinds={"httpx", "polars", "duckdb"},
-    owners=["team:market-data"],
-    tags={"layer": "bronze", "source": "alternative.me"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema_of(BRONZE_FEAR_GREED_SCHEMA)},
-    retry_policy=TRANSIENT_RETRY_POLICY,
+@medallion_asset(
+    "bronze", "fear_greed", schema=BRONZE_FEAR_GREED_SCHEMA, partitions_def=daily_partitions, source="alternative.me"
 )
 def bronze_fear_greed(context: AssetExecutionContext, fear_greed: FearGreedClient) -> Output[pl.DataFrame]:
     """Fear & Greed entries exactly as the API sent them (value, classification and timestamp as

@@ -3,41 +3,32 @@
 import datetime as dt
 
 import polars as pl
-from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MetadataValue, Output
 
-from cryptolake_assets.metadata import markdown_preview, rich_metadata, table_schema_of, time_span
+from cryptolake_assets.medallion import medallion_asset
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, time_span
 from cryptolake_assets.partition_scope import run_scope
-from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions, symbol_info
-from cryptolake_assets.retries import TRANSIENT_RETRY_POLICY, permanent_errors
+from cryptolake_assets.retries import permanent_errors
+from partitions import daily_symbol_partitions, symbol_info
 from resources.binance import BinanceClient, InvalidIntervalError, InvalidSymbolError
 from resources.binance_archive import ArchiveChecksumError, BinanceArchiveClient, fetch_klines_archive_first
 from resources.kline_format import BRONZE_KLINES_SCHEMA, empty_bronze_klines
 
 
-@asset(
-    key=["bronze", "klines"],
-    partitions_def=daily_symbol_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="bronze",
-    kinds={"httpx", "polars", "duckdb"},
-    owners=["team:market-data"],
-    tags={"layer": "bronze", "source": "binance"},
-    metadata={
-        "partition_expr": DAILY_SYMBOL_PARTITION_EXPR,
-        "dagster/column_schema": table_schema_of(
-            BRONZE_KLINES_SCHEMA,
-            {
-                "open_time": "candle open, epoch milliseconds UTC (dump µs normalised)",
-                "close_time": "candle close, epoch milliseconds UTC",
-                "open": "exact string sent by the exchange",
-                "ignore": "Binance's unused 12th field, kept as received",
-                "source": "binance | simulated | archive provenance",
-                "ingested_at": "when CryptoLake fetched the row",
-            },
-        ),
+@medallion_asset(
+    "bronze",
+    "klines",
+    schema=BRONZE_KLINES_SCHEMA,
+    columns={
+        "open_time": "candle open, epoch milliseconds UTC (dump µs normalised)",
+        "close_time": "candle close, epoch milliseconds UTC",
+        "open": "exact string sent by the exchange",
+        "ignore": "Binance's unused 12th field, kept as received",
+        "source": "binance | simulated | archive provenance",
+        "ingested_at": "when CryptoLake fetched the row",
     },
-    retry_policy=TRANSIENT_RETRY_POLICY,
+    partitions_def=daily_symbol_partitions,
+    source="binance",
 )
 def bronze_klines(
     context: AssetExecutionContext, binance: BinanceClient, binance_archive: BinanceArchiveClient

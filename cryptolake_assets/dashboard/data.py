@@ -12,7 +12,7 @@ import polars as pl
 
 from cryptolake_assets.api.app import FRESH_WITHIN
 
-TOP_SCHEMA = {"rank": pl.UInt32(), "symbol": pl.String(), "market_cap": pl.Float64(), "change_pct_24h": pl.Float64()}
+TOP_SCHEMA = pl.Schema({"rank": pl.UInt32(), "symbol": pl.String(), "market_cap": pl.Float64(), "change_pct_24h": pl.Float64()})
 
 #: The table whose newest ``date`` stands for each published table's freshness (dims have no date).
 DATED_TABLES = (
@@ -195,7 +195,7 @@ def layer_health(newest_by_table: Mapping[tuple[str, str], dt.date | None | str]
     """Per published table: layer, table, newest partition, state (fresh / stale / empty /
     unpublished) and lag in hours. ``newest_by_table`` maps (layer, table) to the newest date, None
     (no rows) or ``"unpublished"``."""
-    rows = []
+    rows: list[tuple] = []
     for (layer, table), newest in newest_by_table.items():
         if newest == "unpublished":
             rows.append((layer, table, None, "unpublished", None))

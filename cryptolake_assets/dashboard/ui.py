@@ -1,6 +1,7 @@
 """Streamlit plumbing shared by the pages: the lake reader, empty states and URL-backed filters."""
 
 import datetime as dt
+from typing import cast
 
 import polars as pl
 import streamlit as st
@@ -58,7 +59,7 @@ def filters(
 ) -> Filters:
     """Sidebar filters that start from and write back to the URL (``?start=&end=&symbols=&category=&day=``),
     so a view can be shared by its address."""
-    first, last = days.min(), days.max()
+    first, last = cast(dt.date, days.min()), cast(dt.date, days.max())
     chosen = parse_filters(
         st.query_params.to_dict(), first, last, symbols or [], default_symbols or [], categories or [], default_days
     )

@@ -1,10 +1,11 @@
 """gold/category_daily: equal-weighted daily and 30-day returns per universe category."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, Output, TimeWindowPartitionMapping, asset
+from dagster import AssetExecutionContext, AssetIn, Output, TimeWindowPartitionMapping
 
 from cryptolake_assets.gold import features
-from cryptolake_assets.gold.table_metadata import column_lineage, table_schema
+from cryptolake_assets.gold.table_metadata import column_lineage
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_partitions, load_universe
 from resources.duckdb_io import partition_days
@@ -22,8 +23,12 @@ COLUMNS = {
 }
 
 
-@asset(
-    key=["gold", "category_daily"],
+@medallion_asset(
+    "gold",
+    "category_daily",
+    schema=features.CATEGORY_DAILY_SCHEMA,
+    columns=COLUMNS,
+    partitions_def=daily_partitions,
     ins={
         "daily_returns": AssetIn(
             key=DAILY_RETURNS,
@@ -31,14 +36,6 @@ COLUMNS = {
             metadata={"columns": ["date", "symbol", "close", "return_1d"]},
         )
     },
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema(features.CATEGORY_DAILY_SCHEMA, COLUMNS)},
 )
 def category_daily(context: AssetExecutionContext, daily_returns: pl.DataFrame) -> Output[pl.DataFrame]:
     """Per day and category (Layer 1, DeFi, Meme, ...): how many members traded, their equal-weighted

@@ -1,11 +1,12 @@
 """gold/correlations: 30-day Pearson correlation of daily log returns for every symbol pair."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, Output, TimeWindowPartitionMapping, asset
+from dagster import AssetExecutionContext, AssetIn, Output, TimeWindowPartitionMapping
 
 from cryptolake_assets.gold import features
 from cryptolake_assets.gold.charts import correlation_heatmap
-from cryptolake_assets.gold.table_metadata import column_lineage, table_schema
+from cryptolake_assets.gold.table_metadata import column_lineage
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview, rich_metadata
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
@@ -20,8 +21,12 @@ COLUMNS = {
 }
 
 
-@asset(
-    key=["gold", "correlations"],
+@medallion_asset(
+    "gold",
+    "correlations",
+    schema=features.CORRELATIONS_SCHEMA,
+    columns=COLUMNS,
+    partitions_def=daily_partitions,
     ins={
         "daily_returns": AssetIn(
             key=DAILY_RETURNS,
@@ -29,14 +34,6 @@ COLUMNS = {
             metadata={"columns": ["date", "symbol", "log_return_1d"]},
         )
     },
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema(features.CORRELATIONS_SCHEMA, COLUMNS)},
 )
 def correlations(context: AssetExecutionContext, daily_returns: pl.DataFrame) -> Output[pl.DataFrame]:
     """Correlation matrix of daily log returns over the 30 days ending on each date, in long format

@@ -5,22 +5,21 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetKey,
-    BackfillPolicy,
     DimensionPartitionMapping,
     IdentityPartitionMapping,
     MetadataValue,
     MultiPartitionMapping,
     Output,
     TimeWindowPartitionMapping,
-    asset,
 )
 
 from cryptolake_assets.gold import features
 from cryptolake_assets.gold.charts import price_chart
-from cryptolake_assets.gold.table_metadata import column_lineage, table_schema
+from cryptolake_assets.gold.table_metadata import column_lineage
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import add_partition_figures, markdown_preview, rich_metadata
 from cryptolake_assets.partition_scope import run_scope
-from partitions import DAILY_SYMBOL_PARTITION_EXPR, DATE_DIMENSION, SYMBOL_DIMENSION, daily_symbol_partitions
+from partitions import DATE_DIMENSION, SYMBOL_DIMENSION, daily_symbol_partitions
 
 SILVER = ["silver", "ohlcv"]
 
@@ -75,20 +74,13 @@ _SILVER_DEPS = {
 LINEAGE = column_lineage({column: [(SILVER, name) for name in names] for column, names in _SILVER_DEPS.items()})
 
 
-@asset(
-    key=["gold", "daily_features"],
-    ins={"silver_ohlcv": AssetIn(key=SILVER, partition_mapping=SILVER_LOOKBACK, metadata={"columns": features.SILVER_COLUMNS})},
+@medallion_asset(
+    "gold",
+    "daily_features",
+    schema=features.DAILY_FEATURES_SCHEMA,
+    columns=COLUMNS,
     partitions_def=daily_symbol_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={
-        "partition_expr": DAILY_SYMBOL_PARTITION_EXPR,
-        "dagster/column_schema": table_schema(features.DAILY_FEATURES_SCHEMA, COLUMNS),
-    },
+    ins={"silver_ohlcv": AssetIn(key=SILVER, partition_mapping=SILVER_LOOKBACK, metadata={"columns": features.SILVER_COLUMNS})},
 )
 def daily_features(context: AssetExecutionContext, silver_ohlcv: pl.LazyFrame) -> Output[pl.DataFrame]:
     """Daily OHLCV per symbol with returns, SMA 7/30, 30-day volatility, RSI 14 and 30-day drawdown.

@@ -4,27 +4,26 @@ import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    BackfillPolicy,
     MultiToSingleDimensionPartitionMapping,
     Output,
-    asset,
 )
 
-from cryptolake_assets.gold.table_metadata import column_lineage, table_schema
+from cryptolake_assets.gold.table_metadata import column_lineage
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from partitions import DATE_DIMENSION, daily_partitions
 from resources.duckdb_io import partition_days
 
 DAILY_FEATURES = ["gold", "daily_features"]
 
-DAILY_RETURNS_SCHEMA: dict[str, pl.DataType] = {
+DAILY_RETURNS_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "symbol": pl.String(),
     "close": pl.Float64(),
     "quote_volume": pl.Float64(),
     "return_1d": pl.Float64(),
     "log_return_1d": pl.Float64(),
-}
+})
 
 COLUMNS = {
     "date": "UTC day (joins dim_date.date)",
@@ -36,8 +35,12 @@ COLUMNS = {
 }
 
 
-@asset(
-    key=["gold", "daily_returns"],
+@medallion_asset(
+    "gold",
+    "daily_returns",
+    schema=DAILY_RETURNS_SCHEMA,
+    columns=COLUMNS,
+    partitions_def=daily_partitions,
     ins={
         "daily_features": AssetIn(
             key=DAILY_FEATURES,
@@ -45,14 +48,6 @@ COLUMNS = {
             metadata={"columns": list(DAILY_RETURNS_SCHEMA)},
         )
     },
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema(DAILY_RETURNS_SCHEMA, COLUMNS)},
 )
 def daily_returns(context: AssetExecutionContext, daily_features: pl.DataFrame) -> Output[pl.DataFrame]:
     """All symbols' close, quote volume and daily returns for each UTC day: the date-only hop that

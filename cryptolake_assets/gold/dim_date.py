@@ -3,14 +3,14 @@
 import datetime as dt
 
 import polars as pl
-from dagster import AssetExecutionContext, BackfillPolicy, Output, asset
+from dagster import AssetExecutionContext, Output
 
-from cryptolake_assets.gold.table_metadata import table_schema
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
 
-DIM_DATE_SCHEMA: dict[str, pl.DataType] = {
+DIM_DATE_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "year": pl.Int32(),
     "quarter": pl.Int8(),
@@ -24,7 +24,7 @@ DIM_DATE_SCHEMA: dict[str, pl.DataType] = {
     "day_name": pl.String(),
     "is_weekend": pl.Boolean(),
     "is_month_end": pl.Boolean(),
-}
+})
 
 COLUMNS = {
     "date": "UTC day, the key facts join on",
@@ -68,17 +68,7 @@ def date_dimension(days: list[dt.date]) -> pl.DataFrame:
     )
 
 
-@asset(
-    key=["gold", "dim_date"],
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema(DIM_DATE_SCHEMA, COLUMNS)},
-)
+@medallion_asset("gold", "dim_date", schema=DIM_DATE_SCHEMA, columns=COLUMNS, partitions_def=daily_partitions)
 def dim_date(context: AssetExecutionContext) -> Output[pl.DataFrame]:
     """Date dimension: year, quarter, month, ISO week, weekday and month-end flags per UTC day
     (date-partitioned, so it grows with the daily partitions the facts use)."""

@@ -1,14 +1,14 @@
 """gold/dim_symbol: the symbol dimension of the star schema, from the universe file."""
 
 import polars as pl
-from dagster import MetadataValue, Output, asset
+from dagster import MetadataValue, Output
 
-from cryptolake_assets.gold.table_metadata import table_schema
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from partitions import SymbolInfo, load_universe
 from partitions.universe import universe_path
 
-DIM_SYMBOL_SCHEMA: dict[str, pl.DataType] = {
+DIM_SYMBOL_SCHEMA = pl.Schema({
     "symbol": pl.String(),
     "base_asset": pl.String(),
     "name": pl.String(),
@@ -17,7 +17,7 @@ DIM_SYMBOL_SCHEMA: dict[str, pl.DataType] = {
     "listed_on": pl.Date(),
     "delisted_on": pl.Date(),
     "stablecoin": pl.Boolean(),
-}
+})
 
 COLUMNS = {
     "symbol": "Binance spot pair, the key facts join on",
@@ -38,15 +38,7 @@ def symbol_dimension(universe: tuple[SymbolInfo, ...]) -> pl.DataFrame:
     ).sort("symbol")
 
 
-@asset(
-    key=["gold", "dim_symbol"],
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={"dagster/column_schema": table_schema(DIM_SYMBOL_SCHEMA, COLUMNS)},
-)
+@medallion_asset("gold", "dim_symbol", schema=DIM_SYMBOL_SCHEMA, columns=COLUMNS)
 def dim_symbol() -> Output[pl.DataFrame]:
     """Symbol dimension: base asset, name, category, CoinGecko id and listing window per symbol."""
     rows = symbol_dimension(load_universe())

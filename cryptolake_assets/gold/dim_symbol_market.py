@@ -1,15 +1,15 @@
 """gold/dim_symbol_market: the symbol dimension's market attributes from the latest CoinGecko snapshot."""
 
 import polars as pl
-from dagster import AssetIn, MetadataValue, Output, asset
+from dagster import AssetIn, MetadataValue, Output
 
-from cryptolake_assets.gold.table_metadata import table_schema
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from partitions import load_universe
 
 COINGECKO = ["silver", "coingecko_markets"]
 
-DIM_SYMBOL_MARKET_SCHEMA: dict[str, pl.DataType] = {
+DIM_SYMBOL_MARKET_SCHEMA = pl.Schema({
     "symbol": pl.String(),
     "coingecko_id": pl.String(),
     "coingecko_name": pl.String(),
@@ -21,7 +21,7 @@ DIM_SYMBOL_MARKET_SCHEMA: dict[str, pl.DataType] = {
     "snapshot_date": pl.Date(),
     "last_updated": pl.Datetime("us", "UTC"),
     "is_stale": pl.Boolean(),
-}
+})
 
 COLUMNS = {
     "symbol": "Binance spot pair (joins gold.dim_symbol.symbol)",
@@ -64,15 +64,8 @@ def latest_market_attributes(snapshots: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@asset(
-    key=["gold", "dim_symbol_market"],
-    ins={"snapshots": AssetIn(key=COINGECKO)},
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={"dagster/column_schema": table_schema(DIM_SYMBOL_MARKET_SCHEMA, COLUMNS)},
+@medallion_asset(
+    "gold", "dim_symbol_market", schema=DIM_SYMBOL_MARKET_SCHEMA, columns=COLUMNS, ins={"snapshots": AssetIn(key=COINGECKO)}
 )
 def dim_symbol_market(snapshots: pl.DataFrame) -> Output[pl.DataFrame]:
     """Market attributes of each symbol (CoinGecko name, market-cap rank, market cap, circulating /

@@ -41,7 +41,7 @@ READ_ROWS = 1_000_000
 # The silver columns the daily aggregation reads (the I/O manager selects only these).
 SILVER_COLUMNS = ["date", "symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "quote_volume", "trades"]
 
-DAILY_BARS_SCHEMA: dict[str, pl.DataType] = {
+DAILY_BARS_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "symbol": pl.String(),
     "open": pl.Float64(),
@@ -54,9 +54,9 @@ DAILY_BARS_SCHEMA: dict[str, pl.DataType] = {
     "bars": pl.Int64(),
     "missing_bars": pl.Int64(),
     "vwap": pl.Float64(),
-}
+})
 
-DAILY_FEATURES_SCHEMA: dict[str, pl.DataType] = {
+DAILY_FEATURES_SCHEMA = pl.Schema({
     **DAILY_BARS_SCHEMA,
     "return_1d": pl.Float64(),
     "log_return_1d": pl.Float64(),
@@ -65,16 +65,16 @@ DAILY_FEATURES_SCHEMA: dict[str, pl.DataType] = {
     "volatility_30d": pl.Float64(),
     "rsi_14": pl.Float64(),
     "drawdown_30d": pl.Float64(),
-}
+})
 
-CORRELATIONS_SCHEMA: dict[str, pl.DataType] = {
+CORRELATIONS_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "symbol_a": pl.String(),
     "symbol_b": pl.String(),
     "corr_30d": pl.Float64(),
-}
+})
 
-CATEGORY_DAILY_SCHEMA: dict[str, pl.DataType] = {
+CATEGORY_DAILY_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "category": pl.String(),
     "members": pl.Int64(),
@@ -82,9 +82,9 @@ CATEGORY_DAILY_SCHEMA: dict[str, pl.DataType] = {
     "mean_return_1d": pl.Float64(),
     "members_with_return_30d": pl.Int64(),
     "mean_return_30d": pl.Float64(),
-}
+})
 
-MARKET_DAILY_SCHEMA: dict[str, pl.DataType] = {
+MARKET_DAILY_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "symbols": pl.Int64(),
     "total_quote_volume": pl.Float64(),
@@ -95,7 +95,7 @@ MARKET_DAILY_SCHEMA: dict[str, pl.DataType] = {
     "best_return_1d": pl.Float64(),
     "worst_symbol": pl.String(),
     "worst_return_1d": pl.Float64(),
-}
+})
 
 
 def _require(frame: pl.DataFrame | pl.LazyFrame, columns: list[str], what: str) -> None:
@@ -144,8 +144,8 @@ def _bars_by_day(piece: pl.DataFrame) -> pl.DataFrame:
         if not bars["open_time"].is_sorted():
             bars = bars.sort("open_time")
         # One symbol's column is sorted; flagging it makes Polars take its sorted-key group-by,
-        # whose float sums are bit-identical to the former whole-frame sort("symbol", "open_time")
-        # + group_by (unflagged, the hash group-by's sums can differ in the last bit).
+        # whose float sums are bit-identical to a whole-frame sort("symbol", "open_time") + group_by
+        # (unflagged, the hash group-by's sums can differ in the last bit).
         days.append(
             bars.with_columns(pl.col("symbol").set_sorted())
             .group_by("symbol", "date")

@@ -1,10 +1,11 @@
 """gold/market_daily: one row per UTC day describing the whole tracked market."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output
 
 from cryptolake_assets.gold import features
-from cryptolake_assets.gold.table_metadata import column_lineage, table_schema
+from cryptolake_assets.gold.table_metadata import column_lineage
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
@@ -25,17 +26,13 @@ COLUMNS = {
 }
 
 
-@asset(
-    key=["gold", "market_daily"],
-    ins={"daily_returns": AssetIn(key=DAILY_RETURNS, metadata={"columns": ["date", "symbol", "quote_volume", "return_1d"]})},
+@medallion_asset(
+    "gold",
+    "market_daily",
+    schema=features.MARKET_DAILY_SCHEMA,
+    columns=COLUMNS,
     partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema(features.MARKET_DAILY_SCHEMA, COLUMNS)},
+    ins={"daily_returns": AssetIn(key=DAILY_RETURNS, metadata={"columns": ["date", "symbol", "quote_volume", "return_1d"]})},
 )
 def market_daily(context: AssetExecutionContext, daily_returns: pl.DataFrame) -> Output[pl.DataFrame]:
     """Market breadth per day: total quote volume, advancers and decliners, best and worst performer."""

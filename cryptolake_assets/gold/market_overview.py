@@ -3,9 +3,16 @@
 import datetime as dt
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, MetadataValue, Output, TimeWindowPartitionMapping, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    MetadataValue,
+    Output,
+    TimeWindowPartitionMapping,
+)
 
-from cryptolake_assets.gold.table_metadata import column_lineage, table_schema
+from cryptolake_assets.gold.table_metadata import column_lineage
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
@@ -17,7 +24,7 @@ TOP_N = 10
 SENTIMENT_WINDOW_DAYS = 7
 
 TOP_TYPE = pl.List(pl.Struct({"symbol": pl.String(), "market_cap": pl.Float64(), "change_pct_24h": pl.Float64()}))
-MARKET_OVERVIEW_SCHEMA: dict[str, pl.DataType] = {
+MARKET_OVERVIEW_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "symbols_traded": pl.Int64(),
     "total_quote_volume": pl.Float64(),
@@ -32,7 +39,7 @@ MARKET_OVERVIEW_SCHEMA: dict[str, pl.DataType] = {
     "fear_greed_classification": pl.String(),
     "fear_greed_missing": pl.Boolean(),
     "fear_greed_7d_mean": pl.Float64(),
-}
+})
 
 COLUMNS = {
     "date": "UTC day (joins dim_date.date)",
@@ -113,8 +120,12 @@ def _top_text(top: list[dict] | None) -> str:
     )
 
 
-@asset(
-    key=["gold", "market_overview"],
+@medallion_asset(
+    "gold",
+    "market_overview",
+    schema=MARKET_OVERVIEW_SCHEMA,
+    columns=COLUMNS,
+    partitions_def=daily_partitions,
     ins={
         "market_daily": AssetIn(key=MARKET_DAILY, metadata={"columns": ["date", "symbols", "total_quote_volume", "advancers", "decliners"]}),
         "fear_greed": AssetIn(
@@ -125,14 +136,6 @@ def _top_text(top: list[dict] | None) -> str:
             metadata={"columns": ["date", "symbol", "coingecko_id", "market_cap", "market_cap_change_24h", "price_change_pct_24h"]},
         ),
     },
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema(MARKET_OVERVIEW_SCHEMA, COLUMNS)},
 )
 def gold_market_overview(
     context: AssetExecutionContext, market_daily: pl.DataFrame, fear_greed: pl.DataFrame, coingecko: pl.DataFrame

@@ -1,5 +1,5 @@
-"""Every data-quality rule of the lake, per table, with its severity and why (the README table is
-generated from this list by ``catalog_markdown``).
+"""Every data-quality rule of the lake, per table, with its severity and why (the table in
+docs/data-quality.md is generated from this list by ``catalog_markdown``).
 
 Severity policy: bronze keeps what the exchange sent, so only its shape blocks (silver quarantines
 or de-duplicates the rest). Silver consistency rules are ERROR: they assert the quarantine worked
@@ -13,7 +13,16 @@ import polars as pl
 
 from cryptolake_assets.quality import models
 from cryptolake_assets.quality.completeness import missing_slots
-from cryptolake_assets.quality.factory import ERROR, SCHEMA_RULE, WARN, Rule, RuleContext, TableQuality, Unverifiable
+from cryptolake_assets.quality.factory import (
+    ERROR,
+    SCHEMA_RULE,
+    WARN,
+    Rule,
+    RuleContext,
+    TableQuality,
+    Unverifiable,
+    build_table_checks,
+)
 from partitions import daily_partitions, daily_symbol_partitions
 from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
 
@@ -258,6 +267,39 @@ GOLD_DIM_SYMBOL_MARKET = TableQuality(
     ),
 )
 
+GOLD_ML_FEATURES = TableQuality(
+    asset=("gold", "ml_features"),
+    model=models.MlFeatures,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "The 18 feature and target columns with their types; rsi_14 and Fear & Greed within [0, 100], volatility ≥ 0, drawdown within [−1, 0], market-cap rank ≥ 1."),
+        Rule("unique_date_symbol", ERROR, "One row per (date, symbol): a duplicate would weigh a day twice in training."),
+        Rule("features_in_range", ERROR, "corr_btc_30d within [−1, 1] (1e-12 slack), market_breadth within [−1, 1] (or null)."),
+        Rule("target_consistent", ERROR, "target_up = (target_log_return_1d > 0), both null together (D + 1 not closed yet)."),
+    ),
+)
+
+GOLD_PREDICTIONS = TableQuality(
+    asset=("gold", "predictions"),
+    model=models.Predictions,
+    partitions_def=daily_partitions,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "Prediction columns and types; a known model, training_rows ≥ 1, prob_up within [0, 1]."),
+        Rule("unique_date_symbol_model", ERROR, "One prediction per (date, symbol, model)."),
+        Rule("trained_before_date", ERROR, "Walk-forward: the model was fit on a day ≤ date, on rows whose target had closed before it (trained_through + 1 < trained_on)."),
+    ),
+)
+
+GOLD_MODEL_EVALUATION = TableQuality(
+    asset=("gold", "model_evaluation"),
+    model=models.ModelEvaluation,
+    partitions_def=None,
+    rules=(
+        Rule(SCHEMA_RULE, ERROR, "Evaluation columns and types; symbols ≥ 1, hit_rate within [0, 1], IC within [−1, 1] or null."),
+        Rule("unique_date_strategy", ERROR, "One row per (date, strategy), hits ≤ symbols."),
+    ),
+)
+
 TABLES: tuple[TableQuality, ...] = (
     BRONZE_KLINES,
     BRONZE_COINGECKO_MARKETS,
@@ -275,11 +317,17 @@ TABLES: tuple[TableQuality, ...] = (
     GOLD_CATEGORY_DAILY,
     GOLD_MARKET_DAILY,
     GOLD_MARKET_OVERVIEW,
+    GOLD_ML_FEATURES,
+    GOLD_PREDICTIONS,
+    GOLD_MODEL_EVALUATION,
 )
+
+#: One multi-asset check per table, running its rules (what ``definitions.py`` loads).
+MEDALLION_CHECKS = [build_table_checks(table) for table in TABLES]
 
 
 def catalog_markdown() -> str:
-    """The README's table of every check: layer, asset, check, severity, why."""
+    """The table of every check in docs/data-quality.md: layer, asset, check, severity, why."""
     lines = ["| layer | asset | check | severity | why |", "|---|---|---|---|---|"]
     for table in TABLES:
         for rule in table.rules:

@@ -15,7 +15,7 @@ import polars as pl
 from partitions.expected_bars import with_expected_slots
 from resources.kline_format import interval_ms
 
-MISSING_SCHEMA = {"date": pl.Date(), "symbol": pl.String(), "missing_open_time": pl.Datetime("us", "UTC")}
+MISSING_SCHEMA = pl.Schema({"date": pl.Date(), "symbol": pl.String(), "missing_open_time": pl.Datetime("us", "UTC")})
 
 
 def missing_slots(

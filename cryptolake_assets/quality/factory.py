@@ -13,15 +13,16 @@ materialized) reports a failed WARN saying so.
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandera.polars as pa
 import polars as pl
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetChecksDefinition,
     AssetIn,
     AssetKey,
     AssetRecordsFilter,
@@ -166,9 +167,9 @@ def _model_rule_finding(rule: Rule, frame: pl.DataFrame, cases: pl.DataFrame) ->
     return Finding(rule, len(indices), frame[indices] if indices else frame.clear())
 
 
-def result_metadata(finding: Finding, rows_checked: int, partitions: Sequence[str]) -> dict[str, object]:
+def result_metadata(finding: Finding, rows_checked: int, partitions: Sequence[str]) -> dict[str, Any]:
     rule = finding.rule
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "failing_rows": finding.count,
         "rows_checked": rows_checked,
         "rule": MetadataValue.text(f"{rule.name} [{rule.severity.value}]: {rule.why}"),
@@ -247,6 +248,7 @@ def _failed_partitions(
 ) -> dict[str, set[str]]:
     """Per check, the partitions among ``partitions`` whose latest recorded result failed."""
     from dagster import AssetCheckKey
+
     # Private: Dagster 1.13's per-partition check status lives in the event log storage and has no
     # public reader; tests/test_quality_range_status.py pins the behaviour this relies on.
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -331,9 +333,9 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
             for finding in findings:
                 failing = failing_partitions(table, finding, rows, partitions, context_of)
                 for partition in sorted(set(failing) | previously_failed.get(finding.rule.name, set())):
-                    part = failing.get(partition) or Finding(finding.rule, 0, finding.rows.clear())
+                    partition_finding = failing.get(partition) or Finding(finding.rule, 0, finding.rows.clear())
                     yield partition_evaluation(
-                        table.key, part, len(partition_rows(rows, partition)), partition,
+                        table.key, partition_finding, len(partition_rows(rows, partition)), partition,
                         _target_materialization(context, table.key, partition),
                     )
         for finding in findings:

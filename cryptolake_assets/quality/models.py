@@ -1,6 +1,6 @@
 """One Pandera (polars) model per medallion table: columns, types, nullability and named value rules.
 
-These models are what the asset checks run (``cryptolake_assets/checks``); nothing is written twice.
+These models are what the asset checks run (``quality/catalog.py`` builds them); nothing is written twice.
 Every value rule is a *named* check so a failure maps to one Dagster asset check of the same name;
 failures of the built-in structure checks (missing/extra column, dtype, null) map to ``schema``.
 Row-wise rules return one boolean per row (True = row is fine), so pandera reports the failing
@@ -698,3 +698,95 @@ class DimSymbolMarket(pa.DataFrameModel):
     @pa.dataframe_check(name="unique_symbol")
     def unique_symbol(cls, data: PolarsData) -> pl.LazyFrame:
         return _rows(data, _unique("symbol"))
+
+
+def _in(column: str, low: float, high: float) -> pl.Expr:
+    return pl.col(column).is_null() | pl.col(column).is_between(low, high)
+
+
+class MlFeatures(pa.DataFrameModel):
+    """gold.ml_features: per day and symbol the point-in-time features and next-day targets."""
+
+    date: pl.Date
+    symbol: pl.String
+    category: pl.String = _nullable()
+    ret_1d: pl.Float64 = _nullable()
+    ret_3d: pl.Float64 = _nullable()
+    ret_7d: pl.Float64 = _nullable()
+    ret_30d: pl.Float64 = _nullable()
+    volatility_30d: pl.Float64 = pa.Field(nullable=True, ge=0)
+    rsi_14: pl.Float64 = pa.Field(nullable=True, in_range={"min_value": 0, "max_value": 100})
+    drawdown_30d: pl.Float64 = pa.Field(nullable=True, in_range={"min_value": -1, "max_value": 0})
+    volume_zscore_30d: pl.Float64 = _nullable()
+    corr_btc_30d: pl.Float64 = _nullable()
+    category_return_1d: pl.Float64 = _nullable()
+    market_breadth: pl.Float64 = _nullable()
+    fear_greed: pl.Float64 = pa.Field(nullable=True, in_range={"min_value": 0, "max_value": 100})
+    market_cap_rank: pl.Float64 = pa.Field(nullable=True, ge=1)
+    target_log_return_1d: pl.Float64 = _nullable()
+    target_up: pl.Boolean = _nullable()
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_date_symbol")
+    def unique_date_symbol(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date", "symbol"))
+
+    @pa.dataframe_check(name="features_in_range")
+    def features_in_range(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _in("corr_btc_30d", -1 - 1e-12, 1 + 1e-12) & _in("market_breadth", -1, 1))
+
+    @pa.dataframe_check(name="target_consistent")
+    def target_consistent(cls, data: PolarsData) -> pl.LazyFrame:
+        target = pl.col("target_log_return_1d")
+        return _rows(data, (target.is_null() & pl.col("target_up").is_null()) | (pl.col("target_up") == (target > 0)))
+
+
+class Predictions(pa.DataFrameModel):
+    """gold.predictions: per day, symbol and model the walk-forward prediction."""
+
+    date: pl.Date
+    symbol: pl.String
+    model: pl.String = pa.Field(isin=["linear", "gbm"])
+    model_version: pl.String
+    trained_on: pl.Date
+    trained_through: pl.Date
+    training_rows: pl.Int64 = pa.Field(ge=1)
+    predicted_log_return: pl.Float64
+    prob_up: pl.Float64 = pa.Field(in_range={"min_value": 0, "max_value": 1})
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_date_symbol_model")
+    def unique_date_symbol_model(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date", "symbol", "model"))
+
+    @pa.dataframe_check(name="trained_before_date")
+    def trained_before_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(
+            data,
+            (pl.col("trained_on") <= pl.col("date"))
+            & (pl.col("trained_through") + pl.duration(days=1) < pl.col("trained_on")),
+        )
+
+
+class ModelEvaluation(pa.DataFrameModel):
+    """gold.model_evaluation: per day and strategy the out-of-sample figures."""
+
+    date: pl.Date
+    strategy: pl.String  # type: ignore[assignment]  # the column is named strategy (pandera's classmethod)
+    symbols: pl.Int64 = pa.Field(ge=1)
+    hits: pl.Int64 = pa.Field(ge=0)
+    hit_rate: pl.Float64 = pa.Field(in_range={"min_value": 0, "max_value": 1})
+    ic: pl.Float64 = pa.Field(nullable=True, in_range={"min_value": -1 - 1e-12, "max_value": 1 + 1e-12})
+    long_short_return: pl.Float64 = _nullable()
+    cumulative_long_short: pl.Float64
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_date_strategy")
+    def unique_date_strategy(cls, data: PolarsData) -> pl.LazyFrame:
+        return _rows(data, _unique("date", "strategy") & (pl.col("hits") <= pl.col("symbols")))

@@ -12,8 +12,8 @@ from dagster import AssetCheckKey, AssetKey, DefaultSensorStatus, SensorEvaluati
 
 from cryptolake_assets.freshness import STALENESS_DEADLINES
 from cryptolake_assets.sensors.alert_state import AlertState, Changes, alerts_for, apply_states, apply_transitions
-from cryptolake_assets.sensors.digest import build_digest, digest_due
 from cryptolake_assets.sensors.closed_days import DATE_LEVEL_GOLD
+from cryptolake_assets.sensors.digest import build_digest, digest_due
 from cryptolake_assets.sensors.problems import (
     check_transitions,
     closed_day_gold_problems,
@@ -99,7 +99,7 @@ def deliver(context: SensorEvaluationContext, webhook: AlertWebhook, alerts: lis
         except WebhookDeliveryError as exc:
             _requeue(context, state, item, str(exc))
             blocked = True  # the receiver is struggling: keep the rest for the next tick
-        except Exception as exc:  # noqa: BLE001 - a tick must survive any delivery problem
+        except Exception as exc:
             _requeue(context, state, item, f"unexpected {type(exc).__name__}")
             blocked = True
     if len(state.outbox) > MAX_OUTBOX:

@@ -17,7 +17,7 @@ DEAD_RUN_SENSOR_INTERVAL_SECONDS = 5
     name=DEAD_RUN_SENSOR_NAME,
     minimum_interval_seconds=DEAD_RUN_SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Fails runs whose process is gone and frees their pool slots (see README, Killed runs).",
+    description="Fails runs whose process is gone and frees their pool slots (see docs/troubleshooting.md, Killed runs).",
 )
 def dead_run_sensor(context: SensorEvaluationContext) -> SkipReason:
     lines: list[str] = []

@@ -99,8 +99,9 @@ def _materializations(instance: DagsterInstance, key: AssetKey, after: float) ->
             metadata = materialization.metadata if materialization else {}
             names = PARTITION_ROW_COUNT_KEYS if record.partition_key else (*PARTITION_ROW_COUNT_KEYS, TABLE_ROW_COUNT_KEY)
             for name in names:
-                if name in metadata and isinstance(metadata[name].value, int):
-                    rows += metadata[name].value
+                value = metadata[name].value if name in metadata else None
+                if isinstance(value, int):
+                    rows += value
                     break
         if not result.has_more:
             return count, len(partitions - {None}) or (1 if count else 0), rows

@@ -239,7 +239,7 @@ def run_transitions(
     ):
         result = instance.fetch_run_status_changes(
             RunStatusChangeRecordsFilter(
-                event_type=event_type,
+                event_type=event_type,  # type: ignore[arg-type]  # RUN_FAILURE/RUN_SUCCESS are run status events
                 after_storage_id=after_id,
                 after_timestamp=None if after_id is not None else after_timestamp,
             ),

@@ -1,16 +1,16 @@
 """silver/coingecko_markets: typed daily CoinGecko snapshot per universe symbol."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output
 
-from cryptolake_assets.metadata import table_schema_of
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from partitions import SymbolInfo, daily_partitions, load_universe
 
 BRONZE = ["bronze", "coingecko_markets"]
 STALE_AFTER_HOURS = 24
 
-SILVER_COINGECKO_SCHEMA: dict[str, pl.DataType] = {
+SILVER_COINGECKO_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "symbol": pl.String(),
     "coingecko_id": pl.String(),
@@ -41,7 +41,7 @@ SILVER_COINGECKO_SCHEMA: dict[str, pl.DataType] = {
     "last_updated": pl.Datetime("us", "UTC"),
     "ingested_at": pl.Datetime("us", "UTC"),
     "is_stale": pl.Boolean(),
-}
+})
 
 
 def _timestamp(column: str) -> pl.Expr:
@@ -97,17 +97,13 @@ def silver_coingecko_markets(bronze: pl.DataFrame, universe: tuple[SymbolInfo, .
     )
 
 
-@asset(
-    key=["silver", "coingecko_markets"],
-    ins={"bronze": AssetIn(key=BRONZE)},
+@medallion_asset(
+    "silver",
+    "coingecko_markets",
+    schema=SILVER_COINGECKO_SCHEMA,
     partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="silver",
-    kinds={"polars", "duckdb"},
-    owners=["team:market-data"],
-    tags={"layer": "silver", "source": "coingecko"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema_of(SILVER_COINGECKO_SCHEMA)},
+    source="coingecko",
+    ins={"bronze": AssetIn(key=BRONZE)},
 )
 def coingecko_markets(context: AssetExecutionContext, bronze: pl.DataFrame) -> Output[pl.DataFrame]:
     """Daily CoinGecko snapshot per universe symbol: price, market cap and rank, circulating /

@@ -1,25 +1,26 @@
 """silver/fear_greed: the Fear & Greed Index per UTC day, missing days present and flagged."""
 
 import datetime as dt
+from typing import cast
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output
 
-from cryptolake_assets.metadata import table_schema_of
+from cryptolake_assets.medallion import medallion_asset
 from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
 
 BRONZE = ["bronze", "fear_greed"]
 
-SILVER_FEAR_GREED_SCHEMA: dict[str, pl.DataType] = {
+SILVER_FEAR_GREED_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "value": pl.Int64(),
     "value_classification": pl.String(),
     "published_at": pl.Datetime("us", "UTC"),
     "is_missing": pl.Boolean(),
     "ingested_at": pl.Datetime("us", "UTC"),
-}
+})
 
 
 def silver_fear_greed(bronze: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame:
@@ -43,17 +44,13 @@ def silver_fear_greed(bronze: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame
     )
 
 
-@asset(
-    key=["silver", "fear_greed"],
-    ins={"bronze": AssetIn(key=BRONZE)},
+@medallion_asset(
+    "silver",
+    "fear_greed",
+    schema=SILVER_FEAR_GREED_SCHEMA,
     partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="silver",
-    kinds={"polars", "duckdb"},
-    owners=["team:market-data"],
-    tags={"layer": "silver", "source": "alternative.me"},
-    metadata={"partition_expr": "date", "dagster/column_schema": table_schema_of(SILVER_FEAR_GREED_SCHEMA)},
+    source="alternative.me",
+    ins={"bronze": AssetIn(key=BRONZE)},
 )
 def fear_greed(context: AssetExecutionContext, bronze: pl.DataFrame) -> Output[pl.DataFrame]:
     """Daily Fear & Greed value (0-100) and classification; every day of the window has a row and
@@ -68,7 +65,7 @@ def fear_greed(context: AssetExecutionContext, bronze: pl.DataFrame) -> Output[p
             "rows": len(rows),
             "missing_days": len(missing),
             "missing_day_list": MetadataValue.text(", ".join(map(str, missing[:100])) or "-"),
-            "mean_value": float(rows["value"].mean()) if rows["value"].count() else 0.0,
+            "mean_value": float(cast(float, rows["value"].mean())) if rows["value"].count() else 0.0,
             "latest": MetadataValue.text(
                 f"{latest['date'][0]}: {latest['value'][0]} ({latest['value_classification'][0]})" if len(latest) else "-"
             ),

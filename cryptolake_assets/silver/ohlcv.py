@@ -7,14 +7,19 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetKey,
-    AssetOut,
     BackfillPolicy,
     MetadataValue,
     Output,
     multi_asset,
 )
 
-from cryptolake_assets.metadata import add_partition_figures, markdown_preview, rich_metadata, table_schema_of, time_span
+from cryptolake_assets.medallion import POOL, medallion_out
+from cryptolake_assets.metadata import (
+    add_partition_figures,
+    markdown_preview,
+    rich_metadata,
+    time_span,
+)
 from cryptolake_assets.partition_scope import run_scope
 from cryptolake_assets.silver.transform import (
     QUARANTINE_SCHEMA,
@@ -23,56 +28,42 @@ from cryptolake_assets.silver.transform import (
     split_valid_rows,
     to_silver,
 )
-from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions, symbol_info
+from partitions import daily_symbol_partitions, symbol_info
 from resources.binance import BinanceClient
-
 
 OHLCV_KEY = AssetKey(["silver", "ohlcv"])
 
 
 @multi_asset(
     outs={
-        "ohlcv": AssetOut(
-            key=["silver", "ohlcv"],
+        "ohlcv": medallion_out(
+            "silver",
+            "ohlcv",
+            schema=SILVER_OHLCV_SCHEMA,
+            columns={"gap_before": "missing grid bars right before this bar within its UTC day (0 = none)"},
+            partitions_def=daily_symbol_partitions,
             description=(
                 "Typed OHLCV bars: UTC timestamps, float prices and volumes, a DATE column, "
                 "de-duplicated on (symbol, open_time), sorted, with gap_before counting missing bars "
                 "(gaps are flagged, never filled)."
             ),
-            metadata={
-                "partition_expr": DAILY_SYMBOL_PARTITION_EXPR,
-                "dagster/column_schema": table_schema_of(
-                    SILVER_OHLCV_SCHEMA,
-                    {"gap_before": "missing grid bars right before this bar within its UTC day (0 = none)"},
-                ),
-            },
-            group_name="silver",
-            kinds={"polars", "duckdb"},
-            owners=["team:market-data"],
-            tags={"layer": "silver"},
         ),
-        "ohlcv_quarantine": AssetOut(
-            key=["silver", "ohlcv_quarantine"],
+        "ohlcv_quarantine": medallion_out(
+            "silver",
+            "ohlcv_quarantine",
+            schema=QUARANTINE_SCHEMA,
+            columns={"rule": "id of the first rule the row broke", "reason": "every rule it broke"},
+            partitions_def=daily_symbol_partitions,
             description=(
                 "Bronze klines that failed a silver row rule, with the rule id, the reason and the "
                 "original values, per partition. Nothing is dropped silently or 'fixed'."
             ),
-            metadata={
-                "partition_expr": DAILY_SYMBOL_PARTITION_EXPR,
-                "dagster/column_schema": table_schema_of(
-                    QUARANTINE_SCHEMA, {"rule": "id of the first rule the row broke", "reason": "every rule it broke"}
-                ),
-            },
-            group_name="silver",
-            kinds={"polars", "duckdb"},
-            owners=["team:market-data"],
-            tags={"layer": "silver"},
         ),
     },
     ins={"bronze_klines": AssetIn(key=["bronze", "klines"])},
     partitions_def=daily_symbol_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
+    pool=POOL,
     can_subset=False,
 )
 def silver_ohlcv(context: AssetExecutionContext, bronze_klines: pl.DataFrame, binance: BinanceClient):

@@ -5,7 +5,7 @@ expression over the *parsed* kline (``open``… as Float64, times as epoch ms) t
 A row is quarantined under the first rule it breaks; its reason lists every rule it breaks. The
 silver ERROR checks (``quality.models.SilverOhlcv``) assert that no such row reaches silver.
 
-Decisions on the real quirks (README, data quality): a candle whose close_time is not after its
+Decisions on the real quirks (docs/data-quality.md): a candle whose close_time is not after its
 open_time, a candle still open when it was fetched, and volumes inconsistent with the bar's price
 range are quarantined; off-grid candles after maintenance, maintenance gaps and a non-zero ``ignore``
 field are kept (the first two are flagged by WARN checks); duplicates are de-duplicated by silver.

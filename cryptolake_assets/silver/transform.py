@@ -5,12 +5,12 @@ import datetime as dt
 import polars as pl
 
 from cryptolake_assets.silver.rules import NUMERIC_FIELDS, ROW_RULES
-from partitions.expected_bars import expected_bars, with_expected_slots
+from partitions.expected_bars import with_expected_slots
 from resources.kline_format import BRONZE_KLINES_SCHEMA, interval_ms
 
 UTC_US = pl.Datetime("us", "UTC")
 
-SILVER_OHLCV_SCHEMA: dict[str, pl.DataType] = {
+SILVER_OHLCV_SCHEMA = pl.Schema({
     "date": pl.Date(),
     "symbol": pl.String(),
     "interval": pl.String(),
@@ -27,14 +27,14 @@ SILVER_OHLCV_SCHEMA: dict[str, pl.DataType] = {
     "taker_buy_quote_volume": pl.Float64(),
     "gap_before": pl.Int32(),
     "source": pl.String(),
-}
+})
 
-QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+QUARANTINE_SCHEMA = pl.Schema({
     **BRONZE_KLINES_SCHEMA,
     "rule": pl.String(),
     "reason": pl.String(),
     "quarantined_at": UTC_US,
-}
+})
 
 
 def _parsed(bronze: pl.DataFrame) -> pl.DataFrame:

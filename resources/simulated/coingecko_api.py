@@ -121,8 +121,9 @@ class SimulatedCoinGeckoAPI:
         if not info.coingecko_id or info.listed_on > now.date():
             return None
         now_ms = int(now.timestamp() * 1000)
-        stale = info.delisted_on is not None and now.date() > info.delisted_on
-        last_ms = (day_index_ms(info.delisted_on) + DAY_MS - 1) if stale else now_ms
+        delisted_on = info.delisted_on
+        stale = delisted_on is not None and now.date() > delisted_on
+        last_ms = (day_index_ms(delisted_on) + DAY_MS - 1) if delisted_on is not None and stale else now_ms
         rows = self.market.klines(info.symbol, "1h", last_ms - 25 * 3_600_000, last_ms + 1, now_ms=last_ms)
         if not rows:
             return None
@@ -136,8 +137,8 @@ class SimulatedCoinGeckoAPI:
         ath, ath_day, atl, atl_day = self._extremes_until(info, (last_ms // DAY_MS))
         ath, atl = max(ath, price), min(atl, price)
         updated = now - dt.timedelta(seconds=5 + int(20 * _uniform(info.coingecko_id, 9)))
-        if stale:
-            updated = dt.datetime.combine(info.delisted_on, dt.time(23, 58, 1), tzinfo=dt.UTC)
+        if delisted_on is not None and stale:
+            updated = dt.datetime.combine(delisted_on, dt.time(23, 58, 1), tzinfo=dt.UTC)
         day_fields = {
             "high_24h": _round(max(float(row[2]) for row in recent)),
             "low_24h": _round(min(float(row[3]) for row in recent)),

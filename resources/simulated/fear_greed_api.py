@@ -53,7 +53,7 @@ class SimulatedFearGreedAPI:
             return self._json({"name": "Fear and Greed Index", "data": [], "metadata": {"error": "Invalid limit"}})
         now = self.clock()
         today = now.date()
-        entries = []
+        entries: list[dict[str, str]] = []
         limit = int(raw_limit)
         day = today
         while day >= FIRST_DAY and (limit == 0 or len(entries) < limit):
