@@ -446,6 +446,7 @@ class CryptoLakeDbIOManager(DbIOManager):
         self, *, database: str, connection_config: dict[str, Any], lock_timeout_seconds: float, lake: Any = None
     ):
         self._lake = lake  # resources.lake.DeltaLake: publishes each committed slice (None: off)
+        self.lake: DeltaLake | None = lake  # where other steps (the quality checks) publish beside the tables
         super().__init__(
             type_handlers=[
                 DuckDBPolarsHandler(),

@@ -231,3 +231,35 @@ def test_reader_memoises_per_version_and_never_blocks_on_a_cached_lookup(tmp_pat
     assert reader.query("gold", "daily_features", "eth", closes) == (1, [2301.0, 2351.0])
     assert calls == [4, 4]
     assert reader.snapshot("gold", "daily_features")[1].columns == FEATURES.columns  # the Delta schema's order
+
+
+def test_health_lists_failing_checks_from_the_lake(api):
+    client, lake = api
+    from cryptolake_assets.quality.lake_results import CHECK_RESULTS_SCHEMA
+
+    at = dt.datetime(2024, 2, 3, 1, 0, tzinfo=dt.UTC)
+    row = {"layer": "silver", "asset": "silver/ohlcv", "severity": "ERROR", "rows_checked": 24, "description": "",
+           "sample": None, "run_id": "r1", "evaluated_at": at}
+    results = pl.DataFrame(
+        [
+            {**row, "date": DAY1, "symbol": "BTCUSDT", "check_name": "unique_symbol_open_time", "passed": False, "failing_rows": 2},
+            {**row, "date": DAY2, "symbol": "BTCUSDT", "check_name": "unique_symbol_open_time", "passed": False, "failing_rows": 1},
+            {**row, "date": DAY2, "symbol": "ETHUSDT", "check_name": "unique_symbol_open_time", "passed": True, "failing_rows": 0},
+            {**row, "date": DAY2, "symbol": "ETHUSDT", "check_name": "complete_bars", "passed": False, "failing_rows": 3,
+             "severity": "WARN"},
+            {**row, "date": DAY2, "symbol": None, "check_name": "schema", "passed": True, "failing_rows": 0,
+             "layer": "gold", "asset": "gold/market_daily"},
+        ],
+        schema=CHECK_RESULTS_SCHEMA,
+    )
+    publish(lake.uri("quality", "check_results"), results, predicate=None)
+    health = client.get("/v1/health").json()
+    assert health["layers"]["gold"]["failing_checks"] == []
+    assert health["layers"]["silver"]["failing_checks"] == [
+        {"asset": "silver/ohlcv", "check_name": "complete_bars", "severity": "WARN", "failing_partitions": 1,
+         "failing_rows": 3, "newest_failing": ["2024-02-02|ETHUSDT"], "last_evaluated_at": "2024-02-03T01:00:00+00:00"},
+        {"asset": "silver/ohlcv", "check_name": "unique_symbol_open_time", "severity": "ERROR", "failing_partitions": 2,
+         "failing_rows": 3, "newest_failing": ["2024-02-02|BTCUSDT", "2024-02-01|BTCUSDT"],
+         "last_evaluated_at": "2024-02-03T01:00:00+00:00"},
+    ]
+    assert health["status"] == "degraded"

@@ -215,14 +215,26 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
                 "table": f"{layer}/{table}", "version": version, "state": state,
                 "newest_partition": newest.isoformat() if newest else None, "lag_seconds": lag_seconds,
                 **({"quarantined_rows_newest_day": quarantined} if quarantined is not None else {}),
+                "failing_checks": await failing_checks(layer),
             }
         return layers
+
+    async def failing_checks(layer: str) -> list[dict[str, Any]] | None:
+        """The layer's checks whose latest result fails on some partition (None: no results published)."""
+        try:
+            _, failing = await query("quality", "check_results", ("failing", layer), lambda f: _failing_checks(f, layer))
+        except TableNotPublished:
+            return None
+        return failing
 
     @app.get("/v1/health")
     async def get_health() -> JSONResponse:
         """Per layer: newest published partition, freshness state and lag, quarantined rows."""
         layers = await _layer_health(dt.datetime.now(dt.UTC))
-        ok = all(v["state"] == "fresh" for v in layers.values())
+        ok = all(
+            v["state"] == "fresh" and not any(c["severity"] == "ERROR" for c in v.get("failing_checks") or [])
+            for v in layers.values()
+        )
         return JSONResponse({"status": "ok" if ok else "degraded", "layers": layers})
 
     @app.get("/metrics", include_in_schema=False)
@@ -263,6 +275,32 @@ class MeasuredRequests:
             name = getattr(scope.get("route"), "path", "unmatched")
             self.requests.labels(name, str(status["code"])).inc()
             self.latency.labels(name).observe(time.perf_counter() - started)
+
+
+def _failing_checks(results: pl.DataFrame, layer: str, examples: int = 10) -> list[dict[str, Any]]:
+    """Per failing (asset, check): its severity, failing partitions (count and the newest few) and rows."""
+    failing = results.filter((pl.col("layer") == layer) & ~pl.col("passed"))
+    if failing.is_empty():
+        return []
+    partition = pl.when(pl.col("symbol").is_null()).then(pl.col("date").cast(pl.String)).otherwise(
+        pl.format("{}|{}", "date", "symbol")
+    )
+    grouped = (
+        failing.with_columns(partition=partition)
+        .sort("date", "symbol", descending=True, nulls_last=True)
+        .group_by("asset", "check_name", "severity", maintain_order=True)
+        .agg(
+            failing_partitions=pl.len(),
+            failing_rows=pl.col("failing_rows").sum(),
+            newest_failing=pl.col("partition").head(examples),
+            last_evaluated_at=pl.col("evaluated_at").max(),
+        )
+        .sort("asset", "check_name")
+    )
+    return [
+        {**row, "last_evaluated_at": row["last_evaluated_at"].isoformat() if row["last_evaluated_at"] else None}
+        for row in grouped.iter_rows(named=True)
+    ]
 
 
 def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:

@@ -192,7 +192,7 @@ def partition_evaluation(key: AssetKey, finding: Finding, rows_checked: int, par
         check_name=finding.rule.name,
         passed=finding.passed,
         severity=finding.severity,
-        description=_description(finding),
+        description=describe_finding(finding),
         metadata=normalize_metadata(result_metadata(finding, rows_checked, (partition,))),
         target_materialization_data=target,
         blocking=finding.rule.severity == ERROR,
@@ -207,6 +207,15 @@ def partition_rows(frame: pl.DataFrame, partition_key: str) -> pl.DataFrame:
         day, symbol = dt.date.fromisoformat(multi[DATE_DIMENSION]), multi[SYMBOL_DIMENSION]
         return frame.filter((pl.col("date") == day) & (pl.col("symbol") == symbol))
     return frame.filter(pl.col("date") == dt.date.fromisoformat(partition_key))
+
+
+def _rows_per_partition(frame: pl.DataFrame, partitions: Sequence[str]) -> dict[str, int]:
+    """Rows of each ``date|symbol`` or ``date`` partition key of a slice, in one pass."""
+    if frame.is_empty() or not partitions:
+        return {}
+    keys = frame.select([c for c in ("date", "symbol") if c in frame.columns and ("|" in partitions[0] or c == "date")])
+    counts = keys.with_columns(partition=_partition_of(keys, partitions)).group_by("partition").len()
+    return dict(counts.iter_rows())
 
 
 def _partition_of(row_keys: pl.DataFrame, partitions: Sequence[str]) -> pl.Series:
@@ -307,11 +316,23 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
         ins={"rows": AssetIn(key=table.key)},
         can_subset=True,
         pool="duckdb",
-        required_resource_keys=({"binance"} if table.needs_interval else set()) | ({"io_manager"} if table.dimensions else set()) or None,
+        required_resource_keys={"io_manager", *(("binance",) if table.needs_interval else ())},
         description=f"Pandera {table.model.__name__} and the {table.layer} rules of {'/'.join(table.asset)}.",
     )
     def _quality(context: AssetCheckExecutionContext, rows: pl.DataFrame):
         partitions = tuple(str(k) for k in context.partition_keys) if table.partitions_def is not None else ()
+        # Every partition's outcome, published to the lake's quality/check_results before Dagster
+        # records the results (a failed publish fails the step; its re-run publishes again).
+        outcomes: list[tuple[str | None, Finding, int]] = []
+        results = list(_evaluate(context, rows, partitions, outcomes))
+        lake = getattr(context.resources.io_manager, "lake", None)
+        if lake is not None:
+            from cryptolake_assets.quality.lake_results import publish_check_results
+
+            publish_check_results(lake, table, partitions, outcomes, context.op_execution_context.run_id)
+        yield from results
+
+    def _evaluate(context: AssetCheckExecutionContext, rows: pl.DataFrame, partitions: tuple[str, ...], outcomes: list):
         interval = context.resources.binance.interval if table.needs_interval else None
         selected = {key.name for key in context.selected_asset_check_keys}
         dimensions = {path: load_dimension(context, path) for path in table.dimensions}
@@ -321,6 +342,7 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
                 target = _target_materialization(context, table.key, partition)
                 for finding in evaluate_table(table, part, RuleContext(partition_keys=(partition,), interval=interval, dimensions=dimensions)):
                     if finding.rule.name in selected:
+                        outcomes.append((partition, finding, len(part)))
                         yield partition_evaluation(table.key, finding, len(part), partition, target)
             return
         context_of = lambda keys: RuleContext(partition_keys=keys, interval=interval, dimensions=dimensions)  # noqa: E731
@@ -330,21 +352,27 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
             # failing partition, and one on each partition whose latest recorded result failed and
             # now passes (so it resolves). Partitions that passed before and pass now need no event.
             previously_failed = _failed_partitions(context, table.key, [f.rule.name for f in findings], partitions)
+            counts = _rows_per_partition(rows, partitions)
             for finding in findings:
                 failing = failing_partitions(table, finding, rows, partitions, context_of)
+                passing = Finding(finding.rule, 0, finding.rows.clear())
+                for partition in partitions:  # the lake keeps every partition's outcome
+                    outcomes.append((partition, failing.get(partition) or passing, counts.get(partition, 0)))
                 for partition in sorted(set(failing) | previously_failed.get(finding.rule.name, set())):
                     partition_finding = failing.get(partition) or Finding(finding.rule, 0, finding.rows.clear())
                     yield partition_evaluation(
                         table.key, partition_finding, len(partition_rows(rows, partition)), partition,
                         _target_materialization(context, table.key, partition),
                     )
+        else:
+            outcomes.extend((partitions[0] if partitions else None, finding, len(rows)) for finding in findings)
         for finding in findings:
             yield AssetCheckResult(
                 asset_key=table.key,
                 check_name=finding.rule.name,
                 passed=finding.passed,
                 severity=finding.severity,
-                description=_description(finding),
+                description=describe_finding(finding),
                 metadata=result_metadata(finding, len(rows), partitions),
             )
 
@@ -371,7 +399,7 @@ def load_dimension(context: AssetCheckExecutionContext, path: str) -> pl.DataFra
         return None  # recorded by another instance's storage but absent from this lake
 
 
-def _description(finding: Finding) -> str:
+def describe_finding(finding: Finding) -> str:
     if finding.unverifiable:
         return f"cannot verify: {finding.unverifiable}"
     return finding.rule.why if finding.passed else f"{finding.count} failing row(s): {finding.rule.why}"
