@@ -1,8 +1,8 @@
 """What the dashboard pages show, computed from a small hand-built lake (every expected value by hand).
 
 The tables are published with the pipeline's own ``publish`` and read back through ``LakeReader``,
-the path the Streamlit pages take; the Dagster side (failing checks, recent runs) reads a temporary
-instance with a failing and a since-fixed check evaluation recorded in it.
+the path the Streamlit pages take (check results included: ``quality/check_results``); recent runs
+come from a temporary Dagster instance with one run in it.
 """
 
 import datetime as dt
@@ -11,11 +11,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 from dagster import (
-    AssetCheckEvaluation,
-    AssetCheckSeverity,
-    AssetKey,
     DagsterInstance,
-    MetadataValue,
     asset,
     materialize,
 )
@@ -67,6 +63,22 @@ CORRELATIONS = pl.DataFrame({
     "symbol_b": ["BUSDT", "CUSDT", "DUSDT", "CUSDT", "DUSDT", "DUSDT", "BUSDT"],
     "corr_30d": [0.9, 0.1, 0.2, 0.0, None, 0.8, 0.7],
 })
+T0 = dt.datetime(2024, 3, 3, 1, 0, tzinfo=dt.UTC)
+CHECK_RESULTS = pl.DataFrame(
+    {
+        "date": [D1, D2, D2, D2, None, D1],
+        "symbol": ["BTCUSDT", "ETHUSDT", "BTCUSDT", None, None, "ETHUSDT"],
+        "asset": ["silver/ohlcv", "silver/ohlcv", "silver/ohlcv", "gold/market_daily", "gold/dim_symbol", "silver/ohlcv"],
+        "check_name": ["ohlc_consistent", "ohlc_consistent", "ohlc_consistent", "breadth_consistent", "unique_symbol", "ohlc_consistent"],
+        "severity": ["ERROR", "ERROR", "ERROR", "ERROR", "WARN", "ERROR"],
+        "passed": [False, False, True, False, False, True],
+        "failing_rows": [2, 1, 0, 1, 3, 0],
+        "rows_checked": [24, 24, 24, 1, 35, 24],
+        "description": ["2 rows with high < low", "1 row", None, "advancers > symbols", "duplicates", None],
+        "sample": ['[{"high": 1.0, "low": 2.0}, {"high": 3.0, "low": 4.0}]', '[{"high": 5.0, "low": 6.0}]', None, None, None, None],
+        "evaluated_at": [T0, T0, T0, T0 + dt.timedelta(hours=1), T0 - dt.timedelta(hours=1), T0],
+    }
+)
 QUARANTINE = pl.DataFrame({
     "date": [D1, D1, D1, D3], "symbol": ["BTCUSDT"] * 4, "rule": ["high_below_low", "high_below_low", "duplicate", "duplicate"],
 })
@@ -79,7 +91,7 @@ def lake(tmp_path_factory) -> LakeReader:
     for layer, name, frame in (
         ("gold", "daily_features", FEATURES), ("gold", "market_overview", OVERVIEW), ("gold", "market_daily", MARKET_DAILY),
         ("gold", "category_daily", CATEGORY_DAILY), ("gold", "correlations", CORRELATIONS),
-        ("silver", "ohlcv_quarantine", QUARANTINE),
+        ("silver", "ohlcv_quarantine", QUARANTINE), ("quality", "check_results", CHECK_RESULTS),
     ):
         publish(f"{root}/{layer}/{name}", frame, predicate=None)
     return reader
@@ -190,25 +202,26 @@ def test_filters_from_the_url():
     assert (bad.start, bad.end, bad.category, bad.symbols) == (dt.date(2024, 6, 1), dt.date(2024, 6, 30), None, ("BTCUSDT",))
 
 
-def test_failing_checks_and_recent_runs_from_the_instance(tmp_path, monkeypatch):
-    key = AssetKey(["silver", "ohlcv"])
-    with DagsterInstance.local_temp(str(tmp_path)) as instance:
-        def evaluate(passed: bool, partition: str | None, sample: str = "") -> None:
-            instance.report_runless_asset_event(AssetCheckEvaluation(
-                asset_key=key, check_name="ohlc_consistent", passed=passed, partition=partition,
-                severity=AssetCheckSeverity.ERROR, description=None if passed else "2 rows with high < low",
-                metadata={"failing_rows": 0 if passed else 2, "failing_sample": MetadataValue.md(sample)},
-            ))
+def test_failing_checks_from_the_lakes_check_results(lake):
+    failing = data.failing_checks(read(lake, "quality", "check_results"))
+    assert failing.select("asset", "check_name", "partition", "severity", "failing_rows").rows() == [
+        ("gold/market_daily", "breadth_consistent", "2024-03-02", "ERROR", 1),  # the newest evaluation first
+        ("silver/ohlcv", "ohlc_consistent", "2024-03-01|BTCUSDT", "ERROR", 2),
+        ("silver/ohlcv", "ohlc_consistent", "2024-03-02|ETHUSDT", "ERROR", 1),
+        ("gold/dim_symbol", "unique_symbol", "-", "WARN", 3),
+    ]
+    assert data.failing_by_check(failing).rows() == [
+        ("gold/dim_symbol", "unique_symbol", "WARN", 1, 3, "-"),
+        ("gold/market_daily", "breadth_consistent", "ERROR", 1, 1, "2024-03-02"),
+        ("silver/ohlcv", "ohlc_consistent", "ERROR", 2, 3, "2024-03-01|BTCUSDT, 2024-03-02|ETHUSDT"),
+    ]
+    sample = data.sample_rows(failing.filter(pl.col("partition") == "2024-03-01|BTCUSDT")["sample"][0])
+    assert sample.rows() == [(1.0, 2.0), (3.0, 4.0)] and sample.columns == ["high", "low"]
+    assert data.sample_rows(None).is_empty()
 
-        evaluate(False, "2024-03-01|BTCUSDT", "| high | low |\n|---|---|\n| 1 | 2 |")
-        evaluate(False, None)
-        evaluate(True, None)  # fixed by a later evaluation
-        failing = runs.failing_checks(instance)
-        assert failing.select("asset", "check", "partition", "severity", "failing_rows").rows() == [
-            ("silver/ohlcv", "ohlc_consistent", "2024-03-01|BTCUSDT", "ERROR", 2)
-        ]
-        assert failing["failing_sample"][0].startswith("| high | low |")
-        assert failing["description"][0] == "2 rows with high < low"
+
+def test_recent_runs_from_the_instance(tmp_path, monkeypatch):
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
         assert runs.recent_runs(instance).is_empty()
 
         @asset

@@ -5,6 +5,7 @@ nothing here imports Streamlit, so every number a page shows is unit-testable.
 """
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ DATED_TABLES = (
     ("gold", "market_daily"),
     ("gold", "market_overview"),
     ("gold", "category_daily"),
+    ("quality", "check_results"),
 )
 
 
@@ -206,6 +208,39 @@ def layer_health(newest_by_table: Mapping[tuple[str, str], dt.date | None | str]
         rows, schema={"layer": pl.String(), "table": pl.String(), "newest_partition": pl.Date(), "state": pl.String(), "lag_hours": pl.Float64()},
         orient="row",
     )
+
+
+def failing_checks(results: pl.DataFrame) -> pl.DataFrame:
+    """The failing rows of ``quality/check_results`` (the latest outcome of every asset, check and
+    partition), with the partition as Dagster names it (``date|symbol``, ``date`` or ``-``),
+    newest evaluation first."""
+    partition = (
+        pl.when(pl.col("symbol").is_not_null())
+        .then(pl.format("{}|{}", "date", "symbol"))
+        .otherwise(pl.col("date").cast(pl.String))
+        .fill_null("-")
+    )
+    return (
+        results.filter(~pl.col("passed"))
+        .select("asset", "check_name", partition.alias("partition"), "severity", "failing_rows", "rows_checked",
+                "evaluated_at", "description", "sample")
+        .sort(["evaluated_at", "asset", "check_name", "partition"], descending=[True, False, False, False])
+    )
+
+
+def failing_by_check(failing: pl.DataFrame) -> pl.DataFrame:
+    """Per failing check: severity, how many partitions fail, failing rows and the partitions (sorted)."""
+    return (
+        failing.group_by("asset", "check_name", "severity")
+        .agg(partitions=pl.len(), failing_rows=pl.col("failing_rows").sum(), failing_partitions=pl.col("partition").sort())
+        .with_columns(pl.col("failing_partitions").list.join(", "))
+        .sort("asset", "check_name")
+    )
+
+
+def sample_rows(sample: str | None) -> pl.DataFrame:
+    """The failing rows a check recorded (JSON, up to 5) as a frame; empty when none were kept."""
+    return pl.DataFrame(json.loads(sample)) if sample else pl.DataFrame()
 
 
 def quarantine_by_rule(quarantine: pl.DataFrame, start: dt.date, end: dt.date) -> pl.DataFrame:

@@ -1,4 +1,5 @@
-"""Data quality and pipeline health: freshness per table, failing checks, quarantine, missing bars, runs."""
+"""Data quality and pipeline health: freshness per table, failing checks and quarantine (from the lake),
+missing bars, recent runs (from the Dagster instance, read-only)."""
 
 import datetime as dt
 
@@ -33,20 +34,20 @@ def render() -> None:
     chosen = ui.filters(days, default_days=30) if len(days) else None
 
     st.subheader("Failing checks")
-    instance = runs.open_instance()
-    if instance is None:
-        st.info("No Dagster instance at `DAGSTER_HOME`: run `cryptolake demo` (it records its runs in `.dagster_home`).")
+    results = ui.table("quality", "check_results")
+    if results is None:
+        st.info(f"No check results in the lake yet (`quality/check_results`): {ui.DEMO_HINT}.")
     else:
-        failing = runs.failing_checks(instance)
+        failing = data.failing_checks(results)
         if failing.is_empty():
-            st.success("Every check passed on its latest evaluation.")
+            st.success(f"Every check passed on its latest evaluation ({len(results)} results).")
         else:
-            st.table(failing.select("asset", "check", "partition", "severity", "failing_rows", "evaluated", "failing_partitions"),
-                     hide_index=True)
+            st.table(data.failing_by_check(failing), hide_index=True)
             for row in failing.head(20).iter_rows(named=True):
-                with st.expander(f"{row['asset']} · {row['check']} · {row['partition']}: sample rows"):
+                with st.expander(f"{row['asset']} · {row['check_name']} · {row['partition']}: "
+                                 f"{row['failing_rows']} of {row['rows_checked']} rows"):
                     st.write(row["description"])
-                    st.markdown(row["failing_sample"] or "_no sample recorded_")
+                    st.table(data.sample_rows(row["sample"]))
 
     st.subheader("Quarantined rows by rule")
     quarantine = ui.table("silver", "ohlcv_quarantine")
@@ -73,8 +74,9 @@ def render() -> None:
         st.plotly_chart(figure, key="missing_bars")
 
     st.subheader("Recent runs")
+    instance = runs.open_instance()
     if instance is None:
-        st.info("No Dagster instance: no runs to show.")
+        st.info("No Dagster instance at `DAGSTER_HOME`: run `cryptolake demo` (it records its runs in `.dagster_home`).")
     else:
         recent = runs.recent_runs(instance)
         if recent.is_empty():
