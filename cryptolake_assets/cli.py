@@ -7,6 +7,7 @@
 * ``cryptolake doctor``: dead runs, pool slots, DuckDB lock holders; ``--fix`` repairs dead runs.
 * ``cryptolake serve``: the read API over the published lake.
 * ``cryptolake collect``: the live trade/quote stream into landing files (``--materialize``: then the tables).
+* ``cryptolake dashboard``: Streamlit dashboards over the published lake.
 """
 
 import datetime as dt
@@ -350,6 +351,7 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None, stream_seconds
         f"Lake (Delta, readable while the pipeline runs): {lake}\n"
         f"Open the UI:  {command} ui   (then http://127.0.0.1:3000)\n"
         f"Serve it:     {command} serve   (then http://127.0.0.1:8000/docs; docs/reading-the-lake.md)\n"
+        f"Dashboards:   {command} dashboard   (then http://127.0.0.1:8501; docs/dashboards.md)\n"
         f"Query it:     {python} -c \"import polars as pl; print(pl.read_delta('{features}').head())\""
     )
 
@@ -522,10 +524,6 @@ def _landed_partitions(paths) -> list[str]:
     return sorted(keys)
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (127.0.0.1: this machine only).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -538,3 +536,32 @@ def serve(host: str, port: int, lake_root: str | None, max_range_days: int) -> N
     _set_env(CRYPTOLAKE_LAKE=lake_root)
     click.echo(f"CryptoLake API on http://{host}:{port} (docs: /docs), reading the lake")
     run_server(host=host, port=port, max_range_days=max_range_days)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (127.0.0.1: this machine only).")
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--lake", "lake_root", help="Lake root (default: $CRYPTOLAKE_LAKE or data/lake).")
+def dashboard(host: str, port: int, lake_root: str | None) -> None:
+    """Streamlit dashboards over the published lake (never the DuckDB file); runs read-only from DAGSTER_HOME."""
+    from cryptolake_assets.dashboard import APP_PATH
+    from resources.lake import lake_root as resolve_lake
+    from resources.settings import default_lake_root
+
+    _set_env(CRYPTOLAKE_LAKE=lake_root)
+    os.environ["CRYPTOLAKE_LAKE"] = lake = resolve_lake(default_lake_root())
+    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).expanduser().resolve()
+    if home.is_dir():  # the instance the demo recorded its runs in; never created here
+        os.environ["DAGSTER_HOME"] = str(home)
+    click.echo(f"CryptoLake dashboards on http://{host}:{port}, reading the lake at {lake}")
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
+        "--server.address", host, "--server.port", str(port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",
+    ]
+    raise SystemExit(subprocess.call(command))
+
+
+if __name__ == "__main__":
+    main()

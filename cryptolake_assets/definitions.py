@@ -3,18 +3,21 @@
 from dagster import Definitions, in_process_executor, load_assets_from_package_module
 
 from cryptolake_assets import bronze, gold, silver
+from cryptolake_assets.dashboard import link_assets
 from cryptolake_assets.freshness import apply_freshness
 from cryptolake_assets.quality.catalog import MEDALLION_CHECKS
 from cryptolake_assets.schedules import JOBS, SCHEDULES, stream_job
 from cryptolake_assets.sensors import SENSORS
 from resources.definitions import build_resources
 
-ASSETS = apply_freshness(
-    [
-        *load_assets_from_package_module(bronze),
-        *load_assets_from_package_module(silver),
-        *load_assets_from_package_module(gold),
-    ]
+ASSETS = link_assets(
+    apply_freshness(
+        [
+            *load_assets_from_package_module(bronze),
+            *load_assets_from_package_module(silver),
+            *load_assets_from_package_module(gold),
+        ]
+    )
 )
 ASSET_CHECKS = MEDALLION_CHECKS
 

@@ -1,4 +1,5 @@
-"""Helpers for the UI end-to-end tests: a real `dagster dev` on 127.0.0.1 and its GraphQL API.
+"""Helpers for the UI end-to-end tests: a real `dagster dev` on 127.0.0.1 and its GraphQL API, the
+real Streamlit dashboards, and the headless Chromium that drives both.
 
 `dagster dev` starts a webserver, a daemon and a code server as child processes; they are started
 in their own process group so teardown can SIGTERM all of them and wait until every one is gone
@@ -22,6 +23,17 @@ LOCATION_NAME = "cryptolake"
 REPOSITORY_NAME = "__repository__"
 STARTUP_TIMEOUT_S = 120
 SHUTDOWN_TIMEOUT_S = 30
+# Debian's Chromium (`apt-get install chromium`; .ci/run installs it), driven by Playwright.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 class E2EError(AssertionError):
@@ -143,6 +155,73 @@ class DagsterDev:
                 self.process.poll()
                 time.sleep(0.1)
         self.process.wait()
+
+
+@dataclass
+class Dashboard:
+    """`cryptolake dashboard` (Streamlit) on a free 127.0.0.1 port over ``lake``, runs from ``home``."""
+
+    lake: Path
+    home: Path
+    port: int = field(default_factory=free_port)
+    log_path: Path | None = None
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Dashboard":
+        self.log_path = self.lake.parent / f"dashboard-{self.port}.log"
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cryptolake_assets.cli", "dashboard", "--port", str(self.port), "--lake", str(self.lake)],
+            env={k: v for k, v in os.environ.items() if not k.startswith("CRYPTOLAKE_")} | {"DAGSTER_HOME": str(self.home)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise E2EError(f"cryptolake dashboard exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/_stcore/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise E2EError(f"the dashboard did not answer /_stcore/health in {STARTUP_TIMEOUT_S}s:\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 6000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path and self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        pgid = self.process.pid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.process.wait(timeout=SHUTDOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(pgid, signal.SIGKILL)
+            self.process.wait()
+
+
+def open_dashboard_page(page, url: str, plots: int, timeout_ms: int = 60_000) -> None:
+    """Load a dashboard page and wait until its script has finished and ``plots`` Plotly charts are drawn."""
+    page.goto(url)
+    page.wait_for_function(
+        "n => document.querySelectorAll('.js-plotly-plot').length >= n"
+        " && document.querySelector('[data-testid=stApp][data-test-script-state=notRunning]') !== null",
+        arg=plots,
+        timeout=timeout_ms,
+    )
 
 
 def _group_alive(pgid: int) -> bool:

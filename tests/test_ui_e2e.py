@@ -25,20 +25,10 @@ from pathlib import Path
 
 import pytest
 from dagster_graphql import DagsterGraphQLClient
-from e2e_support import LOCATION_NAME, REPO_ROOT, REPOSITORY_NAME, DagsterDev, E2EError
+from e2e_support import CHROMIUM, CHROMIUM_ARGS, LOCATION_NAME, REPO_ROOT, REPOSITORY_NAME, DagsterDev, E2EError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS_DIR = REPO_ROOT / "docs" / "screenshots"
 UPDATE_SCREENSHOTS_ENV_VAR = "CRYPTOLAKE_UPDATE_SCREENSHOTS"
 RUN_TIMEOUT_S = 150

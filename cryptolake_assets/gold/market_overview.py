@@ -20,7 +20,7 @@ from resources.duckdb_io import partition_days
 MARKET_DAILY = ["gold", "market_daily"]
 FEAR_GREED = ["silver", "fear_greed"]
 COINGECKO = ["silver", "coingecko_markets"]
-TOP_N = 5
+TOP_N = 10
 SENTIMENT_WINDOW_DAYS = 7
 
 TOP_TYPE = pl.List(pl.Struct({"symbol": pl.String(), "market_cap": pl.Float64(), "change_pct_24h": pl.Float64()}))
