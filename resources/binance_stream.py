@@ -153,6 +153,8 @@ class StreamCollector:
         self.last_trade_id.update(last_landed_trade_ids(self.config.landing, self._symbols, self.clock(), self.config.resume_within_seconds))
         shards = shard_streams(stream_names(sorted(self._symbols)), self.config.streams_per_connection)
         tasks = [asyncio.create_task(self._connection_loop(shard, n)) for n, shard in enumerate(shards)]
+        for task in tasks:  # a shard that cannot run (bad URL) stops the collector instead of dying alone
+            task.add_done_callback(self._on_shard_done)
         housekeeping = asyncio.create_task(self._housekeeping())
         filler = asyncio.create_task(self._gap_filler())
         try:
@@ -165,7 +167,7 @@ class StreamCollector:
                 await self._stop.wait()
         finally:
             self.stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             try:  # fills of gaps seen so far land before the files close
                 await asyncio.wait_for(self._gaps.join(), timeout=60)
             except TimeoutError:
@@ -174,7 +176,14 @@ class StreamCollector:
                 task.cancel()
             await asyncio.gather(housekeeping, filler, return_exceptions=True)
             self.writer.close_all()
+        failures = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, asyncio.CancelledError)]
+        if failures:
+            raise failures[0]
         return self.stats
+
+    def _on_shard_done(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._stop.set()
 
     async def _housekeeping(self) -> None:
         """Close files whose window is over and flush the open ones, several times a second."""
@@ -225,12 +234,16 @@ class StreamCollector:
                     continue  # planned: reconnect at once
                 if not self._stop.is_set():
                     log.warning("shard %d: the server closed the connection", shard)
+            except InvalidURI:
+                raise  # a configuration error: retrying cannot help
             except (ConnectionClosed, OSError, InvalidHandshake, TimeoutError) as exc:
                 if self._stop.is_set():
                     break
                 log.warning("shard %d disconnected: %r", shard, exc)
-            except InvalidURI:
-                raise
+            except Exception:  # anything else (a bug, a full disk): log it, back off, reconnect
+                if self._stop.is_set():
+                    break
+                log.exception("shard %d failed; reconnecting", shard)
             if self._stop.is_set():
                 break
             self.stats.disconnects += 1

@@ -290,3 +290,11 @@ def test_pings_are_answered_and_a_server_side_age_cut_is_reconnected_and_filled(
     for symbol in SYMBOLS:
         trades, _, gaps = landed(tmp_path, symbol)
         assert trades["trade_id"].to_list() == list(range(trades["trade_id"].min(), trades["trade_id"].max() + 1)) and gaps.is_empty()
+
+
+def test_a_bad_url_fails_the_collector_instead_of_retrying_for_ever(tmp_path):
+    from websockets.exceptions import InvalidURI
+
+    collector = StreamCollector(CollectorConfig("http://127.0.0.1:1", SYMBOLS, tmp_path))
+    with pytest.raises(InvalidURI):
+        asyncio.run(collector.run(30))
