@@ -431,7 +431,7 @@ def ui(dagster_args) -> None:
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Seconds to collect, then exit cleanly (default: until SIGINT/SIGTERM).")
 @click.option("--materialize", is_flag=True, help="Then materialize the landed partitions: bronze/trades → silver/bars_1s → gold/bars_1m, compaction.")
 @click.option("--source", type=click.Choice(["simulated", "binance"]), help="Default: $CRYPTOLAKE_SOURCE or binance.")
-@click.option("--landing", help="Landing directory (default: $CRYPTOLAKE_LANDING or data/landing).")
+@click.option("--landing", help="Landing directory (default: $CRYPTOLAKE_LANDING or landing/ beside the DuckDB file).")
 @click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
 def collect(symbols: str, duration: float | None, materialize: bool, source: str | None, landing: str | None, duckdb_path: str | None) -> None:
     """Stream Binance trades and top-of-book quotes over WebSocket into rotating landing files."""
