@@ -3,7 +3,7 @@
 Each rule is an id (stored in the quarantine's ``rule`` column), a human reason, and a Polars
 expression over the *parsed* kline (``open``… as Float64, times as epoch ms) that is True for a bad row.
 A row is quarantined under the first rule it breaks; its reason lists every rule it breaks. The
-silver ERROR checks (``quality.models.SilverOhlcv``) assert that no such row reaches silver.
+silver ERROR checks (``silver.checks.SilverOhlcv``) assert that no such row reaches silver.
 
 Decisions on the real quirks (docs/data-quality.md): a candle whose close_time is not after its
 open_time, a candle still open when it was fetched, and volumes inconsistent with the bar's price
