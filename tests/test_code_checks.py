@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -18,6 +20,7 @@ def test_ruff_lint_has_no_findings():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # about 35 s: the edit loop runs mypy itself (CONTRIBUTING.md)
 def test_mypy_has_no_findings():
     result = _run(sys.executable, "-m", "mypy", "--no-incremental")
     assert result.returncode == 0, result.stdout + result.stderr
