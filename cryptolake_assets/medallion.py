@@ -39,11 +39,15 @@ def medallion_conventions(
     source: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     kinds: Iterable[str] = (),
+    tags: Mapping[str, str] | None = None,
+    fetches: bool | None = None,
 ) -> dict[str, Any]:
     """Group, kinds, owners, tags and metadata of a table in ``layer``. Gold tables must describe
-    every column (they are what analysts read); bronze and silver describe what needs saying."""
+    every column (they are what analysts read); bronze and silver describe what needs saying.
+    ``fetches`` (default: bronze) adds the ``httpx`` kind; ``kinds`` and ``tags`` add to the layer's."""
     if layer not in LAYERS:
         raise ValueError(f"layer {layer!r}: expected one of {', '.join(LAYERS)}")
+    fetches = layer == "bronze" if fetches is None else fetches
     table_metadata: dict[str, Any] = {
         "dagster/column_schema": table_schema_of(schema, columns, complete=layer == "gold")
     }
@@ -51,9 +55,9 @@ def medallion_conventions(
         table_metadata["partition_expr"] = partition_expr(partitions_def)
     return {
         "group_name": layer,
-        "kinds": {"polars", "duckdb", *(("httpx",) if layer == "bronze" else ()), *kinds},
+        "kinds": {"polars", "duckdb", *(("httpx",) if fetches else ()), *kinds},
         "owners": [OWNERS[layer]],
-        "tags": {"layer": layer, **({"source": source} if source else {})},
+        "tags": {"layer": layer, **({"source": source} if source else {}), **(tags or {})},
         "metadata": {**table_metadata, **(metadata or {})},
     }
 
@@ -68,11 +72,15 @@ def medallion_asset(
     source: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     kinds: Iterable[str] = (),
+    tags: Mapping[str, str] | None = None,
+    fetches: bool | None = None,
     **asset_kwargs: Any,
 ):
-    """``@asset`` for the table ``layer/name`` with the house conventions (``kinds`` adds to the
-    layer's); ``asset_kwargs`` (ins, deps, required_resource_keys, ...) pass through to Dagster."""
-    if layer == "bronze":
+    """``@asset`` for the table ``layer/name`` with the house conventions (``kinds`` and ``tags``
+    add to the layer's); ``asset_kwargs`` (ins, deps, required_resource_keys, ...) pass through to
+    Dagster. An asset that fetches over HTTP gets the transient-error retry policy."""
+    fetches = layer == "bronze" if fetches is None else fetches
+    if fetches:
         asset_kwargs.setdefault("retry_policy", TRANSIENT_RETRY_POLICY)
     return asset(
         key=[layer, name],
@@ -87,6 +95,8 @@ def medallion_asset(
             source=source,
             metadata=metadata,
             kinds=kinds,
+            tags=tags,
+            fetches=fetches,
         ),
         **asset_kwargs,
     )
@@ -101,10 +111,22 @@ def medallion_out(
     columns: Mapping[str, str] | None = None,
     partitions_def: PartitionsDefinition | None = None,
     source: str | None = None,
+    kinds: Iterable[str] = (),
+    tags: Mapping[str, str] | None = None,
+    fetches: bool | None = None,
 ) -> AssetOut:
     """One output of a ``@multi_asset`` writing the table ``layer/name``, with the house conventions."""
     return AssetOut(
         key=[layer, name],
         description=description,
-        **medallion_conventions(layer, schema=schema, columns=columns, partitions_def=partitions_def, source=source),
+        **medallion_conventions(
+            layer,
+            schema=schema,
+            columns=columns,
+            partitions_def=partitions_def,
+            source=source,
+            kinds=kinds,
+            tags=tags,
+            fetches=fetches,
+        ),
     )

@@ -29,6 +29,7 @@ from cryptolake_assets.bronze.stream_parse import (
     id_gaps,
     parse_landing,
 )
+from cryptolake_assets.medallion import POOL, medallion_out
 from cryptolake_assets.metadata import markdown_preview, table_schema_of, time_span
 from cryptolake_assets.partition_scope import run_scope
 from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions
@@ -38,15 +39,10 @@ from resources.partition_metadata import add_asset_metadata_by_partition
 STREAM_TAGS = {"layer": "bronze", "source": "binance_stream", "pipeline": "stream"}
 
 
-def _out(key: str, description: str, schema: dict, columns: dict[str, str]) -> AssetOut:
-    return AssetOut(
-        key=["bronze", key],
-        description=description,
-        metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR, "dagster/column_schema": table_schema_of(schema, columns)},
-        group_name="bronze",
-        kinds={"websocket", "polars", "duckdb"},
-        owners=["team:market-data"],
-        tags=STREAM_TAGS,
+def _out(key: str, description: str, schema: pl.Schema, columns: dict[str, str]) -> AssetOut:
+    return medallion_out(
+        "bronze", key, schema=schema, description=description, columns=columns, partitions_def=daily_symbol_partitions,
+        source="binance_stream", tags={"pipeline": "stream"}, kinds={"websocket"}, fetches=False,
     )
 
 
@@ -79,7 +75,7 @@ def _out(key: str, description: str, schema: dict, columns: dict[str, str]) -> A
     },
     partitions_def=daily_symbol_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
+    pool=POOL,
     can_subset=False,
 )
 def bronze_trades(context: AssetExecutionContext, stream_landing: StreamLanding):
@@ -140,6 +136,7 @@ def write_compacted(trades: pl.DataFrame, path: Path) -> tuple[str, int]:
     return _sha256(path), path.stat().st_size
 
 
+# Not a medallion table: it exports files outside the I/O manager (its own kinds, no DuckDB table).
 @asset(
     key=["bronze", "trades_compacted"],
     ins={"trades": AssetIn(key=["bronze", "trades"])},

@@ -1,14 +1,24 @@
 """gold/bars_1m: 1-minute OHLCV, VWAP, mean spread and realised volatility from 1-second bars."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, Output, asset
+from dagster import AssetExecutionContext, AssetIn, Output
 
-from cryptolake_assets.metadata import markdown_preview, table_schema_of, time_span
+from cryptolake_assets.medallion import medallion_asset
+from cryptolake_assets.metadata import markdown_preview, time_span
 from cryptolake_assets.silver.bars import BARS_1M_SCHEMA, build_bars_1m
-from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions
+from partitions import daily_symbol_partitions
 
 COLUMNS = {
+    "date": "UTC day of window_start (the partition)",
+    "symbol": "Binance spot symbol",
     "window_start": "start of the minute, UTC",
+    "open": "price of the minute's first trade",
+    "high": "highest trade price of the minute",
+    "low": "lowest trade price of the minute",
+    "close": "price of the minute's last trade",
+    "volume_base": "traded quantity, base asset",
+    "volume_quote": "traded value, quote asset (Σ price × qty)",
+    "trade_count": "trades in the minute",
     "vwap": "volume_quote / volume_base",
     "spread": "mean 1-second spread of the minute's seconds with a quote",
     "realized_vol": "√Σ r², r the log returns between consecutive 1-second closes in the minute",
@@ -16,17 +26,14 @@ COLUMNS = {
 }
 
 
-@asset(
-    key=["gold", "bars_1m"],
-    ins={"bars_1s": AssetIn(key=["silver", "bars_1s"])},
+@medallion_asset(
+    "gold",
+    "bars_1m",
+    schema=BARS_1M_SCHEMA,
+    columns=COLUMNS,
     partitions_def=daily_symbol_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="gold",
-    kinds={"polars", "duckdb"},
-    owners=["team:analytics"],
-    tags={"layer": "gold", "pipeline": "stream"},
-    metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR, "dagster/column_schema": table_schema_of(BARS_1M_SCHEMA, COLUMNS)},
+    tags={"pipeline": "stream"},
+    ins={"bars_1s": AssetIn(key=["silver", "bars_1s"])},
 )
 def bars_1m(context: AssetExecutionContext, bars_1s: pl.DataFrame) -> Output[pl.DataFrame]:
     """Aggregate 1-second bars into 1-minute bars with spread and realised volatility."""

@@ -1,11 +1,12 @@
 """silver/bars_1s: 1-second OHLCV bars with VWAP and the last quote of the second, per UTC day × symbol."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, Output, asset
+from dagster import AssetExecutionContext, AssetIn, Output
 
-from cryptolake_assets.metadata import markdown_preview, table_schema_of, time_span
+from cryptolake_assets.medallion import medallion_asset
+from cryptolake_assets.metadata import markdown_preview, time_span
 from cryptolake_assets.silver.bars import BARS_1S_SCHEMA, build_bars_1s, seconds_without_trades
-from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions
+from partitions import daily_symbol_partitions
 
 COLUMNS = {
     "date": "UTC day of window_start (partition column)",
@@ -20,20 +21,17 @@ COLUMNS = {
 }
 
 
-@asset(
-    key=["silver", "bars_1s"],
+@medallion_asset(
+    "silver",
+    "bars_1s",
+    schema=BARS_1S_SCHEMA,
+    columns=COLUMNS,
+    partitions_def=daily_symbol_partitions,
+    tags={"pipeline": "stream"},
     ins={
         "trades": AssetIn(key=["bronze", "trades"], metadata={"columns": ["symbol", "trade_id", "price", "qty", "trade_time"]}),
         "quotes": AssetIn(key=["bronze", "quotes"], metadata={"columns": ["symbol", "update_id", "bid", "ask", "recv_ms"]}),
     },
-    partitions_def=daily_symbol_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool="duckdb",
-    group_name="silver",
-    kinds={"polars", "duckdb"},
-    owners=["team:market-data"],
-    tags={"layer": "silver", "pipeline": "stream"},
-    metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR, "dagster/column_schema": table_schema_of(BARS_1S_SCHEMA, COLUMNS)},
 )
 def bars_1s(context: AssetExecutionContext, trades: pl.DataFrame, quotes: pl.DataFrame) -> Output[pl.DataFrame]:
     """Build 1-second bars from bronze trades and quotes; seconds without trades are counted, not filled."""
