@@ -68,27 +68,56 @@ def features_frame(symbols: list[str], first: dt.date, last: dt.date, bump: int 
     for k, symbol in enumerate(symbols):
         n = len(days)
         close = 100.0 * (k + 1) + np.arange(n) * 0.1 + bump * 1e-6
-        frames.append(pl.DataFrame({
-            "date": days, "symbol": [symbol] * n, "open": close, "high": close * 1.01, "low": close * 0.99,
-            "close": close, "volume": np.full(n, 1000.0), "quote_volume": close * 1000.0, "trades": np.full(n, 500),
-            "bars": np.full(n, 24), "missing_bars": np.zeros(n, dtype=np.int64), "vwap": close,
-            "return_1d": np.full(n, 0.001), "log_return_1d": np.full(n, 0.001), "sma_7": close, "sma_30": close,
-            "volatility_30d": np.full(n, 0.5), "rsi_14": np.full(n, 55.0), "drawdown_30d": np.zeros(n),
-        }))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "date": days,
+                    "symbol": [symbol] * n,
+                    "open": close,
+                    "high": close * 1.01,
+                    "low": close * 0.99,
+                    "close": close,
+                    "volume": np.full(n, 1000.0),
+                    "quote_volume": close * 1000.0,
+                    "trades": np.full(n, 500),
+                    "bars": np.full(n, 24),
+                    "missing_bars": np.zeros(n, dtype=np.int64),
+                    "vwap": close,
+                    "return_1d": np.full(n, 0.001),
+                    "log_return_1d": np.full(n, 0.001),
+                    "sma_7": close,
+                    "sma_30": close,
+                    "volatility_30d": np.full(n, 0.5),
+                    "rsi_14": np.full(n, 55.0),
+                    "drawdown_30d": np.zeros(n),
+                }
+            )
+        )
     return pl.concat(frames)
 
 
 def bars_frame(symbols: list[str], day: dt.date, bump: int = 0) -> pl.DataFrame:
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     times = [start + dt.timedelta(hours=h) for h in range(24)]
-    return pl.concat([
-        pl.DataFrame({
-            "date": [day] * 24, "symbol": [s] * 24, "interval": ["1h"] * 24, "open_time": times,
-            "open": [100.0 + h for h in range(24)], "high": [101.0 + h for h in range(24)],
-            "low": [99.0 + h for h in range(24)], "close": [100.5 + h + bump * 1e-6 for h in range(24)],
-            "volume": [10.0] * 24, "trades": [5] * 24,
-        }) for s in symbols
-    ])
+    return pl.concat(
+        [
+            pl.DataFrame(
+                {
+                    "date": [day] * 24,
+                    "symbol": [s] * 24,
+                    "interval": ["1h"] * 24,
+                    "open_time": times,
+                    "open": [100.0 + h for h in range(24)],
+                    "high": [101.0 + h for h in range(24)],
+                    "low": [99.0 + h for h in range(24)],
+                    "close": [100.5 + h + bump * 1e-6 for h in range(24)],
+                    "volume": [10.0] * 24,
+                    "trades": [5] * 24,
+                }
+            )
+            for s in symbols
+        ]
+    )
 
 
 def _free_port() -> int:
@@ -110,7 +139,10 @@ def _load(url: str, params: list[dict], clients: int, seconds: float) -> dict:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 try:
-                    ok = http.get(params[i % len(params)]["path"], params=params[i % len(params)]["query"]).status_code == 200
+                    ok = (
+                        http.get(params[i % len(params)]["path"], params=params[i % len(params)]["query"]).status_code
+                        == 200
+                    )
                 except httpx.HTTPError:
                     ok = False
                 mine.append(time.perf_counter() - started)
@@ -129,7 +161,9 @@ def _load(url: str, params: list[dict], clients: int, seconds: float) -> dict:
     elapsed = time.perf_counter() - started
     ms = np.array(latencies) * 1000
     return {
-        "clients": clients, "requests": len(latencies), "errors": errors[0],
+        "clients": clients,
+        "requests": len(latencies),
+        "errors": errors[0],
         "p50_ms": round(float(np.percentile(ms, 50)), 2) if len(ms) else None,
         "p99_ms": round(float(np.percentile(ms, 99)), 2) if len(ms) else None,
         "requests_per_s": round(len(latencies) / elapsed, 1),
@@ -145,8 +179,21 @@ def run(symbols: int = 20, clients: tuple[int, ...] = (1, 8, 32), seconds: float
         port = _free_port()
         env = {**os.environ, "CRYPTOLAKE_LAKE": root, "PYTHONPATH": str(REPO)}
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "cryptolake_assets.api.server:app_from_env",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "cryptolake_assets.api.server:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+        )
         url = f"http://127.0.0.1:{port}"
         stop = Path(tmp) / "stop"
         writer = None
@@ -157,11 +204,21 @@ def run(symbols: int = 20, clients: tuple[int, ...] = (1, 8, 32), seconds: float
                     break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            writer = subprocess.Popen([sys.executable, "-c", WRITER, root, str(stop), str(REPO), json.dumps(names)],
-                                      env=env, stdout=subprocess.PIPE, text=True)
+            writer = subprocess.Popen(
+                [sys.executable, "-c", WRITER, root, str(stop), str(REPO), json.dumps(names)],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             queries = {
-                "features_one_year": [{"path": "/v1/features", "query": {"symbol": s, "start": str(YEAR_START), "end": str(YEAR_END)}} for s in names],
-                "bars_one_day": [{"path": "/v1/bars", "query": {"symbol": s, "start": str(YEAR_END), "end": str(YEAR_END)}} for s in names],
+                "features_one_year": [
+                    {"path": "/v1/features", "query": {"symbol": s, "start": str(YEAR_START), "end": str(YEAR_END)}}
+                    for s in names
+                ],
+                "bars_one_day": [
+                    {"path": "/v1/bars", "query": {"symbol": s, "start": str(YEAR_END), "end": str(YEAR_END)}}
+                    for s in names
+                ],
             }
             results: dict = {"symbols": symbols, "seconds_per_cell": seconds, "queries": {}}
             for name, params in queries.items():

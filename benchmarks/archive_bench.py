@@ -46,7 +46,12 @@ def run(scale, rest: dict | None = None, log=print) -> dict:
             warm_up = _warm_up(archive.base_url, symbols, scale)
             result = run_step(
                 "archive_ingest",
-                {"base_url": archive.base_url, "symbols": symbols, "start": str(scale.ingest_start), "end": str(scale.ingest_end)},
+                {
+                    "base_url": archive.base_url,
+                    "symbols": symbols,
+                    "start": str(scale.ingest_start),
+                    "end": str(scale.ingest_end),
+                },
             )
     speedup = rest["seconds"] / result["seconds"]
     log(f"    {result['seconds']:.1f}s, {result['files']} files, {speedup:.1f}× faster than REST")
@@ -63,10 +68,30 @@ def run(scale, rest: dict | None = None, log=print) -> dict:
         "archive_speedup_vs_rest": round(speedup, 2),
     }
     outcome["table_rows"] = [
-        [label, "BinanceArchiveClient → fake archive (monthly zips)", f"{result['rows_in']:,}", f"{result['seconds']:.1f}",
-         f"{outcome['archive']['rows_per_second']:,}", f"{result['peak_rss_mb']:,.0f}"],
-        [label, "BinanceClient REST (from (3))", f"{rest['rows']:,}", f"{rest['seconds']:.1f}", f"{rest['rows_per_second']:,}", f"{rest['peak_rss_mb']:,.0f}"],
-        ["", f"  archive {outcome['archive_speedup_vs_rest']}× faster (≥5: {'met' if speedup >= 5 else 'MISSED'}); "
-             f"rows {'match' if outcome['rows_match'] else 'DIFFER'}", "", "", "", ""],
+        [
+            label,
+            "BinanceArchiveClient → fake archive (monthly zips)",
+            f"{result['rows_in']:,}",
+            f"{result['seconds']:.1f}",
+            f"{outcome['archive']['rows_per_second']:,}",
+            f"{result['peak_rss_mb']:,.0f}",
+        ],
+        [
+            label,
+            "BinanceClient REST (from (3))",
+            f"{rest['rows']:,}",
+            f"{rest['seconds']:.1f}",
+            f"{rest['rows_per_second']:,}",
+            f"{rest['peak_rss_mb']:,.0f}",
+        ],
+        [
+            "",
+            f"  archive {outcome['archive_speedup_vs_rest']}× faster (≥5: {'met' if speedup >= 5 else 'MISSED'}); "
+            f"rows {'match' if outcome['rows_match'] else 'DIFFER'}",
+            "",
+            "",
+            "",
+            "",
+        ],
     ]
     return outcome

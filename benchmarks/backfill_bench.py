@@ -71,8 +71,18 @@ def _tables(database: str) -> dict[str, int]:
 def via_cli(scale, workdir: Path, log=print) -> dict:
     env = _env(workdir, "cli")
     symbols = _symbols(scale.backfill_symbols)
-    command = [str(Path(sys.executable).with_name("cryptolake")), "backfill", "--source", "simulated", "--interval", "1h",
-               "--start", str(scale.backfill_start), "--end", str(scale.backfill_end)]
+    command = [
+        str(Path(sys.executable).with_name("cryptolake")),
+        "backfill",
+        "--source",
+        "simulated",
+        "--interval",
+        "1h",
+        "--start",
+        str(scale.backfill_start),
+        "--end",
+        str(scale.backfill_end),
+    ]
     if scale.backfill_symbols is not None:
         command += ["--symbols", ",".join(symbols)]
     Path(env["DAGSTER_HOME"]).mkdir(parents=True)
@@ -82,9 +92,16 @@ def via_cli(scale, workdir: Path, log=print) -> dict:
         raise RuntimeError(f"cryptolake backfill failed ({outcome.returncode}):\n{outcome.stderr[-6000:]}")
     stats = run_statistics(Path(env["DAGSTER_HOME"]))
     log(f"    {outcome.wall_seconds:.1f}s, {stats['runs']} runs{' (TIMED OUT, killed)' if outcome.timed_out else ''}")
-    return {"launch": "cryptolake backfill", "symbols": len(symbols), "finished": not outcome.timed_out,
-            "timeout_seconds": scale.backfill_timeout, "wall_seconds": round(outcome.wall_seconds, 2),
-            "peak_rss_mb_process_tree": round(outcome.tree_peak_rss_mb), **stats, "tables": _tables(env["CRYPTOLAKE_DUCKDB"])}
+    return {
+        "launch": "cryptolake backfill",
+        "symbols": len(symbols),
+        "finished": not outcome.timed_out,
+        "timeout_seconds": scale.backfill_timeout,
+        "wall_seconds": round(outcome.wall_seconds, 2),
+        "peak_rss_mb_process_tree": round(outcome.tree_peak_rss_mb),
+        **stats,
+        "tables": _tables(env["CRYPTOLAKE_DUCKDB"]),
+    }
 
 
 def via_daemon(scale, workdir: Path, log=print) -> dict:
@@ -98,16 +115,25 @@ def via_daemon(scale, workdir: Path, log=print) -> dict:
             kind = (node["partitionDefinition"] or {}).get("type")
             key = {"path": node["assetKey"]["path"]}
             if kind == "MULTIPARTITIONED":
-                selectors.append({"assetKey": key, "partitions": {"range": {"start": f"{first}|{symbols[0]}", "end": f"{last}|{symbols[-1]}"}}})
+                selectors.append(
+                    {
+                        "assetKey": key,
+                        "partitions": {"range": {"start": f"{first}|{symbols[0]}", "end": f"{last}|{symbols[-1]}"}},
+                    }
+                )
             elif kind == "TIME_WINDOW":
                 selectors.append({"assetKey": key, "partitions": {"range": {"start": first, "end": last}}})
             elif kind is None:
                 selectors.append({"assetKey": key, "partitions": None})
             else:
-                raise RuntimeError(f"asset {key['path']} has a {kind} partitions definition the benchmark does not know how to range")
+                raise RuntimeError(
+                    f"asset {key['path']} has a {kind} partitions definition the benchmark does not know how to range"
+                )
 
         submitted = time.perf_counter()
-        launched = dev.graphql(LAUNCH, {"params": {"partitionsByAssets": selectors, "title": "benchmark"}})["launchPartitionBackfill"]
+        launched = dev.graphql(LAUNCH, {"params": {"partitionsByAssets": selectors, "title": "benchmark"}})[
+            "launchPartitionBackfill"
+        ]
         if launched["__typename"] != "LaunchBackfillSuccess":
             raise RuntimeError(f"backfill not launched: {launched}")
         backfill_id, status, peak_kb = launched["backfillId"], None, 0
@@ -122,10 +148,18 @@ def via_daemon(scale, workdir: Path, log=print) -> dict:
         log(f"    {wall:.1f}s, backfill {status}")
     stats = run_statistics(Path(env["DAGSTER_HOME"]), tags={"dagster/backfill": backfill_id})
     log(f"    {stats['runs']} runs")
-    return {"launch": "daemon backfill (UI GraphQL)", "symbols": len(symbols), "backfill_status": status,
-            "finished": status in TERMINAL, "timeout_seconds": scale.backfill_timeout,
-            "wall_seconds": round(wall, 2), "peak_rss_mb_process_tree": round(peak_kb / 1024), "assets": len(selectors),
-            **stats, "tables": _tables(env["CRYPTOLAKE_DUCKDB"])}
+    return {
+        "launch": "daemon backfill (UI GraphQL)",
+        "symbols": len(symbols),
+        "backfill_status": status,
+        "finished": status in TERMINAL,
+        "timeout_seconds": scale.backfill_timeout,
+        "wall_seconds": round(wall, 2),
+        "peak_rss_mb_process_tree": round(peak_kb / 1024),
+        "assets": len(selectors),
+        **stats,
+        "tables": _tables(env["CRYPTOLAKE_DUCKDB"]),
+    }
 
 
 def run(scale, log=print) -> dict:
@@ -137,11 +171,27 @@ def run(scale, log=print) -> dict:
     rows = []
     for result in results:
         bronze = result["tables"].get("bronze.klines", 0)
-        rows.append([label, result["launch"], f"{bronze:,}", f"{result['wall_seconds']:.1f}",
-                     f"{round(bronze / result['wall_seconds']):,}", f"{result['peak_rss_mb_process_tree']:,}"])
+        rows.append(
+            [
+                label,
+                result["launch"],
+                f"{bronze:,}",
+                f"{result['wall_seconds']:.1f}",
+                f"{round(bronze / result['wall_seconds']):,}",
+                f"{result['peak_rss_mb_process_tree']:,}",
+            ]
+        )
         ok = result["finished"] and result["wall_seconds"] <= 300
         unfinished = "" if result["finished"] else f"NOT FINISHED, stopped after {result['timeout_seconds']} s; "
-        rows.append(["", f"  {unfinished}{result['runs']} runs; mean run {result['mean_run_seconds']}s of which overhead "
-                     f"{result['mean_overhead_seconds_per_run']}s; target ≤300 s: {'met' if ok else 'MISSED'}",
-                     "", "", "", ""])
+        rows.append(
+            [
+                "",
+                f"  {unfinished}{result['runs']} runs; mean run {result['mean_run_seconds']}s of which overhead "
+                f"{result['mean_overhead_seconds_per_run']}s; target ≤300 s: {'met' if ok else 'MISSED'}",
+                "",
+                "",
+                "",
+                "",
+            ]
+        )
     return {"days": days, "results": results, "table_rows": rows}

@@ -33,7 +33,9 @@ def serve(kind: str, log_path: Path, weight_limit: int) -> None:
         def handle(request):
             response = exchange.handle_request(request)
             with lock:
-                log.write(f"{time.time():.4f} {response.status_code} {response.headers.get('X-MBX-USED-WEIGHT-1M', '0')}\n")
+                log.write(
+                    f"{time.time():.4f} {response.status_code} {response.headers.get('X-MBX-USED-WEIGHT-1M', '0')}\n"
+                )
             return response
 
         stop = threading.Event()

@@ -34,7 +34,9 @@ def run_feature_set(spec: FeatureSet, workdir: Path, repeats: int, log=print) ->
             output = workdir / f"{spec.name}_{name}.parquet"
             result = run_step(name, {"silver": str(data), "universe": str(universe), "output": str(output)}, env=env)
             attempts[name].append(result)
-            log(f"  [{attempt + 1}/{repeats}] {LABELS[name]}: {result['seconds']:.2f}s, peak RSS {result['peak_rss_mb']:.0f} MB, {result['rows_out']} feature rows")
+            log(
+                f"  [{attempt + 1}/{repeats}] {LABELS[name]}: {result['seconds']:.2f}s, peak RSS {result['peak_rss_mb']:.0f} MB, {result['rows_out']} feature rows"
+            )
     results = {}
     for name, runs in attempts.items():
         result = dict(runs[0])
@@ -59,8 +61,12 @@ def run_feature_set(spec: FeatureSet, workdir: Path, repeats: int, log=print) ->
         "ratios": {
             "project_vs_floor_time": round(project / floor, 2),
             "pandas_vs_project_time": round(pandas / project, 2),
-            "project_vs_floor_peak_rss": round(results["features_project"]["peak_rss_mb"] / results["features_polars_floor"]["peak_rss_mb"], 2),
-            "pandas_vs_project_peak_rss": round(results["features_pandas"]["peak_rss_mb"] / results["features_project"]["peak_rss_mb"], 2),
+            "project_vs_floor_peak_rss": round(
+                results["features_project"]["peak_rss_mb"] / results["features_polars_floor"]["peak_rss_mb"], 2
+            ),
+            "pandas_vs_project_peak_rss": round(
+                results["features_pandas"]["peak_rss_mb"] / results["features_project"]["peak_rss_mb"], 2
+            ),
         },
     }
 

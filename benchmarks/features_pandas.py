@@ -69,8 +69,24 @@ def daily_features(silver_path: str, universe_csv: str, now: pd.Timestamp | None
         frames.append(days[days["bars"].notna()])
     features = pd.concat(frames).reset_index(drop=True)
     columns = [
-        "date", "symbol", "open", "high", "low", "close", "volume", "quote_volume", "trades", "bars",
-        "missing_bars", "vwap", "return_1d", "log_return_1d", "sma_7", "sma_30", "volatility_30d",
-        "rsi_14", "drawdown_30d",
+        "date",
+        "symbol",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trades",
+        "bars",
+        "missing_bars",
+        "vwap",
+        "return_1d",
+        "log_return_1d",
+        "sma_7",
+        "sma_30",
+        "volatility_30d",
+        "rsi_14",
+        "drawdown_30d",
     ]
     return features[columns].sort_values(["date", "symbol"]).reset_index(drop=True)

@@ -15,7 +15,9 @@ STEP_US = {"1m": 60_000_000, "1h": 3_600_000_000, "1d": 86_400_000_000}
 
 def daily_features(silver_path: str, universe_csv: str, now: dt.datetime | None = None) -> pl.DataFrame:
     now = now or dt.datetime.now(dt.UTC)
-    universe = pl.read_csv(universe_csv, comment_prefix="#", schema_overrides={"listed_on": pl.Date, "delisted_on": pl.Date})
+    universe = pl.read_csv(
+        universe_csv, comment_prefix="#", schema_overrides={"listed_on": pl.Date, "delisted_on": pl.Date}
+    )
     daily = (
         pl.scan_parquet(silver_path)
         .group_by("symbol", "date")
@@ -34,10 +36,20 @@ def daily_features(silver_path: str, universe_csv: str, now: dt.datetime | None 
         .collect(engine="streaming")
     )
     day_start = pl.col("date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    start = pl.when(pl.col("date") == pl.col("listed_on")).then(pl.max_horizontal(day_start, "first_bar")).otherwise(day_start)
+    start = (
+        pl.when(pl.col("date") == pl.col("listed_on"))
+        .then(pl.max_horizontal(day_start, "first_bar"))
+        .otherwise(day_start)
+    )
     end = pl.min_horizontal(day_start + pl.duration(days=1), pl.lit(now, dtype=pl.Datetime("us", "UTC")))
-    listed = (pl.col("date") >= pl.col("listed_on")) & (pl.col("delisted_on").is_null() | (pl.col("date") <= pl.col("delisted_on")))
-    expected = pl.when(listed).then(((end - start).dt.total_microseconds() // pl.col("interval").replace_strict(STEP_US)).clip(lower_bound=0)).otherwise(0)
+    listed = (pl.col("date") >= pl.col("listed_on")) & (
+        pl.col("delisted_on").is_null() | (pl.col("date") <= pl.col("delisted_on"))
+    )
+    expected = (
+        pl.when(listed)
+        .then(((end - start).dt.total_microseconds() // pl.col("interval").replace_strict(STEP_US)).clip(lower_bound=0))
+        .otherwise(0)
+    )
     daily = daily.join(universe.select("symbol", "listed_on", "delisted_on"), on="symbol", how="left").with_columns(
         missing_bars=(expected - pl.col("bars")).clip(lower_bound=0),
         vwap=pl.when(pl.col("volume") != 0).then(pl.col("quote_volume") / pl.col("volume")),
@@ -60,9 +72,25 @@ def daily_features(silver_path: str, universe_csv: str, now: dt.datetime | None 
     return (
         features.filter(pl.col("bars").is_not_null())
         .select(
-            "date", "symbol", "open", "high", "low", "close", "volume", "quote_volume", "trades", "bars",
-            "missing_bars", "vwap", "return_1d", "log_return_1d", "sma_7", "sma_30", "volatility_30d",
-            "rsi_14", "drawdown_30d",
+            "date",
+            "symbol",
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "quote_volume",
+            "trades",
+            "bars",
+            "missing_bars",
+            "vwap",
+            "return_1d",
+            "log_return_1d",
+            "sma_7",
+            "sma_30",
+            "volatility_30d",
+            "rsi_14",
+            "drawdown_30d",
         )
         .sort("date", "symbol")
     )

@@ -31,7 +31,9 @@ class HandlerServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = httpx.Request(self.command, f"{bridge.base_url}{self.path}", headers=list(self.headers.items()), content=body)
+                request = httpx.Request(
+                    self.command, f"{bridge.base_url}{self.path}", headers=list(self.headers.items()), content=body
+                )
                 bridge.requests += 1
                 response = bridge.handler(request)
                 content = response.read()

@@ -53,11 +53,20 @@ def _tree_rss_kb(root: int) -> int:
     return total
 
 
-def run_process(command: list[str], env: dict[str, str] | None = None, cwd: Path = REPO, sample_tree: bool = False, timeout: float | None = None, check: bool = True) -> ProcessOutcome:
+def run_process(
+    command: list[str],
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO,
+    sample_tree: bool = False,
+    timeout: float | None = None,
+    check: bool = True,
+) -> ProcessOutcome:
     """Run ``command``; wall time from spawn to exit, peak RSS from wait4 (and optionally the tree)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=cwd, stdout=out, stderr=err, text=True)
+        process = subprocess.Popen(
+            command, env={**os.environ, **(env or {})}, cwd=cwd, stdout=out, stderr=err, text=True
+        )
         tree_peak = [0]
         done = threading.Event()
 
@@ -86,7 +95,9 @@ def run_process(command: list[str], env: dict[str, str] | None = None, cwd: Path
         stdout, stderr = out.read(), err.read()
     if check and process.returncode != 0:
         raise StepFailed(f"{' '.join(command[:6])} exited {process.returncode}:\n{stderr[-6000:]}")
-    return ProcessOutcome(wall, usage.ru_maxrss / 1024, tree_peak[0] / 1024, stdout, stderr, process.returncode, timed_out)
+    return ProcessOutcome(
+        wall, usage.ru_maxrss / 1024, tree_peak[0] / 1024, stdout, stderr, process.returncode, timed_out
+    )
 
 
 def run_step(name: str, params: dict, env: dict[str, str] | None = None) -> dict:

@@ -46,16 +46,30 @@ def main() -> None:
     first = dt.date(2022, 1, 1)
     parts = MultiPartitionsDefinition(
         {
-            "date": DailyPartitionsDefinition(start_date=first.isoformat(), end_date=(first + dt.timedelta(days=DAYS)).isoformat()),
+            "date": DailyPartitionsDefinition(
+                start_date=first.isoformat(), end_date=(first + dt.timedelta(days=DAYS)).isoformat()
+            ),
             "symbol": StaticPartitionsDefinition(["BTCUSDT", "ETHUSDT"]),
         }
     )
 
-    @asset(key=["bench", "bars"], partitions_def=parts, metadata={"partition_expr": {"date": "date", "symbol": "symbol"}}, backfill_policy=BackfillPolicy.single_run())
+    @asset(
+        key=["bench", "bars"],
+        partitions_def=parts,
+        metadata={"partition_expr": {"date": "date", "symbol": "symbol"}},
+        backfill_policy=BackfillPolicy.single_run(),
+    )
     def bars(context) -> Output[pl.DataFrame]:
         """24 hourly bars per day of one symbol."""
-        times = pl.datetime_range(dt.datetime(2022, 1, 1, tzinfo=dt.UTC), dt.datetime(2022, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=DAYS, hours=-1), "1h", eager=True)
-        frame = pl.DataFrame({"open_time": times}).with_columns(date=pl.col("open_time").dt.date(), symbol=pl.lit("BTCUSDT"))
+        times = pl.datetime_range(
+            dt.datetime(2022, 1, 1, tzinfo=dt.UTC),
+            dt.datetime(2022, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=DAYS, hours=-1),
+            "1h",
+            eager=True,
+        )
+        frame = pl.DataFrame({"open_time": times}).with_columns(
+            date=pl.col("open_time").dt.date(), symbol=pl.lit("BTCUSDT")
+        )
         return Output(frame, metadata={"rows": len(frame), "partitions": DAYS, **time_span(frame, "open_time")})
 
     batches: list[list] = []
@@ -73,7 +87,10 @@ def main() -> None:
         [bars],
         instance=instance,
         resources={"io_manager": CryptoLakeDuckDBIOManager(database=os.path.join(home, "lake.duckdb"))},
-        tags={ASSET_PARTITION_RANGE_START_TAG: f"{first}|BTCUSDT", ASSET_PARTITION_RANGE_END_TAG: f"{first + dt.timedelta(days=DAYS - 1)}|BTCUSDT"},
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: f"{first}|BTCUSDT",
+            ASSET_PARTITION_RANGE_END_TAG: f"{first + dt.timedelta(days=DAYS - 1)}|BTCUSDT",
+        },
     )
     run_seconds = time.perf_counter() - started
     assert result.success
@@ -90,7 +107,9 @@ def main() -> None:
     plain_seconds = time.perf_counter() - started
     assert [row["event"] for row in templated] == plain
     print(f"range run of {DAYS} partitions (in-process, SQLite instance): {run_seconds:.2f} s, each partition rows=24")
-    print(f"serializing {len(batch)} per-partition materializations: template {template_seconds:.3f} s, serialize_value each {plain_seconds:.3f} s")
+    print(
+        f"serializing {len(batch)} per-partition materializations: template {template_seconds:.3f} s, serialize_value each {plain_seconds:.3f} s"
+    )
     lazy_read_cost(os.path.join(home, "scan.duckdb"))
     shutil.rmtree(home, ignore_errors=True)
 
@@ -119,7 +138,9 @@ def lazy_read_cost(path: str, repeats: int = 30) -> None:
         connection.sql(query).pl()
     held = (time.perf_counter() - started) / repeats
     connection.close()
-    print(f"lazy collect: open + read + close {per_collect * 1000:.1f} ms, read on a held connection {held * 1000:.1f} ms")
+    print(
+        f"lazy collect: open + read + close {per_collect * 1000:.1f} ms, read on a held connection {held * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,11 @@ def ingest_symbols(count: int, first_day: dt.date, last_day: dt.date) -> list[st
     """The first ``count`` universe symbols trading on every day of the range."""
     from partitions.universe import DEFAULT_UNIVERSE_PATH, read_universe
 
-    symbols = [info.symbol for info in read_universe(DEFAULT_UNIVERSE_PATH) if info.is_listed_on(first_day) and info.is_listed_on(last_day)]
+    symbols = [
+        info.symbol
+        for info in read_universe(DEFAULT_UNIVERSE_PATH)
+        if info.is_listed_on(first_day) and info.is_listed_on(last_day)
+    ]
     return symbols[:count]
 
 
@@ -32,11 +36,18 @@ def run(scale, log=print) -> dict:
     symbols = ingest_symbols(scale.ingest_symbols, scale.ingest_start, last_day)
     with tempfile.TemporaryDirectory(prefix="cryptolake-rest-") as tmp:
         request_log = Path(tmp) / "requests.log"
-        log(f"(3) REST ingestion: {len(symbols)} symbols × {scale.ingest_months} month(s) of 1m klines against the rate-limited fake ...")
+        log(
+            f"(3) REST ingestion: {len(symbols)} symbols × {scale.ingest_months} month(s) of 1m klines against the rate-limited fake ..."
+        )
         with FakeExchangeProcess(request_log, WEIGHT_LIMIT, kind="exchange") as exchange:
             result = run_step(
                 "rest_ingest",
-                {"base_url": exchange.base_url, "symbols": symbols, "start": str(scale.ingest_start), "end": str(scale.ingest_end)},
+                {
+                    "base_url": exchange.base_url,
+                    "symbols": symbols,
+                    "start": str(scale.ingest_start),
+                    "end": str(scale.ingest_end),
+                },
             )
         requests = RequestLog.read(request_log)
     by_minute = requests.weight_by_minute()
@@ -66,12 +77,29 @@ def run(scale, log=print) -> dict:
         "budget_share_full_minutes": None if share_full is None else round(share_full, 3),
         "client": result["client"],
     }
-    log(f"    {outcome['seconds']}s, {outcome['requests_seen_by_exchange']} requests, {too_many} × 429, budget share {outcome['budget_share_overall']}")
-    verdict = "n/a (no full minute)" if share_full is None else ("met" if share_full >= 0.8 and too_many == 0 else "MISSED")
+    log(
+        f"    {outcome['seconds']}s, {outcome['requests_seen_by_exchange']} requests, {too_many} × 429, budget share {outcome['budget_share_overall']}"
+    )
+    verdict = (
+        "n/a (no full minute)" if share_full is None else ("met" if share_full >= 0.8 and too_many == 0 else "MISSED")
+    )
     outcome["table_rows"] = [
-        [f"(3) REST {len(symbols)} sym × {scale.ingest_months} mo 1m", "BinanceClient → fake exchange (HTTP, 6000 w/min)",
-         f"{outcome['rows']:,}", f"{outcome['seconds']:.1f}", f"{outcome['rows_per_second']:,}", f"{outcome['peak_rss_mb']:,.0f}"],
-        ["", f"  weight budget used in full minutes {outcome['budget_share_full_minutes']} (overall {outcome['budget_share_overall']}); "
-             f"{too_many} × 429 (target ≥0.8 and 0: {verdict})", "", "", "", ""],
+        [
+            f"(3) REST {len(symbols)} sym × {scale.ingest_months} mo 1m",
+            "BinanceClient → fake exchange (HTTP, 6000 w/min)",
+            f"{outcome['rows']:,}",
+            f"{outcome['seconds']:.1f}",
+            f"{outcome['rows_per_second']:,}",
+            f"{outcome['peak_rss_mb']:,.0f}",
+        ],
+        [
+            "",
+            f"  weight budget used in full minutes {outcome['budget_share_full_minutes']} (overall {outcome['budget_share_overall']}); "
+            f"{too_many} × 429 (target ≥0.8 and 0: {verdict})",
+            "",
+            "",
+            "",
+            "",
+        ],
     ]
     return outcome

@@ -70,7 +70,9 @@ def run_section(name: str, scale, results: dict) -> dict | list:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
-    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
+    )
     parser.add_argument("--output", type=Path, help="JSON file (default: benchmarks/results/<scale>-<time>.json)")
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -79,7 +81,11 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"unknown section(s) {unknown}; choose from {SECTIONS}")
     scale = SCALES[args.scale]
     started = dt.datetime.now(dt.UTC)
-    results: dict = {"scale": scale.name, "started_at": started.isoformat(timespec="seconds"), "environment": environment()}
+    results: dict = {
+        "scale": scale.name,
+        "started_at": started.isoformat(timespec="seconds"),
+        "environment": environment(),
+    }
     for name in sections:
         results[name] = run_section(name, scale, results)
     results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

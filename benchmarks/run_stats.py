@@ -11,7 +11,11 @@ def event_counts(home: Path) -> dict[str, int]:
     if not index.exists():
         return {}
     with sqlite3.connect(index) as connection:
-        return dict(connection.execute("SELECT dagster_event_type, count(*) FROM event_logs GROUP BY 1 ORDER BY 2 DESC").fetchall())
+        return dict(
+            connection.execute(
+                "SELECT dagster_event_type, count(*) FROM event_logs GROUP BY 1 ORDER BY 2 DESC"
+            ).fetchall()
+        )
 
 
 def _union_seconds(intervals: list[tuple[float, float]]) -> float:

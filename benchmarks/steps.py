@@ -63,7 +63,12 @@ def features_project(params: dict) -> dict:
     result.write_parquet(params["output"])
     seconds = time.perf_counter() - started
     rows_in = pl.scan_parquet(params["silver"]).select(pl.len()).collect().item()
-    return {"seconds": seconds, "rows_in": rows_in, "rows_out": len(result), "input": "LazyFrame" if lazy else "DataFrame"}
+    return {
+        "seconds": seconds,
+        "rows_in": rows_in,
+        "rows_out": len(result),
+        "input": "LazyFrame" if lazy else "DataFrame",
+    }
 
 
 def features_polars_floor(params: dict) -> dict:
@@ -75,7 +80,11 @@ def features_polars_floor(params: dict) -> dict:
     result = daily_features(params["silver"], params["universe"])
     result.write_parquet(params["output"])
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows_in": pl.scan_parquet(params["silver"]).select(pl.len()).collect().item(), "rows_out": len(result)}
+    return {
+        "seconds": seconds,
+        "rows_in": pl.scan_parquet(params["silver"]).select(pl.len()).collect().item(),
+        "rows_out": len(result),
+    }
 
 
 def features_pandas(params: dict) -> dict:

@@ -95,7 +95,13 @@ def bar_build(trades: int) -> dict:
     )
     quote_times = np.sort(rng.integers(start, start + 86_400_000, trades))
     quotes = pl.DataFrame(
-        {"symbol": "BTCUSDT", "update_id": np.arange(trades), "bid": frame["price"], "ask": frame["price"], "recv_ms": quote_times}
+        {
+            "symbol": "BTCUSDT",
+            "update_id": np.arange(trades),
+            "bid": frame["price"],
+            "ask": frame["price"],
+            "recv_ms": quote_times,
+        }
     )
     began = time.perf_counter()
     bars = build_bars_1s(frame, quotes)
@@ -133,23 +139,34 @@ def bronze_parse(trades: int) -> dict:
         began = time.perf_counter()
         parsed = parse_landing(Path(tmp), dt.date(2025, 5, 1), "BTCUSDT")
         seconds = time.perf_counter() - began
-    return {"trades": len(parsed.trades), "lines": parsed.lines, "seconds": round(seconds, 2), "lines_per_second": round(parsed.lines / seconds)}
+    return {
+        "trades": len(parsed.trades),
+        "lines": parsed.lines,
+        "seconds": round(seconds, 2),
+        "lines_per_second": round(parsed.lines / seconds),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--rate", type=float, default=210, help="tape rate multiplier (210 × 4 symbols ≈ 20,000 messages/s)")
+    parser.add_argument(
+        "--rate", type=float, default=210, help="tape rate multiplier (210 × 4 symbols ≈ 20,000 messages/s)"
+    )
     parser.add_argument("--symbols", default=SYMBOLS)
     parser.add_argument("--bar-trades", type=int, default=1_000_000)
-    parser.add_argument("--parse-trades", type=int, default=200_000, help="trades landed, then parsed as bronze/trades does")
+    parser.add_argument(
+        "--parse-trades", type=int, default=200_000, help="trades landed, then parsed as bronze/trades does"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.rate)
         return
     server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.stream_bench", "--serve", "--rate", str(args.rate)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "benchmarks.stream_bench", "--serve", "--rate", str(args.rate)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         url = json.loads(server.stdout.readline())["url"]

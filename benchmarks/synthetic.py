@@ -28,10 +28,34 @@ def write_universe(path: Path, symbols: list[str]) -> Path:
     """A universe file (the ``partitions/universe.csv`` columns) listing the synthetic symbols."""
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["symbol", "base_asset", "name", "category", "coingecko_id", "listed_on", "delisted_on", "stablecoin", "notes"])
+        writer.writerow(
+            [
+                "symbol",
+                "base_asset",
+                "name",
+                "category",
+                "coingecko_id",
+                "listed_on",
+                "delisted_on",
+                "stablecoin",
+                "notes",
+            ]
+        )
         for index, symbol in enumerate(symbols):
             base = symbol.removesuffix("USDT")
-            writer.writerow([symbol, base, f"Synthetic {base}", CATEGORIES[index % len(CATEGORIES)], base.lower(), LISTED_ON.isoformat(), "", "false", "benchmark"])
+            writer.writerow(
+                [
+                    symbol,
+                    base,
+                    f"Synthetic {base}",
+                    CATEGORIES[index % len(CATEGORIES)],
+                    base.lower(),
+                    LISTED_ON.isoformat(),
+                    "",
+                    "false",
+                    "benchmark",
+                ]
+            )
     return path
 
 

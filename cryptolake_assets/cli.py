@@ -136,7 +136,11 @@ def _run_job(
         ]
         # A run that failed outside its steps (e.g. it gave up waiting for a pool slot).
         failures = failures or [
-            (event.event_specific_data.error.message if getattr(event.event_specific_data, "error", None) else event.message or "").strip()
+            (
+                event.event_specific_data.error.message
+                if getattr(event.event_specific_data, "error", None)
+                else event.message or ""
+            ).strip()
             for event in result.all_events
             if event.is_run_failure
         ]
@@ -317,10 +321,18 @@ def _show_pool_waits() -> None:
 
 
 @main.command()
-@click.option("--days", default=60, show_default=True, help="How many days up to today to materialize (30+ for correlations).")
+@click.option(
+    "--days", default=60, show_default=True, help="How many days up to today to materialize (30+ for correlations)."
+)
 @click.option("--symbols", help="Comma-separated symbols (default: the whole universe).")
 @click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
-@click.option("--stream-seconds", default=10.0, show_default=True, type=click.FloatRange(min=0), help="Then stream BTCUSDT/ETHUSDT from the simulated WebSocket server this long into the live-stream tables (0: skip).")
+@click.option(
+    "--stream-seconds",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Then stream BTCUSDT/ETHUSDT from the simulated WebSocket server this long into the live-stream tables (0: skip).",
+)
 def demo(days: int, symbols: str | None, duckdb_path: str | None, stream_seconds: float) -> None:
     """Offline quickstart: simulated exchange → every layer in DuckDB, then a summary."""
     _set_env(CRYPTOLAKE_SOURCE="simulated", CRYPTOLAKE_DUCKDB=duckdb_path)
@@ -368,7 +380,9 @@ def backfill(start, end, symbols, source, interval, duckdb_path) -> None:
     _set_env(CRYPTOLAKE_SOURCE=source, CRYPTOLAKE_INTERVAL=interval, CRYPTOLAKE_DUCKDB=duckdb_path)
     outcome = run_pipeline(start.date(), end.date(), _parse_symbols(symbols))
     print_summary(outcome["database"])
-    click.echo(f"\nBackfill done in {outcome['seconds']:.0f}s ({outcome['runs']} runs). DuckDB file: {outcome['database']}")
+    click.echo(
+        f"\nBackfill done in {outcome['seconds']:.0f}s ({outcome['runs']} runs). DuckDB file: {outcome['database']}"
+    )
 
 
 @main.command()
@@ -422,18 +436,43 @@ def ui(dagster_args) -> None:
         f"source: {chosen} for {database}"
         + (" (recorded when this database was filled; the schedules stay on it)" if recorded else "")
     )
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", *dagster_args]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        *dagster_args,
+    ]
     raise SystemExit(subprocess.call(command, cwd=PROJECT_ROOT))
 
 
 @main.command()
 @click.option("--symbols", default="BTCUSDT,ETHUSDT", show_default=True, help="Comma-separated symbols to stream.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Seconds to collect, then exit cleanly (default: until SIGINT/SIGTERM).")
-@click.option("--materialize", is_flag=True, help="Then materialize the landed partitions: bronze/trades → silver/bars_1s → gold/bars_1m, compaction.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to collect, then exit cleanly (default: until SIGINT/SIGTERM).",
+)
+@click.option(
+    "--materialize",
+    is_flag=True,
+    help="Then materialize the landed partitions: bronze/trades → silver/bars_1s → gold/bars_1m, compaction.",
+)
 @click.option("--source", type=click.Choice(["simulated", "binance"]), help="Default: $CRYPTOLAKE_SOURCE or binance.")
 @click.option("--landing", help="Landing directory (default: $CRYPTOLAKE_LANDING or landing/ beside the DuckDB file).")
 @click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
-def collect(symbols: str, duration: float | None, materialize: bool, source: str | None, landing: str | None, duckdb_path: str | None) -> None:
+def collect(
+    symbols: str,
+    duration: float | None,
+    materialize: bool,
+    source: str | None,
+    landing: str | None,
+    duckdb_path: str | None,
+) -> None:
     """Stream Binance trades and top-of-book quotes over WebSocket into rotating landing files."""
     from partitions import universe_symbols
 
@@ -442,14 +481,18 @@ def collect(symbols: str, duration: float | None, materialize: bool, source: str
     known = set(universe_symbols())
     unknown = [s for s in chosen if s not in known]
     if not chosen or unknown:
-        raise click.BadParameter(f"unknown symbol(s) {', '.join(unknown) or '(none given)'}: the partitions hold {', '.join(sorted(known))}")
+        raise click.BadParameter(
+            f"unknown symbol(s) {', '.join(unknown) or '(none given)'}: the partitions hold {', '.join(sorted(known))}"
+        )
     if materialize:  # settle the database's source before collecting, not after
         ensure_dagster_home()
         _database_for_source(Path(os.environ["DAGSTER_HOME"]))
     collect_stream(chosen, duration, materialize)
 
 
-def collect_stream(symbols: list[str], duration: float | None, materialize: bool, echo=click.echo, summary: bool = True) -> list[str]:
+def collect_stream(
+    symbols: list[str], duration: float | None, materialize: bool, echo=click.echo, summary: bool = True
+) -> list[str]:
     """Collect ``symbols`` into the landing directory, then (``materialize``) run ``stream_assets`` for
     every partition that landed; returns those partition keys."""
     import asyncio
@@ -476,7 +519,9 @@ def collect_stream(symbols: list[str], duration: float | None, materialize: bool
     client = BinanceClient.from_env()
     try:
         collector, stats = asyncio.run(
-            collect_async(symbols, root, duration, source=chosen_source, rest_client=client, rotate_seconds=rotate_seconds())
+            collect_async(
+                symbols, root, duration, source=chosen_source, rest_client=client, rotate_seconds=rotate_seconds()
+            )
         )
     finally:
         client.close()
@@ -498,7 +543,10 @@ def collect_stream(symbols: list[str], duration: float | None, materialize: bool
     from cryptolake_assets.sensors.landing import stream_run_requests
 
     for request in stream_run_requests(partitions, purpose="collect"):
-        label = request.partition_key or f"{request.tags[ASSET_PARTITION_RANGE_START_TAG]}...{request.tags[ASSET_PARTITION_RANGE_END_TAG]}"
+        label = (
+            request.partition_key
+            or f"{request.tags[ASSET_PARTITION_RANGE_START_TAG]}...{request.tags[ASSET_PARTITION_RANGE_END_TAG]}"
+        )
         echo(f"materializing {STREAM_JOB_NAME} {label}")
         _run_job(defs, instance, STREAM_JOB_NAME, tags=dict(request.tags), partition_key=request.partition_key)
     if summary:
@@ -555,10 +603,21 @@ def dashboard(host: str, port: int, lake_root: str | None) -> None:
         os.environ["DAGSTER_HOME"] = str(home)
     click.echo(f"CryptoLake dashboards on http://{host}:{port}, reading the lake at {lake}")
     command = [
-        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
-        "--server.address", host, "--server.port", str(port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "viewer",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_PATH),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
     ]
     raise SystemExit(subprocess.call(command))
 

@@ -90,7 +90,13 @@ def check_duckdb_lock(context: DoctorContext) -> list[Finding]:
             if health.verdict == run_health.ALIVE
         }
         if match and int(match.group(1)) in live_runs:  # a pipeline step at work: expected
-            return [Finding("duckdb", False, f"{context.database} is held by {holder}, the process of live run {live_runs[int(match.group(1))]}")]
+            return [
+                Finding(
+                    "duckdb",
+                    False,
+                    f"{context.database} is held by {holder}, the process of live run {live_runs[int(match.group(1))]}",
+                )
+            ]
         return [Finding("duckdb", True, f"{context.database} is locked by {holder}: {str(exc).splitlines()[0]}")]
     except duckdb.Error as exc:
         return [Finding("duckdb", True, f"{context.database} does not open: {exc}")]
@@ -132,8 +138,12 @@ def check_lake(context: DoctorContext) -> list[Finding]:
             if context.fix:
                 frame = as_utc(connection.sql(f'SELECT * FROM "{layer}"."{name}"').pl())
                 new_version = publish(
-                    lake.uri(layer, name), frame, predicate=None, storage_options=lake.options(),
-                    retention_days=lake.retention_days, vacuum_every_commits=0,
+                    lake.uri(layer, name),
+                    frame,
+                    predicate=None,
+                    storage_options=lake.options(),
+                    retention_days=lake.retention_days,
+                    vacuum_every_commits=0,
                 )
                 findings.append(Finding("lake", False, f"fixed: {line}; republished as version {new_version}"))
             else:

@@ -31,9 +31,7 @@ def markdown_preview(frame: pl.DataFrame, rows: int = 10, columns: list[str] | N
         return MetadataValue.md("_no rows_")
     header = "| " + " | ".join(sample.columns) + " |"
     rule = "|" + "---|" * len(sample.columns)
-    body = [
-        "| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in sample.iter_rows()
-    ]
+    body = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in sample.iter_rows()]
     return MetadataValue.md("\n".join([header, rule, *body]))
 
 

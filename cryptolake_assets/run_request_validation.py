@@ -68,7 +68,9 @@ def validate_request(
             f"set {START_DATE_ENV_VAR}={first_day} (or later) to include it"
         )
     if last_day > today:
-        raise RunRequestError(f"--end {last_day} is in the future (today is {today} UTC): the last day is at most today")
+        raise RunRequestError(
+            f"--end {last_day} is in the future (today is {today} UTC): the last day is at most today"
+        )
     universe = {info.symbol: info for info in load_universe()}
     chosen = list(dict.fromkeys(symbols)) if symbols else list(universe)
     unknown = [s for s in chosen if s not in universe]
@@ -87,7 +89,9 @@ def validate_request(
             continue
         listed_any = True
         if info.listed_on > first_day:
-            notices.append(f"{symbol} is listed from {info.listed_on}: {first_day}..{info.listed_on - dt.timedelta(days=1)} stay empty")
+            notices.append(
+                f"{symbol} is listed from {info.listed_on}: {first_day}..{info.listed_on - dt.timedelta(days=1)} stay empty"
+            )
         if info.delisted_on and info.delisted_on < last_day:
             notices.append(f"{symbol} is delisted after {info.delisted_on}: later days stay empty")
     if not listed_any:
@@ -95,5 +99,7 @@ def validate_request(
     if not symbols and notices:
         # The whole universe: one line, not one per symbol outside its listing window.
         outside = [notice.split(" ", 1)[0] for notice in notices]
-        notices = [f"{len(outside)} symbol(s) not listed on every day of {first_day}..{last_day} ({', '.join(outside)}): those partitions stay empty"]
+        notices = [
+            f"{len(outside)} symbol(s) not listed on every day of {first_day}..{last_day} ({', '.join(outside)}): those partitions stay empty"
+        ]
     return ValidatedRequest(first_day, last_day, chosen if symbols else [], notices)

@@ -238,13 +238,19 @@ ML_FEATURES_KEY = AssetKey(["gold", "ml_features"])
 def ml_targets_schedule(context: ScheduleEvaluationContext):
     day = _tick(context).date() - dt.timedelta(days=2)
     repository = context.repository_def
-    if repository is not None and ML_FEATURES_KEY not in repository.get_job(DAILY_JOB_NAME).asset_layer.selected_asset_keys:
+    if (
+        repository is not None
+        and ML_FEATURES_KEY not in repository.get_job(DAILY_JOB_NAME).asset_layer.selected_asset_keys
+    ):
         return SkipReason(f"{DAILY_JOB_NAME} has no {ML_FEATURES_KEY.to_user_string()}")
     if not _has_partition(day):
         return SkipReason(f"no partition for {day}")
     return [
         RunRequest(
-            run_key=f"ml_targets:{day}", partition_key=str(day), asset_selection=[ML_FEATURES_KEY], tags={AUTOMATION_TAG: "ml_targets"}
+            run_key=f"ml_targets:{day}",
+            partition_key=str(day),
+            asset_selection=[ML_FEATURES_KEY],
+            tags={AUTOMATION_TAG: "ml_targets"},
         )
     ]
 

@@ -64,7 +64,9 @@ def with_expected_slots(frame: pl.DataFrame, now: dt.datetime) -> pl.DataFrame:
         .with_columns(_start=start_us, expected=due.cast(pl.Int64))
         .with_columns(
             slot_start=pl.when(pl.col("expected") > 0).then(to_time(pl.col("_start"))),
-            slot_last=pl.when(pl.col("expected") > 0).then(to_time(pl.col("_start") + (pl.col("expected") - 1) * step_us)),
+            slot_last=pl.when(pl.col("expected") > 0).then(
+                to_time(pl.col("_start") + (pl.col("expected") - 1) * step_us)
+            ),
         )
         .drop("_start", "_listed_on", "_delisted_on")
     )

@@ -320,9 +320,14 @@ class BinanceClient(ConfigurableResource):
             raise ValueError(f"limit must be within 1..1000, got {limit}")
         what = f"{symbol} historical trades from id {from_id}"
         page = self._get(
-            "/api/v3/historicalTrades", {"symbol": symbol, "fromId": int(from_id), "limit": int(limit)}, what=what, symbol=symbol
+            "/api/v3/historicalTrades",
+            {"symbol": symbol, "fromId": int(from_id), "limit": int(limit)},
+            what=what,
+            symbol=symbol,
         )
-        if not isinstance(page, list) or not all(isinstance(item, dict) and isinstance(item.get("id"), int) for item in page):
+        if not isinstance(page, list) or not all(
+            isinstance(item, dict) and isinstance(item.get("id"), int) for item in page
+        ):
             raise BinancePayloadError(f"{what}: expected a JSON list of trades, got {str(page)[:_BODY_SNIPPET]}")
         return page
 
@@ -364,7 +369,9 @@ class BinanceClient(ConfigurableResource):
                 return response.json()
             except ValueError:
                 raise BinancePayloadError(
-                    f"{what}: GET {url} returned HTTP 200 with a non-JSON body: {_snippet(response)}", status=200, url=url
+                    f"{what}: GET {url} returned HTTP 200 with a non-JSON body: {_snippet(response)}",
+                    status=200,
+                    url=url,
                 ) from None
         self._raise_for_status(response, url=url, what=what, symbol=symbol)
 
@@ -385,7 +392,9 @@ class BinanceClient(ConfigurableResource):
             raise _Retryable(context, status=status, url=url)
         code = self._error_code(response)
         if code == INVALID_SYMBOL_CODE:
-            raise InvalidSymbolError(f"Binance does not know symbol {symbol!r}. {context}", status=status, code=code, url=url)
+            raise InvalidSymbolError(
+                f"Binance does not know symbol {symbol!r}. {context}", status=status, code=code, url=url
+            )
         if code == INVALID_INTERVAL_CODE:
             raise InvalidIntervalError(
                 f"Binance does not know interval {self.interval!r}. {context}", status=status, code=code, url=url

@@ -152,7 +152,9 @@ def dump_frame(dump: VerifiedDump, *, symbol: str, interval: str, ingested_at: d
     try:
         fields = dump_fields(dump)
         if fields.is_empty():
-            return bronze_klines_frame([], symbol=symbol, interval=interval, source=dump.provenance, ingested_at=ingested_at)
+            return bronze_klines_frame(
+                [], symbol=symbol, interval=interval, source=dump.provenance, ingested_at=ingested_at
+            )
         return bronze_klines_frame_from_text(
             fields, symbol=symbol, interval=interval, source=dump.provenance, ingested_at=ingested_at
         )
@@ -192,7 +194,9 @@ class BinanceArchiveClient(HTTPSourceResource):
     source_label = "Binance archive"
     simulated_base_url = "https://simulated.data.binance.local"
 
-    base_url: str = Field(default=DEFAULT_BASE_URL, description="Archive root (mirror/proxy), see CRYPTOLAKE_ARCHIVE_URL")
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL, description="Archive root (mirror/proxy), see CRYPTOLAKE_ARCHIVE_URL"
+    )
     interval: str = Field(default="1h", description=f"Kline interval, one of {', '.join(INTERVAL_MS)}")
     enabled: bool = Field(default=True, description="False: klines come from REST only (CRYPTOLAKE_ARCHIVE=off)")
     use_daily_for_current_month: bool = Field(
@@ -370,5 +374,9 @@ def fetch_klines_archive_first(
     frames = [fetched.frame]
     for range_start, range_end in fetched.missing:
         frames.append(binance.fetch_klines(symbol, range_start, range_end))
-    frame = pl.concat(frames, how="vertical").unique(subset="open_time", keep="first", maintain_order=True).sort("open_time")
+    frame = (
+        pl.concat(frames, how="vertical")
+        .unique(subset="open_time", keep="first", maintain_order=True)
+        .sort("open_time")
+    )
     return HybridFetch(frame, fetched.files, fetched.missing, warnings)

@@ -150,7 +150,9 @@ class StreamCollector:
 
     async def run(self, duration: float | None = None) -> StreamStats:
         self.stats.recovered_files = len(recover_parts(self.config.landing))
-        self.last_trade_id.update(last_landed_trade_ids(self.config.landing, self._symbols, self.clock(), self.config.resume_within_seconds))
+        self.last_trade_id.update(
+            last_landed_trade_ids(self.config.landing, self._symbols, self.clock(), self.config.resume_within_seconds)
+        )
         shards = shard_streams(stream_names(sorted(self._symbols)), self.config.streams_per_connection)
         tasks = [asyncio.create_task(self._connection_loop(shard, n)) for n, shard in enumerate(shards)]
         for task in tasks:  # a shard that cannot run (bad URL) stops the collector instead of dying alone
@@ -220,7 +222,9 @@ class StreamCollector:
                     self.stats.connects += 1
                     delays = backoff_delays(self.config.backoff_initial, self.config.backoff_max, self.rng)
                     log.info("shard %d connected (%d streams)", shard, len(streams))
-                    rotate = asyncio.get_running_loop().call_later(self.config.max_connection_age, self._rotate, connection)
+                    rotate = asyncio.get_running_loop().call_later(
+                        self.config.max_connection_age, self._rotate, connection
+                    )
                     subscriber = asyncio.create_task(self._subscribe(connection, later)) if later else None
                     try:
                         await self._receive(connection)
@@ -291,7 +295,11 @@ class StreamCollector:
             name, _, kind = stream.partition("@")
             symbol = name.upper()
         except (ValueError, KeyError, TypeError, AttributeError):
-            if isinstance(message := _loads_or_none(raw), dict) and "id" in message and ("result" in message or "error" in message):
+            if (
+                isinstance(message := _loads_or_none(raw), dict)
+                and "id" in message
+                and ("result" in message or "error" in message)
+            ):
                 if "error" in message:  # an answer to our SUBSCRIBE
                     log.warning("subscription %s refused: %s", message.get("id"), message["error"])
                 return
@@ -335,7 +343,9 @@ class StreamCollector:
 
     async def _fill(self, symbol: str, first: int, last: int) -> None:
         if last - first + 1 > self.config.max_fill_ids:
-            self._record_gap(symbol, first, last, f"gap of {last - first + 1} ids exceeds max_fill_ids={self.config.max_fill_ids}")
+            self._record_gap(
+                symbol, first, last, f"gap of {last - first + 1} ids exceeds max_fill_ids={self.config.max_fill_ids}"
+            )
             return
         cursor = first
         while cursor <= last:
@@ -385,7 +395,13 @@ def last_landed_trade_ids(root: Path, symbols: set[str], now: float, within_seco
                     if not isinstance(record, dict):
                         continue
                     data = (record.get("msg") or {}).get("data") if isinstance(record.get("msg"), dict) else None
-                    trade_id = data.get("t") if isinstance(data, dict) else (record.get("rest") or {}).get("id") if isinstance(record.get("rest"), dict) else None
+                    trade_id = (
+                        data.get("t")
+                        if isinstance(data, dict)
+                        else (record.get("rest") or {}).get("id")
+                        if isinstance(record.get("rest"), dict)
+                        else None
+                    )
                     if isinstance(trade_id, int) and (best is None or trade_id > best):
                         best = trade_id
             if best is not None:
@@ -423,9 +439,12 @@ async def collect_async(
 
         server = simulated_server or SimulatedBinanceStreamServer()
         base = await server.start()
-    fetch = (lambda symbol, from_id, limit: rest_client.historical_trades(symbol, from_id, limit)) if rest_client else None
+    fetch = (
+        (lambda symbol, from_id, limit: rest_client.historical_trades(symbol, from_id, limit)) if rest_client else None
+    )
     collector = StreamCollector(
-        CollectorConfig(base_url=base, symbols=symbols, landing=landing, rotate_seconds=rotate_seconds), rest_fetch=fetch
+        CollectorConfig(base_url=base, symbols=symbols, landing=landing, rotate_seconds=rotate_seconds),
+        rest_fetch=fetch,
     )
     loop = asyncio.get_running_loop()
     handled = []

@@ -40,39 +40,43 @@ MAX_PAGES = 100
 ROI_TYPE = pl.Struct({"times": pl.Float64(), "currency": pl.String(), "percentage": pl.Float64()})
 # The 26 standard fields of /coins/markets, in CoinGecko's order, as bronze stores them
 # (numbers as JSON gave them, timestamps as the ISO strings CoinGecko sent).
-MARKET_FIELDS = pl.Schema({
-    "id": pl.String(),
-    "symbol": pl.String(),
-    "name": pl.String(),
-    "image": pl.String(),
-    "current_price": pl.Float64(),
-    "market_cap": pl.Float64(),
-    "market_cap_rank": pl.Int64(),
-    "fully_diluted_valuation": pl.Float64(),
-    "total_volume": pl.Float64(),
-    "high_24h": pl.Float64(),
-    "low_24h": pl.Float64(),
-    "price_change_24h": pl.Float64(),
-    "price_change_percentage_24h": pl.Float64(),
-    "market_cap_change_24h": pl.Float64(),
-    "market_cap_change_percentage_24h": pl.Float64(),
-    "circulating_supply": pl.Float64(),
-    "total_supply": pl.Float64(),
-    "max_supply": pl.Float64(),
-    "ath": pl.Float64(),
-    "ath_change_percentage": pl.Float64(),
-    "ath_date": pl.String(),
-    "atl": pl.Float64(),
-    "atl_change_percentage": pl.Float64(),
-    "atl_date": pl.String(),
-    "roi": ROI_TYPE,
-    "last_updated": pl.String(),
-})
-BRONZE_COINGECKO_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    **MARKET_FIELDS,
-    "ingested_at": pl.Datetime("us", "UTC"),
-})
+MARKET_FIELDS = pl.Schema(
+    {
+        "id": pl.String(),
+        "symbol": pl.String(),
+        "name": pl.String(),
+        "image": pl.String(),
+        "current_price": pl.Float64(),
+        "market_cap": pl.Float64(),
+        "market_cap_rank": pl.Int64(),
+        "fully_diluted_valuation": pl.Float64(),
+        "total_volume": pl.Float64(),
+        "high_24h": pl.Float64(),
+        "low_24h": pl.Float64(),
+        "price_change_24h": pl.Float64(),
+        "price_change_percentage_24h": pl.Float64(),
+        "market_cap_change_24h": pl.Float64(),
+        "market_cap_change_percentage_24h": pl.Float64(),
+        "circulating_supply": pl.Float64(),
+        "total_supply": pl.Float64(),
+        "max_supply": pl.Float64(),
+        "ath": pl.Float64(),
+        "ath_change_percentage": pl.Float64(),
+        "ath_date": pl.String(),
+        "atl": pl.Float64(),
+        "atl_change_percentage": pl.Float64(),
+        "atl_date": pl.String(),
+        "roi": ROI_TYPE,
+        "last_updated": pl.String(),
+    }
+)
+BRONZE_COINGECKO_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        **MARKET_FIELDS,
+        "ingested_at": pl.Datetime("us", "UTC"),
+    }
+)
 _REQUIRED = ("id", "symbol", "name", "last_updated")
 
 
@@ -244,7 +248,9 @@ class CoinGeckoClient(HTTPSourceResource):
         """The current snapshot for ``ids`` as bronze rows (snapshot date = UTC day of ingestion)."""
         ingested_at = self.now()
         coins = self.fetch_markets(ids)
-        return coingecko_markets_frame(coins, snapshot_date=snapshot_date or ingested_at.date(), ingested_at=ingested_at)
+        return coingecko_markets_frame(
+            coins, snapshot_date=snapshot_date or ingested_at.date(), ingested_at=ingested_at
+        )
 
     def _json(self, response: httpx.Response, what: str) -> list[dict]:
         status = response.status_code
@@ -263,5 +269,7 @@ class CoinGeckoClient(HTTPSourceResource):
         text = _error_text(response)
         message = f"CoinGecko: {what}: GET {url} returned HTTP {status}: {text}"
         if status in (401, 403) or any(code in text for code in ("10002", "10005", "10010", "10011")):
-            raise CoinGeckoAuthError(message + " (check the API key and that its plan matches the host)", status=status, url=url)
+            raise CoinGeckoAuthError(
+                message + " (check the API key and that its plan matches the host)", status=status, url=url
+            )
         raise CoinGeckoError(message, status=status, url=url)

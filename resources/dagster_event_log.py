@@ -213,9 +213,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
         with self.index_transaction() as conn:
             inserted = conn.execute(
-                SqlEventLogStorageTable.insert().returning(
-                    SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
-                ),
+                SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
                 rows,
             )
             event_ids = [row[0] for row in inserted]
@@ -263,9 +261,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             super()._store_asset_check_evaluation_planned(event, event_id)
             return
         per_row_event = event._replace(
-            dagster_event=dagster_event._replace(
-                event_specific_data=copy(planned, partitions_subset=None)
-            )
+            dagster_event=dagster_event._replace(event_specific_data=copy(planned, partitions_subset=None))
         )
         common = dict(
             asset_key=planned.asset_key.to_string(),
@@ -338,7 +334,7 @@ class EventRowSerializer:
             if slot in values:
                 pieces.append(values[slot])
             elif slot.startswith(_METADATA_SLOT):
-                pieces.append(json.dumps(materialization.metadata[slot[len(_METADATA_SLOT):]].value))
+                pieces.append(json.dumps(materialization.metadata[slot[len(_METADATA_SLOT) :]].value))
             else:
                 pieces.append(json.dumps((materialization.tags or {})[slot]))
             pieces.append(piece)
@@ -363,11 +359,23 @@ def _materialization_shape(event: EventLogEntry) -> tuple | None:
         return None
     tags = materialization.tags or {}
     return (
-        event.level, event.user_message, event.run_id, event.step_key, event.job_name,
-        dagster_event.job_name, dagster_event.step_handle, dagster_event.node_handle,
-        dagster_event.step_kind_value, tuple((dagster_event.logging_tags or {}).items()),
-        dagster_event.message, dagster_event.pid, dagster_event.step_key, tuple(data.asset_lineage or ()),
-        materialization.asset_key, materialization.description, materialization.tags is None,
+        event.level,
+        event.user_message,
+        event.run_id,
+        event.step_key,
+        event.job_name,
+        dagster_event.job_name,
+        dagster_event.step_handle,
+        dagster_event.node_handle,
+        dagster_event.step_kind_value,
+        tuple((dagster_event.logging_tags or {}).items()),
+        dagster_event.message,
+        dagster_event.pid,
+        dagster_event.step_key,
+        tuple(data.asset_lineage or ()),
+        materialization.asset_key,
+        materialization.description,
+        materialization.tags is None,
         # Metadata values are the same objects in every partition's event (identity, and key order),
         # except per-partition figures (ints and texts), which are template slots: their type only.
         tuple((key, _slot_kind(value) or id(value)) for key, value in materialization.metadata.items()),
@@ -484,7 +492,5 @@ def _pool_logger():
 
 def _is_asset_event(event: EventLogEntry) -> bool:
     return bool(
-        event.is_dagster_event
-        and event.dagster_event_type in ASSET_EVENTS
-        and event.get_dagster_event().asset_key
+        event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS and event.get_dagster_event().asset_key
     )

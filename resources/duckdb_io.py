@@ -82,9 +82,7 @@ def _dimension_clause(dimension: TablePartitionDimension) -> str:
     partitions = dimension.partitions
     if isinstance(partitions, TimeWindow):
         start, end = partitions
-        return (
-            f"{column} >= DATE '{start.date().isoformat()}' AND {column} < DATE '{end.date().isoformat()}'"
-        )
+        return f"{column} >= DATE '{start.date().isoformat()}' AND {column} < DATE '{end.date().isoformat()}'"
     keys = list(cast("Sequence[str]", partitions))
     if not keys:
         return "FALSE"
@@ -123,9 +121,7 @@ def multi_partition_dimensions(
     for dimension in partitions_def.partitions_defs:
         column = partition_expr.get(dimension.name)
         if column is None:
-            raise ValueError(
-                f"'partition_expr' metadata has no column for the {dimension.name!r} dimension"
-            )
+            raise ValueError(f"'partition_expr' metadata has no column for the {dimension.name!r} dimension")
         values = keys_by_dimension[dimension.name]
         if isinstance(dimension.partitions_def, TimeWindowPartitionsDefinition) and values:
             partitions: TimeWindow | list[str] = _day_window(dimension.partitions_def, values)
@@ -315,7 +311,10 @@ def migrate_schema(connection, table_slice: TableSlice, output: str = "_cryptola
             "dtype Null); nothing was written. Give the column a dtype in the asset's output schema"
         )
     for column in added:
-        _run(connection, f"ALTER TABLE {qualified_table(table_slice)} ADD COLUMN {_quote_ident(column)} {output_columns[column]}")
+        _run(
+            connection,
+            f"ALTER TABLE {qualified_table(table_slice)} ADD COLUMN {_quote_ident(column)} {output_columns[column]}",
+        )
     return added
 
 
@@ -341,7 +340,9 @@ def refuse_mixed_identity(connection, table_slice: TableSlice, output: str = "_c
         if column not in table_columns or column not in output_columns:
             continue
         quoted = _quote_ident(column)
-        new = sorted(str(r[0]) for r in _run(connection, f"SELECT DISTINCT {quoted} FROM {output} WHERE {quoted} IS NOT NULL"))
+        new = sorted(
+            str(r[0]) for r in _run(connection, f"SELECT DISTINCT {quoted} FROM {output} WHERE {quoted} IS NOT NULL")
+        )
         if len(new) > 1:
             raise MixedIntervalError(f"{name}: one output mixes {column} values {new}; nothing was written")
         if not new:
@@ -365,7 +366,9 @@ class SliceWrite(NamedTuple):
     deleted_by_partition: dict[tuple, int]  # rows each partition held before (by partition column values)
 
 
-def stored_identity(database: str, table: str, column: str = "interval", lock_timeout_seconds: float = 10.0) -> list[str]:
+def stored_identity(
+    database: str, table: str, column: str = "interval", lock_timeout_seconds: float = 10.0
+) -> list[str]:
     """The distinct values of an identity column a table already holds (``[]``: no file, table or column).
 
     For a check before a run is created (the CLI, a launch sensor): compare with the configured
@@ -382,7 +385,10 @@ def stored_identity(database: str, table: str, column: str = "interval", lock_ti
         )
         if not found[0][0]:
             return []
-        rows = _run(connection, f"SELECT DISTINCT {_quote_ident(column)} FROM {_quote_ident(schema or 'main')}.{_quote_ident(name)} WHERE {_quote_ident(column)} IS NOT NULL")
+        rows = _run(
+            connection,
+            f"SELECT DISTINCT {_quote_ident(column)} FROM {_quote_ident(schema or 'main')}.{_quote_ident(name)} WHERE {_quote_ident(column)} IS NOT NULL",
+        )
     return sorted(str(r[0]) for r in rows)
 
 
@@ -424,7 +430,9 @@ def replace_slice(
             _run(connection, "ROLLBACK")
             if isinstance(exc, (IncompatibleSchemaError, MixedIntervalError)):
                 raise
-            existing = [r[0] for r in _run(connection, f"DESCRIBE {table}")] if _table_exists(connection, table_slice) else []
+            existing = (
+                [r[0] for r in _run(connection, f"DESCRIBE {table}")] if _table_exists(connection, table_slice) else []
+            )
             raise DuckDBWriteError(
                 f"writing {len(frame)} rows to {table_slice.schema}.{table_slice.table} failed and was "
                 f"rolled back (previous rows kept): {exc}. Table columns: {existing}; "
@@ -469,15 +477,22 @@ class CryptoLakeDbIOManager(DbIOManager):
         """
         if not days:
             return None
-        table_slice = TableSlice(table=table, schema=schema, database=self._database, columns=None, partition_dimensions=[])
+        table_slice = TableSlice(
+            table=table, schema=schema, database=self._database, columns=None, partition_dimensions=[]
+        )
         client = cast("_DuckDBClient", self._db_client)
-        if client.database != ":memory:" and not client.database.startswith("md:") and not Path(client.database).exists():
+        if (
+            client.database != ":memory:"
+            and not client.database.startswith("md:")
+            and not Path(client.database).exists()
+        ):
             return None
         with read_connection(client.database, client.config, client.lock_timeout_seconds) as connection:
             if not _table_exists(connection, table_slice):
                 return None
             frame = connection.sql(
-                f"SELECT * FROM {qualified_table(table_slice)} WHERE date >= ? AND date <= ?", params=[min(days), max(days)]
+                f"SELECT * FROM {qualified_table(table_slice)} WHERE date >= ? AND date <= ?",
+                params=[min(days), max(days)],
             ).pl()
         return as_utc(frame).filter(pl.col("date").is_in(list(days)))
 
@@ -515,8 +530,10 @@ class CryptoLakeDbIOManager(DbIOManager):
             add_partition_metadata(context, obj, by_partition, written.deleted_by_partition)
 
     def _get_table_slice(self, context, output_context) -> TableSlice:
-        if context.has_asset_key and context.has_asset_partitions and isinstance(
-            context.asset_partitions_def, MultiPartitionsDefinition
+        if (
+            context.has_asset_key
+            and context.has_asset_partitions
+            and isinstance(context.asset_partitions_def, MultiPartitionsDefinition)
         ):
             metadata = output_context.definition_metadata or {}
             partition_expr = metadata.get("partition_expr")

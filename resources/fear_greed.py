@@ -26,14 +26,16 @@ FNG_PATH = "fng/"
 FULL_HISTORY = 0
 FIRST_INDEX_DAY = dt.date(2018, 2, 1)
 
-BRONZE_FEAR_GREED_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "value": pl.String(),
-    "value_classification": pl.String(),
-    "timestamp": pl.String(),
-    "time_until_update": pl.String(),
-    "ingested_at": pl.Datetime("us", "UTC"),
-})
+BRONZE_FEAR_GREED_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "value": pl.String(),
+        "value_classification": pl.String(),
+        "timestamp": pl.String(),
+        "time_until_update": pl.String(),
+        "ingested_at": pl.Datetime("us", "UTC"),
+    }
+)
 
 
 class FearGreedError(SourceHTTPError):
@@ -51,7 +53,9 @@ def _entry_day(entry: Any, index: int) -> dt.date:
         if not isinstance(entry.get(name), str) or not entry[name].strip():
             raise FearGreedPayloadError(f"Fear & Greed: entry #{index} lacks a string {name!r}: {str(entry)[:200]}")
     if not entry["timestamp"].isdigit():
-        raise FearGreedPayloadError(f"Fear & Greed: entry #{index} timestamp {entry['timestamp']!r} is not epoch seconds")
+        raise FearGreedPayloadError(
+            f"Fear & Greed: entry #{index} timestamp {entry['timestamp']!r} is not epoch seconds"
+        )
     if not entry["value"].isdigit() or not 0 <= int(entry["value"]) <= 100:
         raise FearGreedPayloadError(f"Fear & Greed: entry #{index} value {entry['value']!r} is not an integer 0..100")
     return dt.datetime.fromtimestamp(int(entry["timestamp"]), dt.UTC).date()
@@ -146,7 +150,9 @@ class FearGreedClient(HTTPSourceResource):
         try:
             payload = response.json()
         except ValueError:
-            raise FearGreedPayloadError(f"{self.source_label}: GET {url} returned a non-JSON body: {snippet(response)}") from None
+            raise FearGreedPayloadError(
+                f"{self.source_label}: GET {url} returned a non-JSON body: {snippet(response)}"
+            ) from None
         return fear_greed_entries(payload)
 
     def history_frame(self, first_day: dt.date) -> pl.DataFrame:

@@ -47,25 +47,27 @@ INTERVAL_MS: dict[str, int] = {
 # Timestamps above this are microseconds: 1e14 ms is the year 5138, 1e14 µs is 1973.
 _MICROSECOND_THRESHOLD = 100_000_000_000_000
 
-BRONZE_KLINES_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "symbol": pl.String(),
-    "open_time": pl.Int64(),
-    "open": pl.String(),
-    "high": pl.String(),
-    "low": pl.String(),
-    "close": pl.String(),
-    "volume": pl.String(),
-    "close_time": pl.Int64(),
-    "quote_asset_volume": pl.String(),
-    "number_of_trades": pl.Int64(),
-    "taker_buy_base_volume": pl.String(),
-    "taker_buy_quote_volume": pl.String(),
-    "ignore": pl.String(),
-    "interval": pl.String(),
-    "source": pl.String(),
-    "ingested_at": pl.Datetime("us", "UTC"),
-})
+BRONZE_KLINES_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "symbol": pl.String(),
+        "open_time": pl.Int64(),
+        "open": pl.String(),
+        "high": pl.String(),
+        "low": pl.String(),
+        "close": pl.String(),
+        "volume": pl.String(),
+        "close_time": pl.Int64(),
+        "quote_asset_volume": pl.String(),
+        "number_of_trades": pl.Int64(),
+        "taker_buy_base_volume": pl.String(),
+        "taker_buy_quote_volume": pl.String(),
+        "ignore": pl.String(),
+        "interval": pl.String(),
+        "source": pl.String(),
+        "ingested_at": pl.Datetime("us", "UTC"),
+    }
+)
 
 
 class KlineFormatError(ValueError):
@@ -76,9 +78,7 @@ def interval_ms(interval: str) -> int:
     try:
         return INTERVAL_MS[interval]
     except KeyError:
-        raise KlineFormatError(
-            f"unsupported interval {interval!r}; supported: {', '.join(INTERVAL_MS)}"
-        ) from None
+        raise KlineFormatError(f"unsupported interval {interval!r}; supported: {', '.join(INTERVAL_MS)}") from None
 
 
 def to_milliseconds(timestamp: int) -> int:
@@ -121,13 +121,15 @@ def bronze_klines_frame_from_text(
     a non-integer time) goes through the row path, which raises its ``KlineFormatError``.
     """
     if fields.width != len(KLINE_FIELDS) or fields.is_empty() or any(fields.null_count().row(0)):
-        return bronze_klines_frame(fields.rows(), symbol=symbol, interval=interval, source=source, ingested_at=ingested_at)
+        return bronze_klines_frame(
+            fields.rows(), symbol=symbol, interval=interval, source=source, ingested_at=ingested_at
+        )
     named = fields.rename(dict(zip(fields.columns, KLINE_FIELDS))).cast(pl.String)
-    numbers = named.select(
-        pl.col(name).str.strip_chars().cast(pl.Int64, strict=False) for name in sorted(_INT_FIELDS)
-    )
+    numbers = named.select(pl.col(name).str.strip_chars().cast(pl.Int64, strict=False) for name in sorted(_INT_FIELDS))
     if any(numbers.null_count().row(0)):
-        return bronze_klines_frame(fields.rows(), symbol=symbol, interval=interval, source=source, ingested_at=ingested_at)
+        return bronze_klines_frame(
+            fields.rows(), symbol=symbol, interval=interval, source=source, ingested_at=ingested_at
+        )
     frame = named.with_columns(numbers).with_columns(
         open_time=milliseconds_expr("open_time"), close_time=milliseconds_expr("close_time")
     )

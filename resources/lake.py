@@ -67,9 +67,7 @@ def slice_predicate(table_slice: TableSlice) -> str | None:
         partitions = dimension.partitions
         if isinstance(partitions, TimeWindow):
             start, end = partitions
-            clauses.append(
-                f"{column} >= '{start.date().isoformat()}' AND {column} < '{end.date().isoformat()}'"
-            )
+            clauses.append(f"{column} >= '{start.date().isoformat()}' AND {column} < '{end.date().isoformat()}'")
         else:
             keys = list(cast("Sequence[str]", partitions))
             if not keys:
@@ -234,4 +232,3 @@ def vacuum_lake(lake: DeltaLake, tables: Sequence[tuple[str, str]]) -> dict[str,
             continue
         removed[f"{layer}/{name}"] = len(maintain(table, lake.retention_days))
     return removed
-

@@ -39,7 +39,13 @@ class PartitionColumn(NamedTuple):
 
 
 RUN_SIZE_KEYS = ("partitions", "days")
-EMPTY_COUNT_KEYS = ("empty_partitions", "partitions_without_bars", "days_without_value", "days_without_snapshot", "missing_days")
+EMPTY_COUNT_KEYS = (
+    "empty_partitions",
+    "partitions_without_bars",
+    "days_without_value",
+    "days_without_snapshot",
+    "missing_days",
+)
 NONEMPTY_COUNT_KEYS = ("days_with_snapshots",)
 
 
@@ -127,12 +133,13 @@ def add_partition_metadata(
 
     groups: dict[tuple, dict[str, Any]] = {}
     if not frame.is_empty():
-        indexed = frame.select(names).with_columns(
-            [series.alias(f"__span_{column}") for column, series in spans]
-        )
+        indexed = frame.select(names).with_columns([series.alias(f"__span_{column}") for column, series in spans])
         aggregations = [pl.len().alias("__rows")]
         for column, _ in spans:
-            aggregations += [pl.col(f"__span_{column}").min().alias(f"__first_{column}"), pl.col(f"__span_{column}").max().alias(f"__last_{column}")]
+            aggregations += [
+                pl.col(f"__span_{column}").min().alias(f"__first_{column}"),
+                pl.col(f"__span_{column}").max().alias(f"__last_{column}"),
+            ]
         for row in indexed.group_by(names).agg(aggregations).iter_rows(named=True):
             groups[tuple(row[n] for n in names)] = row
 

@@ -26,8 +26,14 @@ class FakeClock:
         self.now += dt.timedelta(seconds=seconds)
 
 
-def json_response(payload: object, status: int = 200, *, weight: int = 2, headers: dict | None = None) -> httpx.Response:
-    base = {"Content-Type": "application/json;charset=UTF-8", "X-MBX-USED-WEIGHT": str(weight), "X-MBX-USED-WEIGHT-1M": str(weight)}
+def json_response(
+    payload: object, status: int = 200, *, weight: int = 2, headers: dict | None = None
+) -> httpx.Response:
+    base = {
+        "Content-Type": "application/json;charset=UTF-8",
+        "X-MBX-USED-WEIGHT": str(weight),
+        "X-MBX-USED-WEIGHT-1M": str(weight),
+    }
     return httpx.Response(status, content=json.dumps(payload), headers=base | (headers or {}))
 
 

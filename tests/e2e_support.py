@@ -124,7 +124,9 @@ class DagsterDev:
             if entry and entry["loadStatus"] == "LOADED":
                 location = entry["locationOrLoadError"]
                 if location["__typename"] == "PythonError":
-                    raise E2EError(f"code location {LOCATION_NAME} failed to load:\n{location['message']}\n{location['stack']}")
+                    raise E2EError(
+                        f"code location {LOCATION_NAME} failed to load:\n{location['message']}\n{location['stack']}"
+                    )
                 return
             time.sleep(0.5)
         raise E2EError(f"code location {LOCATION_NAME} did not load in {STARTUP_TIMEOUT_S}s:\n{self.log_tail()}")
@@ -175,8 +177,18 @@ class Dashboard:
         self.log_path = self.lake.parent / f"dashboard-{self.port}.log"
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cryptolake_assets.cli", "dashboard", "--port", str(self.port), "--lake", str(self.lake)],
-            env={k: v for k, v in os.environ.items() if not k.startswith("CRYPTOLAKE_")} | {"DAGSTER_HOME": str(self.home)},
+            [
+                sys.executable,
+                "-m",
+                "cryptolake_assets.cli",
+                "dashboard",
+                "--port",
+                str(self.port),
+                "--lake",
+                str(self.lake),
+            ],
+            env={k: v for k, v in os.environ.items() if not k.startswith("CRYPTOLAKE_")}
+            | {"DAGSTER_HOME": str(self.home)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -193,25 +193,35 @@ def test_failed_blocking_check_and_failed_run_alert_once_and_resolve(any_instanc
     cursor = tick(instance, assets, None, webhook, checks).cursor
     assert receiver.payloads() == []
 
-    failed = materialize([silver_stub, silver_schema_check], partition_key="2024-07-02|ETHUSDT", instance=instance, raise_on_error=False)
+    failed = materialize(
+        [silver_stub, silver_schema_check], partition_key="2024-07-02|ETHUSDT", instance=instance, raise_on_error=False
+    )
     assert not failed.success
     # A non-blocking failure elsewhere is digest material, not an alert.
     instance.report_runless_asset_event(
-        AssetCheckEvaluation(asset_key=SILVER, check_name="row_count", passed=False, blocking=False, partition="2024-07-02|BTCUSDT")
+        AssetCheckEvaluation(
+            asset_key=SILVER, check_name="row_count", passed=False, blocking=False, partition="2024-07-02|BTCUSDT"
+        )
     )
     cursor = tick(instance, assets, cursor, webhook, checks).cursor
     payloads = receiver.payloads()
     # One problem, one alert: the run failed only because the blocking check failed, so the check
     # alerts and the run does not alert a second time.
     assert summaries(payloads) == [
-        ("firing", "Blocking check failed: silver/ohlcv:ohlcv_schema (1)", ["check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"]),
+        (
+            "firing",
+            "Blocking check failed: silver/ohlcv:ohlcv_schema (1)",
+            ["check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"],
+        ),
     ]
     assert payloads[0]["cryptolake"]["fields"]["Check"] == "ohlcv_schema"
     assert payloads[0]["cryptolake"]["fields"]["Run"] == failed.run_id
     assert payloads[0]["blocks"][1]["text"]["text"] == "• `2024-07-02|ETHUSDT`: 2 rows with high < low"
 
     # The same check failing again on the same partition is the same episode.
-    materialize([silver_stub, silver_schema_check], partition_key="2024-07-02|ETHUSDT", instance=instance, raise_on_error=False)
+    materialize(
+        [silver_stub, silver_schema_check], partition_key="2024-07-02|ETHUSDT", instance=instance, raise_on_error=False
+    )
     cursor = tick(instance, assets, cursor, webhook, checks).cursor
     assert len(receiver.payloads()) == 1
 
@@ -219,7 +229,11 @@ def test_failed_blocking_check_and_failed_run_alert_once_and_resolve(any_instanc
     fixed = materialize([silver_stub, silver_schema_check], partition_key="2024-07-02|ETHUSDT", instance=instance)
     cursor = tick(instance, assets, cursor, webhook, checks).cursor
     assert summaries(receiver.payloads()[1:]) == [
-        ("resolved", "Resolved: Blocking check failed: silver/ohlcv:ohlcv_schema (1)", ["check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"]),
+        (
+            "resolved",
+            "Resolved: Blocking check failed: silver/ohlcv:ohlcv_schema (1)",
+            ["check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"],
+        ),
     ]
     assert receiver.payloads()[1]["cryptolake"]["fields"]["Run"] == fixed.run_id
     assert AlertState.from_cursor(cursor).open == {}
@@ -231,7 +245,9 @@ def test_freshness_failure_alerts_and_resolves(instance, receiver, clock):
 
     def change(new, previous):
         instance.report_runless_asset_event(
-            FreshnessStateChange(key=BRONZE, new_state=new, previous_state=previous, state_change_timestamp=NOW.timestamp())
+            FreshnessStateChange(
+                key=BRONZE, new_state=new, previous_state=previous, state_change_timestamp=NOW.timestamp()
+            )
         )
 
     change(FreshnessState.WARN, FreshnessState.PASS)
@@ -261,7 +277,9 @@ def test_daily_digest_once_per_day(any_instance, receiver, clock):
     record_day(instance, SILVER, LISTED, rows=23)
     for symbol, passed in (("BTCUSDT", True), ("ETHUSDT", True), ("SOLUSDT", False)):
         instance.report_runless_asset_event(
-            AssetCheckEvaluation(asset_key=SILVER, check_name="ohlcv_schema", passed=passed, blocking=False, partition=f"{DAY}|{symbol}")
+            AssetCheckEvaluation(
+                asset_key=SILVER, check_name="ohlcv_schema", passed=passed, blocking=False, partition=f"{DAY}|{symbol}"
+            )
         )
     clock["value"] = dt.datetime(2024, 7, 3, 6, 30, tzinfo=dt.UTC)
     webhook = hook(receiver)
@@ -313,7 +331,10 @@ def test_webhook_timeout_keeps_the_tick_alive_and_retries_next_tick(instance, re
     result = tick(instance, [bronze_stub], result.cursor, hook(receiver))
     assert AlertState.from_cursor(result.cursor).outbox == []
     titles = [p["cryptolake"]["title"] for p in receiver.payloads()]
-    assert titles == ["Stale symbols: bronze/klines (1)", "Stale symbols: bronze/klines (1)"]  # timed out, then delivered
+    assert titles == [
+        "Stale symbols: bronze/klines (1)",
+        "Stale symbols: bronze/klines (1)",
+    ]  # timed out, then delivered
 
     logs = caplog.text + capsys.readouterr().err
     assert "ReadTimeout" in logs
@@ -347,7 +368,9 @@ def test_check_transitions_read_only_evaluations_after_the_cursor(any_instance):
     def evaluate_schema(passed, partition):
         monkeypatch = pytest.MonkeyPatch()
         monkeypatch.setitem(CHECK_PASSES, "value", passed)
-        materialize([silver_stub, silver_schema_check], partition_key=partition, instance=instance, raise_on_error=False)
+        materialize(
+            [silver_stub, silver_schema_check], partition_key=partition, instance=instance, raise_on_error=False
+        )
         monkeypatch.undo()
 
     evaluate_schema(False, "2024-07-01|BTCUSDT")  # before the cursor: never read again
@@ -410,11 +433,17 @@ def test_range_results_neither_hide_nor_resolve_another_partitions_failure(any_i
     def evaluate(passed, partition=None, metadata=None):
         # Stored as a run's evaluation (each in its own run id, as range runs are).
         evaluation = AssetCheckEvaluation(
-            asset_key=SILVER, check_name="ohlcv_schema", passed=passed, blocking=True, partition=partition,
-            metadata=metadata or {}, description=None if passed else "high < low",
+            asset_key=SILVER,
+            check_name="ohlcv_schema",
+            passed=passed,
+            blocking=True,
+            partition=partition,
+            metadata=metadata or {},
+            description=None if passed else "high < low",
         )
         event = DagsterEvent(
-            event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value, job_name="daily_symbol_assets",
+            event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value,
+            job_name="daily_symbol_assets",
             event_specific_data=evaluation,
         )
         instance.report_dagster_event(event, run_id=next(runs))
@@ -424,7 +453,11 @@ def test_range_results_neither_hide_nor_resolve_another_partitions_failure(any_i
     evaluate(False, partition="2024-07-02|BTCUSDT")  # the failing partition's own
     cursor = tick(instance, assets, cursor, webhook, checks).cursor
     assert summaries(receiver.payloads()) == [
-        ("firing", "Blocking check failed: silver/ohlcv:ohlcv_schema (1)", ["check:silver/ohlcv:ohlcv_schema:2024-07-02|BTCUSDT"]),
+        (
+            "firing",
+            "Blocking check failed: silver/ohlcv:ohlcv_schema (1)",
+            ["check:silver/ohlcv:ohlcv_schema:2024-07-02|BTCUSDT"],
+        ),
     ]
 
     evaluate(True, metadata={"partitions_checked": 62})  # a later range of other symbols passes
@@ -435,6 +468,10 @@ def test_range_results_neither_hide_nor_resolve_another_partitions_failure(any_i
     evaluate(True, partition="2024-07-02|BTCUSDT")  # BTC's partition re-checked and passing
     cursor = tick(instance, assets, cursor, webhook, checks).cursor
     assert summaries(receiver.payloads()[1:]) == [
-        ("resolved", "Resolved: Blocking check failed: silver/ohlcv:ohlcv_schema (1)", ["check:silver/ohlcv:ohlcv_schema:2024-07-02|BTCUSDT"]),
+        (
+            "resolved",
+            "Resolved: Blocking check failed: silver/ohlcv:ohlcv_schema (1)",
+            ["check:silver/ohlcv:ohlcv_schema:2024-07-02|BTCUSDT"],
+        ),
     ]
     assert AlertState.from_cursor(cursor).open == {}

@@ -71,7 +71,9 @@ def test_payload_is_slack_compatible_with_structured_fields(receiver):
 
 
 def test_slack_limits_are_respected():
-    long = Alert(status="digest", kind="digest", title="T" * 200, text="x" * 4000, fields={f"f{i}": "v" for i in range(12)})
+    long = Alert(
+        status="digest", kind="digest", title="T" * 200, text="x" * 4000, fields={f"f{i}": "v" for i in range(12)}
+    )
     payload = long.to_payload()
     assert len(payload["blocks"][0]["text"]["text"]) == 150
     assert len(payload["blocks"][1]["text"]["text"]) == 3000

@@ -41,8 +41,12 @@ FEATURES = pl.DataFrame(
     }
 )
 CORRELATIONS = pl.DataFrame(
-    {"date": [DAY2, DAY2, DAY2], "symbol_a": ["BTCUSDT", "BTCUSDT", "ETHUSDT"],
-     "symbol_b": ["ETHUSDT", "SOLUSDT", "SOLUSDT"], "corr_30d": [0.8, 0.5, None]}
+    {
+        "date": [DAY2, DAY2, DAY2],
+        "symbol_a": ["BTCUSDT", "BTCUSDT", "ETHUSDT"],
+        "symbol_b": ["ETHUSDT", "SOLUSDT", "SOLUSDT"],
+        "corr_30d": [0.8, 0.5, None],
+    }
 )
 MARKET_DAILY = pl.DataFrame({"date": [DAY1, DAY2], "total_quote_volume": [1.5e9, 2.5e9], "breadth": [0.5, 1.0]})
 MARKET_OVERVIEW = pl.DataFrame({"date": [DAY2], "fear_greed": [72], "label": ["Greed"]})
@@ -63,8 +67,12 @@ def api(tmp_path_factory):
     }
     tags = {ASSET_PARTITION_RANGE_START_TAG: f"{DAY1}|BTCUSDT", ASSET_PARTITION_RANGE_END_TAG: f"{DAY2}|ETHUSDT"}
     assert materialize([bronze_klines, silver_ohlcv], resources=resources, tags=tags).success
-    for name, frame in (("daily_features", FEATURES), ("correlations", CORRELATIONS),
-                        ("market_daily", MARKET_DAILY), ("market_overview", MARKET_OVERVIEW)):
+    for name, frame in (
+        ("daily_features", FEATURES),
+        ("correlations", CORRELATIONS),
+        ("market_daily", MARKET_DAILY),
+        ("market_overview", MARKET_OVERVIEW),
+    ):
         publish(lake.uri("gold", name), frame, predicate=None)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -147,7 +155,12 @@ def test_market(api):
         ("/v1/bars", {"symbol": "BTCUSDT", "start": "2024-01-01", "end": "2024-03-01"}, 400, "end"),
         ("/v1/bars", {"start": "2024-02-01", "end": "2024-02-02"}, 422, "symbol"),
         ("/v1/features", {"symbol": "BTCUSDT", "start": "2024-02-01"}, 422, "end"),
-        ("/v1/features", {"symbol": "BTCUSDT", "start": "2024-02-01", "end": "2024-02-02", "format": "xml"}, 400, "format"),
+        (
+            "/v1/features",
+            {"symbol": "BTCUSDT", "start": "2024-02-01", "end": "2024-02-02", "format": "xml"},
+            400,
+            "format",
+        ),
         ("/v1/correlations", {"date": "yesterday"}, 400, "date"),
         ("/v1/correlations", {"date": "2023-01-01"}, 404, "date"),
         ("/v1/market", {}, 422, "date"),
@@ -174,7 +187,8 @@ def test_health_and_metrics(api):
     assert "cryptolake_api_requests" in families and "cryptolake_api_request_seconds" in families
     counts = {
         (s.labels["route"], s.labels["status"]): s.value
-        for s in families["cryptolake_api_requests"].samples if s.name == "cryptolake_api_requests_total"
+        for s in families["cryptolake_api_requests"].samples
+        if s.name == "cryptolake_api_requests_total"
     }
     assert counts[("/v1/symbols", "200")] >= 1
     lags = {s.labels["layer"]: s.value for s in families["cryptolake_lake_freshness_lag_seconds"].samples}
@@ -186,7 +200,9 @@ def test_new_version_is_served_after_a_publish(api):
     client, lake = api
     params = {"symbol": "ETHUSDT", "start": str(DAY1), "end": str(DAY1)}
     assert client.get("/v1/features", params=params).json()[0]["close"] == 2300.0
-    changed = FEATURES.filter((pl.col("date") == DAY1) & (pl.col("symbol") == "ETHUSDT")).with_columns(close=pl.lit(2301.0))
+    changed = FEATURES.filter((pl.col("date") == DAY1) & (pl.col("symbol") == "ETHUSDT")).with_columns(
+        close=pl.lit(2301.0)
+    )
     publish(lake.uri("gold", "daily_features"), changed, predicate="date = '2024-02-01' AND symbol = 'ETHUSDT'")
     # The new version is loaded in the background; requests meanwhile get the previous complete one.
     seen = set()
@@ -221,8 +237,11 @@ def test_reader_memoises_per_version_and_never_blocks_on_a_cached_lookup(tmp_pat
     assert reader.cached("gold", "daily_features", "eth") == (0, [2300.0, 2350.0])
     assert reader.query("gold", "daily_features", "eth", closes) == (0, [2300.0, 2350.0])
     assert calls == [4]  # computed once for version 0
-    publish(uri, FEATURES.filter(pl.col("symbol") == "ETHUSDT").with_columns(close=pl.col("close") + 1),
-            predicate="symbol = 'ETHUSDT'")
+    publish(
+        uri,
+        FEATURES.filter(pl.col("symbol") == "ETHUSDT").with_columns(close=pl.col("close") + 1),
+        predicate="symbol = 'ETHUSDT'",
+    )
     deadline = time.monotonic() + 10
     while reader.snapshot("gold", "daily_features")[0] != 1:
         assert time.monotonic() < deadline, "version 1 was not loaded"
@@ -238,17 +257,61 @@ def test_health_lists_failing_checks_from_the_lake(api):
     from cryptolake_assets.quality.lake_results import CHECK_RESULTS_SCHEMA
 
     at = dt.datetime(2024, 2, 3, 1, 0, tzinfo=dt.UTC)
-    row = {"layer": "silver", "asset": "silver/ohlcv", "severity": "ERROR", "rows_checked": 24, "description": "",
-           "sample": None, "run_id": "r1", "evaluated_at": at}
+    row = {
+        "layer": "silver",
+        "asset": "silver/ohlcv",
+        "severity": "ERROR",
+        "rows_checked": 24,
+        "description": "",
+        "sample": None,
+        "run_id": "r1",
+        "evaluated_at": at,
+    }
     results = pl.DataFrame(
         [
-            {**row, "date": DAY1, "symbol": "BTCUSDT", "check_name": "unique_symbol_open_time", "passed": False, "failing_rows": 2},
-            {**row, "date": DAY2, "symbol": "BTCUSDT", "check_name": "unique_symbol_open_time", "passed": False, "failing_rows": 1},
-            {**row, "date": DAY2, "symbol": "ETHUSDT", "check_name": "unique_symbol_open_time", "passed": True, "failing_rows": 0},
-            {**row, "date": DAY2, "symbol": "ETHUSDT", "check_name": "complete_bars", "passed": False, "failing_rows": 3,
-             "severity": "WARN"},
-            {**row, "date": DAY2, "symbol": None, "check_name": "schema", "passed": True, "failing_rows": 0,
-             "layer": "gold", "asset": "gold/market_daily"},
+            {
+                **row,
+                "date": DAY1,
+                "symbol": "BTCUSDT",
+                "check_name": "unique_symbol_open_time",
+                "passed": False,
+                "failing_rows": 2,
+            },
+            {
+                **row,
+                "date": DAY2,
+                "symbol": "BTCUSDT",
+                "check_name": "unique_symbol_open_time",
+                "passed": False,
+                "failing_rows": 1,
+            },
+            {
+                **row,
+                "date": DAY2,
+                "symbol": "ETHUSDT",
+                "check_name": "unique_symbol_open_time",
+                "passed": True,
+                "failing_rows": 0,
+            },
+            {
+                **row,
+                "date": DAY2,
+                "symbol": "ETHUSDT",
+                "check_name": "complete_bars",
+                "passed": False,
+                "failing_rows": 3,
+                "severity": "WARN",
+            },
+            {
+                **row,
+                "date": DAY2,
+                "symbol": None,
+                "check_name": "schema",
+                "passed": True,
+                "failing_rows": 0,
+                "layer": "gold",
+                "asset": "gold/market_daily",
+            },
         ],
         schema=CHECK_RESULTS_SCHEMA,
     )
@@ -256,10 +319,23 @@ def test_health_lists_failing_checks_from_the_lake(api):
     health = client.get("/v1/health").json()
     assert health["layers"]["gold"]["failing_checks"] == []
     assert health["layers"]["silver"]["failing_checks"] == [
-        {"asset": "silver/ohlcv", "check_name": "complete_bars", "severity": "WARN", "failing_partitions": 1,
-         "failing_rows": 3, "newest_failing": ["2024-02-02|ETHUSDT"], "last_evaluated_at": "2024-02-03T01:00:00+00:00"},
-        {"asset": "silver/ohlcv", "check_name": "unique_symbol_open_time", "severity": "ERROR", "failing_partitions": 2,
-         "failing_rows": 3, "newest_failing": ["2024-02-02|BTCUSDT", "2024-02-01|BTCUSDT"],
-         "last_evaluated_at": "2024-02-03T01:00:00+00:00"},
+        {
+            "asset": "silver/ohlcv",
+            "check_name": "complete_bars",
+            "severity": "WARN",
+            "failing_partitions": 1,
+            "failing_rows": 3,
+            "newest_failing": ["2024-02-02|ETHUSDT"],
+            "last_evaluated_at": "2024-02-03T01:00:00+00:00",
+        },
+        {
+            "asset": "silver/ohlcv",
+            "check_name": "unique_symbol_open_time",
+            "severity": "ERROR",
+            "failing_partitions": 2,
+            "failing_rows": 3,
+            "newest_failing": ["2024-02-02|BTCUSDT", "2024-02-01|BTCUSDT"],
+            "last_evaluated_at": "2024-02-03T01:00:00+00:00",
+        },
     ]
     assert health["status"] == "degraded"

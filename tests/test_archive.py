@@ -41,8 +41,21 @@ REST_CAPTURE = REALDATA / "binance_rest_json" / "algo-one_binance-data-downloade
 MONTHLY_1H = VISION / "breaded-xyz_alphakit" / "BTCUSDT-1h" / "BTCUSDT-1h-2020-01.csv"
 INGESTED = dt.datetime(2026, 5, 10, tzinfo=dt.UTC)
 KLINE_COLUMNS = [
-    "date", "symbol", "open_time", "open", "high", "low", "close", "volume", "close_time",
-    "quote_asset_volume", "number_of_trades", "taker_buy_base_volume", "taker_buy_quote_volume", "ignore", "interval",
+    "date",
+    "symbol",
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_asset_volume",
+    "number_of_trades",
+    "taker_buy_base_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+    "interval",
 ]
 
 
@@ -63,12 +76,24 @@ def test_real_millisecond_daily_zip_verifies_and_parses_exactly():
     assert len(frame) == 1440 and frame["date"].unique().to_list() == [dt.date(2020, 1, 1)]
     first, last = frame.row(0, named=True), frame.row(-1, named=True)
     assert (first["open_time"], first["open"], first["high"], first["low"], first["close"], first["volume"]) == (
-        1577836800000, "7195.24000000", "7196.25000000", "7183.14000000", "7186.68000000", "51.64281200"
+        1577836800000,
+        "7195.24000000",
+        "7196.25000000",
+        "7183.14000000",
+        "7186.68000000",
+        "51.64281200",
     )
     assert (first["close_time"], first["quote_asset_volume"], first["number_of_trades"], first["ignore"]) == (
-        1577836859999, "371233.51835535", 493, "0"
+        1577836859999,
+        "371233.51835535",
+        493,
+        "0",
     )
-    assert (last["open_time"], last["close"], last["taker_buy_quote_volume"]) == (1577923140000, "7200.85000000", "80840.43400023")
+    assert (last["open_time"], last["close"], last["taker_buy_quote_volume"]) == (
+        1577923140000,
+        "7200.85000000",
+        "80840.43400023",
+    )
     assert first["source"] == f"archive:BTCUSDT-1m-2020-01-01.zip:{dump.sha256}"
 
 
@@ -82,8 +107,12 @@ def test_real_microsecond_daily_zip_is_normalised_to_milliseconds():
     first, last = frame.row(0, named=True), frame.row(-1, named=True)
     assert (first["open"], first["close"], first["number_of_trades"]) == ("80006.00000000", "79831.99000000", 67626)
     assert (last["open_time"], last["close_time"], last["close"]) == (1778281200000, 1778284799999, "80193.17000000")
-    day2 = dump_frame(read_verified_file(TOMMY / "BTCUSDT-1h-2026-05-09.zip"), symbol="BTCUSDT", interval="1h", ingested_at=INGESTED)
-    assert day2.row(0, named=True)["open"] == "80193.18000000" and day2["date"].unique().to_list() == [dt.date(2026, 5, 9)]
+    day2 = dump_frame(
+        read_verified_file(TOMMY / "BTCUSDT-1h-2026-05-09.zip"), symbol="BTCUSDT", interval="1h", ingested_at=INGESTED
+    )
+    assert day2.row(0, named=True)["open"] == "80193.18000000" and day2["date"].unique().to_list() == [
+        dt.date(2026, 5, 9)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -93,7 +122,9 @@ def test_real_microsecond_daily_zip_is_normalised_to_milliseconds():
 def test_column_wise_dump_frame_equals_the_row_by_row_bronze_frame(path):
     """The archive's columnar path gives exactly the rows of the one row-wise kline path (ms and µs dumps)."""
     dump = read_verified_file(_real(VISION / path))
-    row_wise = bronze_klines_frame(dump_rows(dump), symbol="BTCUSDT", interval="1m", source=dump.provenance, ingested_at=INGESTED)
+    row_wise = bronze_klines_frame(
+        dump_rows(dump), symbol="BTCUSDT", interval="1m", source=dump.provenance, ingested_at=INGESTED
+    )
     columnar = dump_frame(dump, symbol="BTCUSDT", interval="1m", ingested_at=INGESTED)
     assert columnar.schema == row_wise.schema
     assert columnar.rows() == row_wise.rows()
@@ -102,7 +133,10 @@ def test_column_wise_dump_frame_equals_the_row_by_row_bronze_frame(path):
 @pytest.mark.parametrize(
     ("csv", "message"),
     [
-        (b"1577836800000,1.0,1.0,1.0,1.0,1.0,1577836859.5,1.0,3,1.0,1.0,0\n", "kline #0 field close_time='1577836859.5' is not an integer"),
+        (
+            b"1577836800000,1.0,1.0,1.0,1.0,1.0,1577836859.5,1.0,3,1.0,1.0,0\n",
+            "kline #0 field close_time='1577836859.5' is not an integer",
+        ),
         (b"1577836800000,1.0,1.0,1.0,1.0,1.0,1577836859999,1.0,3,1.0,1.0\n", "kline #0 has 11 fields, expected 12"),
     ],
 )
@@ -115,7 +149,12 @@ def test_malformed_dump_rows_are_refused_with_the_row_and_field_named(csv, messa
 
 def test_two_real_dumps_agree_sixty_minutes_make_the_hour():
     """The 1m daily zip of 2020-01-01 aggregates exactly to the first bar of the 1h monthly dump."""
-    minutes = dump_frame(read_verified_file(_real(LOSTLEAF / "BTCUSDT-1m-2020-01-01.zip")), symbol="BTCUSDT", interval="1m", ingested_at=INGESTED).head(60)
+    minutes = dump_frame(
+        read_verified_file(_real(LOSTLEAF / "BTCUSDT-1m-2020-01-01.zip")),
+        symbol="BTCUSDT",
+        interval="1m",
+        ingested_at=INGESTED,
+    ).head(60)
     hour = MONTHLY_1H.read_text().splitlines()[0].split(",")
     dec = lambda column: [Decimal(v) for v in minutes[column].to_list()]  # noqa: E731
     assert int(hour[0]) == minutes["open_time"][0] and int(hour[6]) == minutes["close_time"][-1]
@@ -154,7 +193,11 @@ def _serve(files: dict[str, bytes], requests: list | None = None):
         if requests is not None:
             requests.append(request.url.path)
         body = files.get(request.url.path)
-        return httpx.Response(200, content=body) if body is not None else httpx.Response(404, content=b"<Error><Code>NoSuchKey</Code></Error>")
+        return (
+            httpx.Response(200, content=body)
+            if body is not None
+            else httpx.Response(404, content=b"<Error><Code>NoSuchKey</Code></Error>")
+        )
 
     return httpx.MockTransport(handler)
 
@@ -184,7 +227,9 @@ def test_simulated_archive_serves_microsecond_dumps_equal_to_simulated_rest():
     now = _utc(2025, 3, 10, 12)
     server = SimulatedArchiveServer(clock=lambda: now)
     archive = BinanceArchiveClient().with_transport(httpx.MockTransport(server.handle_request), clock=lambda: now)
-    rest = BinanceClient().with_transport(httpx.MockTransport(SimulatedBinanceExchange(clock=lambda: now).handle_request), clock=lambda: now)
+    rest = BinanceClient().with_transport(
+        httpx.MockTransport(SimulatedBinanceExchange(clock=lambda: now).handle_request), clock=lambda: now
+    )
     start, end = _utc(2024, 11, 20), _utc(2025, 3, 10)
     result = fetch_klines_archive_first(rest, archive, "ETHUSDT", start, end)
     only_rest = rest.fetch_klines("ETHUSDT", start, end)
@@ -195,12 +240,16 @@ def test_simulated_archive_serves_microsecond_dumps_equal_to_simulated_rest():
     assert result.rest_ranges == [(start, _utc(2024, 12, 1))]
     sources = result.frame.group_by("source").len().sort("source")
     assert sources.filter(pl.col("source") == "binance")["len"].to_list() == [11 * 24]
-    assert sources.filter(pl.col("source").str.starts_with("archive:ETHUSDT-1h-2025-01.zip:"))["len"].to_list() == [31 * 24]
+    assert sources.filter(pl.col("source").str.starts_with("archive:ETHUSDT-1h-2025-01.zip:"))["len"].to_list() == [
+        31 * 24
+    ]
     january = server.zip_for("monthly", "ETHUSDT", "1h", "2025-01")
     first_line = zipfile.ZipFile(io.BytesIO(january)).read("ETHUSDT-1h-2025-01.csv").decode().splitlines()[0].split(",")
     assert first_line[0] == "1735689600000000" and first_line[6] == "1735693199999999"
     december = server.zip_for("monthly", "ETHUSDT", "1h", "2024-12")
-    assert zipfile.ZipFile(io.BytesIO(december)).read("ETHUSDT-1h-2024-12.csv").decode().split(",")[0] == "1733011200000"
+    assert (
+        zipfile.ZipFile(io.BytesIO(december)).read("ETHUSDT-1h-2024-12.csv").decode().split(",")[0] == "1733011200000"
+    )
 
 
 def test_plan_uses_whole_past_months_and_closed_days_of_the_current_month():
@@ -222,7 +271,9 @@ def test_wrong_checksum_from_the_server_is_refused_and_nothing_is_returned():
         return response
 
     archive = BinanceArchiveClient().with_transport(httpx.MockTransport(tampering), clock=lambda: now)
-    rest = BinanceClient().with_transport(httpx.MockTransport(SimulatedBinanceExchange(clock=lambda: now).handle_request), clock=lambda: now)
+    rest = BinanceClient().with_transport(
+        httpx.MockTransport(SimulatedBinanceExchange(clock=lambda: now).handle_request), clock=lambda: now
+    )
     with pytest.raises(ArchiveChecksumError, match="BTCUSDT-1h-2025-01.zip: SHA-256 .* does not match"):
         fetch_klines_archive_first(rest, archive, "BTCUSDT", _utc(2024, 12, 1), _utc(2025, 2, 1))
     assert rest.request_count == 0  # refused before anything was combined or fetched
@@ -232,7 +283,9 @@ def test_not_published_months_are_fetched_over_rest():
     now = _utc(2025, 3, 10, 12)
     requests: list[str] = []
     archive = BinanceArchiveClient().with_transport(_serve({}, requests), clock=lambda: now)
-    rest = BinanceClient().with_transport(httpx.MockTransport(SimulatedBinanceExchange(clock=lambda: now).handle_request), clock=lambda: now)
+    rest = BinanceClient().with_transport(
+        httpx.MockTransport(SimulatedBinanceExchange(clock=lambda: now).handle_request), clock=lambda: now
+    )
     result = fetch_klines_archive_first(rest, archive, "BTCUSDT", _utc(2025, 1, 1), _utc(2025, 3, 1))
     assert requests == [
         "/data/spot/monthly/klines/BTCUSDT/1h/BTCUSDT-1h-2025-01.zip.CHECKSUM",
@@ -252,9 +305,15 @@ def test_unreachable_archive_warns_and_falls_back_to_rest():
 
     sleeps: list[float] = []
     warnings: list[str] = []
-    archive = BinanceArchiveClient(max_retries=1).with_transport(httpx.MockTransport(refuse), sleep=sleeps.append, clock=lambda: now)
-    rest = BinanceClient().with_transport(httpx.MockTransport(SimulatedBinanceExchange(clock=lambda: now).handle_request), clock=lambda: now)
-    result = fetch_klines_archive_first(rest, archive, "BTCUSDT", _utc(2025, 1, 1), _utc(2025, 2, 1), warn=warnings.append)
+    archive = BinanceArchiveClient(max_retries=1).with_transport(
+        httpx.MockTransport(refuse), sleep=sleeps.append, clock=lambda: now
+    )
+    rest = BinanceClient().with_transport(
+        httpx.MockTransport(SimulatedBinanceExchange(clock=lambda: now).handle_request), clock=lambda: now
+    )
+    result = fetch_klines_archive_first(
+        rest, archive, "BTCUSDT", _utc(2025, 1, 1), _utc(2025, 2, 1), warn=warnings.append
+    )
     expected = rest.fetch_klines("BTCUSDT", _utc(2025, 1, 1), _utc(2025, 2, 1))
     assert result.frame.select(KLINE_COLUMNS).equals(expected.select(KLINE_COLUMNS))
     assert len(warnings) == 1 and "archive unreachable, using REST" in warnings[0]
@@ -264,18 +323,30 @@ def test_unreachable_archive_warns_and_falls_back_to_rest():
 def test_verify_dump_round_trip():
     content = zip_bytes("A-1h-2024-01.csv", b"1,2,3,4,5,6,7,8,9,10,11,0\n")
     dump = verify_dump(content, checksum_text(content, "A-1h-2024-01.zip"), "A-1h-2024-01.zip")
-    assert dump.sha256 == hashlib.sha256(content).hexdigest() and dump.provenance.startswith("archive:A-1h-2024-01.zip:")
+    assert dump.sha256 == hashlib.sha256(content).hexdigest() and dump.provenance.startswith(
+        "archive:A-1h-2024-01.zip:"
+    )
 
 
 def test_ranges_without_a_whole_past_month_or_a_disabled_archive_use_rest_only():
     now = _utc(2025, 3, 10, 12)
     requests: list[str] = []
-    rest = BinanceClient().with_transport(httpx.MockTransport(SimulatedBinanceExchange(clock=lambda: now).handle_request), clock=lambda: now)
+    rest = BinanceClient().with_transport(
+        httpx.MockTransport(SimulatedBinanceExchange(clock=lambda: now).handle_request), clock=lambda: now
+    )
     archive = BinanceArchiveClient().with_transport(_serve({}, requests), clock=lambda: now)
     short = fetch_klines_archive_first(rest, archive, "BTCUSDT", _utc(2025, 3, 1), _utc(2025, 3, 9))
     disabled = fetch_klines_archive_first(
-        rest, BinanceArchiveClient(enabled=False).with_transport(_serve({}, requests)), "BTCUSDT", _utc(2025, 1, 1), _utc(2025, 3, 1)
+        rest,
+        BinanceArchiveClient(enabled=False).with_transport(_serve({}, requests)),
+        "BTCUSDT",
+        _utc(2025, 1, 1),
+        _utc(2025, 3, 1),
     )
-    assert requests == [] and short.archive_files == [] and disabled.rest_ranges == [(_utc(2025, 1, 1), _utc(2025, 3, 1))]
+    assert (
+        requests == [] and short.archive_files == [] and disabled.rest_ranges == [(_utc(2025, 1, 1), _utc(2025, 3, 1))]
+    )
     expected = rest.fetch_klines("BTCUSDT", _utc(2025, 3, 1), _utc(2025, 3, 9))
-    assert short.frame.select(KLINE_COLUMNS).equals(expected.select(KLINE_COLUMNS)) and short.frame["date"].n_unique() == 8
+    assert (
+        short.frame.select(KLINE_COLUMNS).equals(expected.select(KLINE_COLUMNS)) and short.frame["date"].n_unique() == 8
+    )

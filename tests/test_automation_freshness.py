@@ -55,7 +55,9 @@ def test_policies_reach_the_asset_graph_through_definitions():
     via_list = Definitions(assets=apply_freshness([klines])).get_repository_def().asset_graph.get(BRONZE)
     via_map = Definitions(assets=[klines]).map_asset_specs(func=with_layer_freshness)
     assert via_list.freshness_policy == FRESHNESS_POLICIES_BY_LAYER["bronze"]
-    assert via_map.get_repository_def().asset_graph.get(BRONZE).freshness_policy == FRESHNESS_POLICIES_BY_LAYER["bronze"]
+    assert (
+        via_map.get_repository_def().asset_graph.get(BRONZE).freshness_policy == FRESHNESS_POLICIES_BY_LAYER["bronze"]
+    )
 
 
 def test_latest_expected_day_moves_at_close_plus_deadline():

@@ -120,7 +120,9 @@ def test_run_requests_materialize_exactly_the_requested_partitions():
 
     with DagsterInstance.ephemeral() as instance:
         for request in result.run_requests:
-            assert job.execute_in_process(instance=instance, tags=request.tags, partition_key=request.partition_key).success
+            assert job.execute_in_process(
+                instance=instance, tags=request.tags, partition_key=request.partition_key
+            ).success
         materialized = instance.get_materialized_partitions(klines_stub.key)
 
     assert len(result.run_requests) == 3  # three runs, not 32

@@ -56,7 +56,11 @@ def test_features_three_implementations_agree_with_exact_row_counts(small_result
         entry = sections[spec.name]
         whole_missing_days = sum(1 for index in range(spec.symbols) if index % 7 == 3)
         expected_rows = spec.symbols * spec.days - whole_missing_days
-        assert 0.99 * spec.nominal_rows <= entry["silver_rows"] <= spec.nominal_rows - whole_missing_days * spec.bars_per_day
+        assert (
+            0.99 * spec.nominal_rows
+            <= entry["silver_rows"]
+            <= spec.nominal_rows - whole_missing_days * spec.bars_per_day
+        )
         assert set(entry["implementations"]) == {"features_project", "features_polars_floor", "features_pandas"}
         for result in entry["implementations"].values():
             assert result["rows_in"] == entry["silver_rows"]
@@ -66,7 +70,10 @@ def test_features_three_implementations_agree_with_exact_row_counts(small_result
             assert check["rows_on_one_side_only"] == 0 and check["null_mismatches"] == {}
             assert check["agrees"], check
         assert set(entry["ratios"]) == {
-            "project_vs_floor_time", "pandas_vs_project_time", "project_vs_floor_peak_rss", "pandas_vs_project_peak_rss",
+            "project_vs_floor_time",
+            "pandas_vs_project_time",
+            "project_vs_floor_peak_rss",
+            "pandas_vs_project_peak_rss",
         }
 
 

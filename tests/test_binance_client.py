@@ -53,7 +53,9 @@ def raw_response(body: bytes) -> httpx.Response:
 
 
 def test_real_rest_capture_parses_to_24_bronze_rows():
-    server = ScriptedBinance([raw_response(realdata("algo-one_binance-data-downloader/BTCUSDT-1h-2024-01-15.klines.json"))])
+    server = ScriptedBinance(
+        [raw_response(realdata("algo-one_binance-data-downloader/BTCUSDT-1h-2024-01-15.klines.json"))]
+    )
     frame = client_for(server).fetch_klines("BTCUSDT", JAN15, JAN16)
 
     assert frame.schema == pl.Schema(BRONZE_KLINES_SCHEMA)
@@ -79,14 +81,18 @@ def test_unclosed_last_candle_is_dropped():
     client = client_for(server, interval="1m")
     # 2021-10-22 23:12:10 UTC: inside the last candle [23:12:00, 23:12:59.999].
     now = dt.datetime(2021, 10, 22, 23, 12, 10, tzinfo=UTC)
-    frame = client.fetch_klines("BTCUSDT", dt.datetime(2021, 10, 22, 23, tzinfo=UTC), dt.datetime(2021, 10, 23, tzinfo=UTC), now=now)
+    frame = client.fetch_klines(
+        "BTCUSDT", dt.datetime(2021, 10, 22, 23, tzinfo=UTC), dt.datetime(2021, 10, 23, tzinfo=UTC), now=now
+    )
 
     assert frame.height == 9
     assert frame["open_time"].to_list()[-1] == 1634944260000
     assert frame["close"].to_list()[-1] == "60739.85000000"
     # Once that minute is over, the same payload yields all 10 candles.
     later = client.fetch_klines(
-        "BTCUSDT", dt.datetime(2021, 10, 22, 23, tzinfo=UTC), dt.datetime(2021, 10, 23, tzinfo=UTC),
+        "BTCUSDT",
+        dt.datetime(2021, 10, 22, 23, tzinfo=UTC),
+        dt.datetime(2021, 10, 23, tzinfo=UTC),
         now=dt.datetime(2021, 10, 22, 23, 13, tzinfo=UTC),
     )
     assert later.height == 10
@@ -96,12 +102,17 @@ def test_pagination_requests_consecutive_pages_of_1000():
     start_ms = 1_700_000_040_000  # a minute boundary
     server = ScriptedBinance([klines_server(synthetic_klines(start_ms, 2500, 60_000))])
     client = client_for(server, interval="1m")
-    frame = client.fetch_klines("ETHUSDT", dt.datetime.fromtimestamp(start_ms / 1000, UTC),
-                                dt.datetime.fromtimestamp((start_ms + 3000 * 60_000) / 1000, UTC),
-                                now=dt.datetime(2030, 1, 1, tzinfo=UTC))
+    frame = client.fetch_klines(
+        "ETHUSDT",
+        dt.datetime.fromtimestamp(start_ms / 1000, UTC),
+        dt.datetime.fromtimestamp((start_ms + 3000 * 60_000) / 1000, UTC),
+        now=dt.datetime(2030, 1, 1, tzinfo=UTC),
+    )
 
     assert [server.params(i)["startTime"] for i in range(len(server.requests))] == [
-        str(start_ms), str(start_ms + 1000 * 60_000), str(start_ms + 2000 * 60_000)
+        str(start_ms),
+        str(start_ms + 1000 * 60_000),
+        str(start_ms + 2000 * 60_000),
     ]
     assert frame.height == 2500
     assert frame["open_time"].is_sorted() and frame["open_time"].n_unique() == 2500
@@ -113,7 +124,9 @@ def test_overlapping_rows_are_deduplicated_and_range_is_half_open():
     rows = synthetic_klines(1_700_000_000_000 - 3_600_000, 5, 3_600_000)
     server = ScriptedBinance([json_response(rows + rows[1:3])])  # a server repeating rows
     start = dt.datetime.fromtimestamp(1_700_000_000_000 / 1000, UTC)
-    frame = client_for(server).fetch_klines("BTCUSDT", start, start + dt.timedelta(hours=3), now=start + dt.timedelta(days=1))
+    frame = client_for(server).fetch_klines(
+        "BTCUSDT", start, start + dt.timedelta(hours=3), now=start + dt.timedelta(days=1)
+    )
     assert frame["open_time"].to_list() == [1_700_000_000_000 + i * 3_600_000 for i in range(3)]
 
 
@@ -130,9 +143,12 @@ def test_pacing_sleeps_until_the_next_minute_when_weight_is_near_the_limit():
     clock = FakeClock(dt.datetime(2024, 1, 15, 10, 20, 45, 250000, tzinfo=UTC))
     server = ScriptedBinance([heavy])
     client = client_for(server, clock=clock, interval="1m")
-    frame = client.fetch_klines("BTCUSDT", dt.datetime.fromtimestamp(start_ms / 1000, UTC),
-                                dt.datetime.fromtimestamp((start_ms + 1500 * 60_000) / 1000, UTC),
-                                now=dt.datetime(2030, 1, 1, tzinfo=UTC))
+    frame = client.fetch_klines(
+        "BTCUSDT",
+        dt.datetime.fromtimestamp(start_ms / 1000, UTC),
+        dt.datetime.fromtimestamp((start_ms + 1500 * 60_000) / 1000, UTC),
+        now=dt.datetime(2030, 1, 1, tzinfo=UTC),
+    )
 
     assert frame.height == 1500
     assert clock.sleeps == [14.75]
@@ -153,8 +169,12 @@ def test_weight_below_the_safety_line_does_not_sleep():
 @pytest.mark.parametrize("status", [429, 418])
 def test_rate_limit_status_waits_retry_after_then_succeeds(status):
     clock = FakeClock(dt.datetime(2024, 2, 1, 12, 0, tzinfo=UTC))
-    limited = binance_error(status, -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE.",
-                            headers={"Retry-After": "3"})
+    limited = binance_error(
+        status,
+        -1003,
+        "Too much request weight used; current limit is 6000 request weight per 1 MINUTE.",
+        headers={"Retry-After": "3"},
+    )
     server = ScriptedBinance([limited, json_response(synthetic_klines(1705276800000, 24, 3_600_000))])
     client = client_for(server, clock=clock)
     frame = client.fetch_klines("BTCUSDT", JAN15, JAN16)
@@ -166,8 +186,16 @@ def test_rate_limit_status_waits_retry_after_then_succeeds(status):
 
 def test_retry_after_beyond_the_maximum_fails_without_waiting():
     clock = FakeClock(dt.datetime(2024, 2, 1, 12, 0, tzinfo=UTC))
-    server = ScriptedBinance([binance_error(418, -1003, "Way too much request weight used; IP banned until 1706875200000.",
-                                            headers={"Retry-After": "86400"})])
+    server = ScriptedBinance(
+        [
+            binance_error(
+                418,
+                -1003,
+                "Way too much request weight used; IP banned until 1706875200000.",
+                headers={"Retry-After": "86400"},
+            )
+        ]
+    )
     with pytest.raises(BinanceAPIError, match="IP banned") as info:
         client_for(server, clock=clock).fetch_klines("BTCUSDT", JAN15, JAN16)
     assert info.value.status == 418
@@ -177,11 +205,13 @@ def test_retry_after_beyond_the_maximum_fails_without_waiting():
 
 def test_server_errors_back_off_exponentially_then_succeed():
     clock = FakeClock(dt.datetime(2024, 2, 1, 12, 0, tzinfo=UTC))
-    server = ScriptedBinance([
-        httpx.Response(500, text="Internal Server Error"),
-        httpx.Response(502, text="<html>Bad Gateway</html>"),
-        json_response(synthetic_klines(1705276800000, 24, 3_600_000)),
-    ])
+    server = ScriptedBinance(
+        [
+            httpx.Response(500, text="Internal Server Error"),
+            httpx.Response(502, text="<html>Bad Gateway</html>"),
+            json_response(synthetic_klines(1705276800000, 24, 3_600_000)),
+        ]
+    )
     client = client_for(server, clock=clock, backoff_base_seconds=1.0)
     assert client.fetch_klines("BTCUSDT", JAN15, JAN16).height == 24
     assert clock.sleeps == [1.0, 2.0]
@@ -191,8 +221,14 @@ def test_server_errors_back_off_exponentially_then_succeed():
 def test_backoff_is_capped_and_jittered_within_bounds():
     clock = FakeClock(dt.datetime(2024, 2, 1, 12, 0, tzinfo=UTC))
     server = ScriptedBinance([httpx.Response(503, text="busy")] * 5 + [json_response([])])
-    client = client_for(server, clock=clock, backoff_base_seconds=1.0, backoff_max_seconds=5.0,
-                        backoff_jitter_seconds=0.5, max_retries=5)
+    client = client_for(
+        server,
+        clock=clock,
+        backoff_base_seconds=1.0,
+        backoff_max_seconds=5.0,
+        backoff_jitter_seconds=0.5,
+        max_retries=5,
+    )
     assert client.fetch_klines("BTCUSDT", JAN15, JAN16).height == 0
     assert len(clock.sleeps) == 5
     for sleep, floor in zip(clock.sleeps, [1, 2, 4, 5, 5]):
@@ -267,8 +303,13 @@ def test_non_json_body_is_a_clear_error():
 
 def test_timeout_then_success():
     clock = FakeClock(dt.datetime(2024, 2, 1, 12, 0, tzinfo=UTC))
-    server = ScriptedBinance([httpx.ReadTimeout("read timed out"), httpx.ConnectError("connection refused"),
-                              json_response(synthetic_klines(1705276800000, 24, 3_600_000))])
+    server = ScriptedBinance(
+        [
+            httpx.ReadTimeout("read timed out"),
+            httpx.ConnectError("connection refused"),
+            json_response(synthetic_klines(1705276800000, 24, 3_600_000)),
+        ]
+    )
     client = client_for(server, clock=clock)
     assert client.fetch_klines("BTCUSDT", JAN15, JAN16).height == 24
     assert clock.sleeps == [1.0, 2.0]
@@ -276,7 +317,9 @@ def test_timeout_then_success():
 
 def test_no_data_in_range_is_an_empty_frame():
     server = ScriptedBinance([json_response([])])
-    frame = client_for(server).fetch_klines("PEPEUSDT", dt.datetime(2020, 1, 1, tzinfo=UTC), dt.datetime(2020, 1, 2, tzinfo=UTC))
+    frame = client_for(server).fetch_klines(
+        "PEPEUSDT", dt.datetime(2020, 1, 1, tzinfo=UTC), dt.datetime(2020, 1, 2, tzinfo=UTC)
+    )
     assert frame.height == 0 and frame.schema == pl.Schema(BRONZE_KLINES_SCHEMA)
     assert len(server.requests) == 1
 
@@ -287,12 +330,19 @@ def test_naive_datetimes_are_rejected():
 
 
 def test_ping_server_time_and_exchange_symbols():
-    server = ScriptedBinance([
-        json_response({}, weight=1),
-        json_response({"serverTime": 1705276800123}, weight=2),
-        json_response({"timezone": "UTC", "symbols": [{"symbol": "BTCUSDT", "status": "TRADING"},
-                                                      {"symbol": "BUSDUSDT", "status": "BREAK"}]}, weight=22),
-    ])
+    server = ScriptedBinance(
+        [
+            json_response({}, weight=1),
+            json_response({"serverTime": 1705276800123}, weight=2),
+            json_response(
+                {
+                    "timezone": "UTC",
+                    "symbols": [{"symbol": "BTCUSDT", "status": "TRADING"}, {"symbol": "BUSDUSDT", "status": "BREAK"}],
+                },
+                weight=22,
+            ),
+        ]
+    )
     client = client_for(server)
     assert client.ping() is None
     assert client.server_time() == dt.datetime(2024, 1, 15, 0, 0, 0, 123000, tzinfo=UTC)
@@ -308,7 +358,10 @@ def test_from_env_reads_source_and_url(monkeypatch):
     assert (client.source, client.base_url) == ("simulated", "http://127.0.0.1:8999")
     monkeypatch.delenv("CRYPTOLAKE_SOURCE")
     monkeypatch.delenv("CRYPTOLAKE_BINANCE_URL")
-    assert (BinanceClient.from_env().source, BinanceClient.from_env().base_url) == ("binance", "https://data-api.binance.vision")
+    assert (BinanceClient.from_env().source, BinanceClient.from_env().base_url) == (
+        "binance",
+        "https://data-api.binance.vision",
+    )
     monkeypatch.setenv("CRYPTOLAKE_SOURCE", "kraken")
     with pytest.raises(ValueError, match="CRYPTOLAKE_SOURCE='kraken'"):
         BinanceClient.from_env()

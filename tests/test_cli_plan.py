@@ -52,5 +52,7 @@ def test_a_backfill_of_another_interval_is_refused_before_any_run(tmp_path):
     with duckdb.connect(path) as connection:
         connection.execute("create schema bronze; create table bronze.klines as select '1h' as interval")
     cli.refuse_other_interval(path, "1h")
-    with pytest.raises(click.ClickException, match=r"holds 1h klines; CRYPTOLAKE_INTERVAL=1m would mix intervals.*--interval 1h"):
+    with pytest.raises(
+        click.ClickException, match=r"holds 1h klines; CRYPTOLAKE_INTERVAL=1m would mix intervals.*--interval 1h"
+    ):
         cli.refuse_other_interval(path, "1m")

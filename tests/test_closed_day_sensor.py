@@ -55,7 +55,10 @@ def test_silver_rewritten_after_gold_requests_the_day_once_per_change(instance):
 
     problems = closed_day_gold_problems(instance, LATER)
     assert [p.key for p in problems] == [f"closed_gold:{DAY}"]
-    assert problems[0].line == f"`{DAY}`: gold/daily_returns is older than its silver ({len(LISTED)}/{len(LISTED)} symbols have silver)"
+    assert (
+        problems[0].line
+        == f"`{DAY}`: gold/daily_returns is older than its silver ({len(LISTED)}/{len(LISTED)} symbols have silver)"
+    )
     assert closed_day_gold_problems(instance, NOW) == []  # within the grace time the sensor gets its chance
 
     _gold(instance)
@@ -67,6 +70,9 @@ def test_incomplete_silver_waits_for_the_missing_symbols(instance):
     _silver(instance, LISTED[:-1])
     assert closing_requests(instance, NOW) == []
     problems = closed_day_gold_problems(instance, LATER)
-    assert problems[0].line == f"`{DAY}`: gold/daily_returns was never computed ({len(LISTED) - 1}/{len(LISTED)} symbols have silver)"
+    assert (
+        problems[0].line
+        == f"`{DAY}`: gold/daily_returns was never computed ({len(LISTED) - 1}/{len(LISTED)} symbols have silver)"
+    )
     _silver(instance, LISTED[-1:])
     assert [r.partition_key for r in closing_requests(instance, NOW)] == [str(DAY)]

@@ -20,6 +20,11 @@ def test_ruff_lint_has_no_findings():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format_leaves_the_code_as_it_is():
+    result = _run(str(BIN / "ruff"), "format", "--check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.slow  # about 35 s: the edit loop runs mypy itself (CONTRIBUTING.md)
 def test_mypy_has_no_findings():
     result = _run(sys.executable, "-m", "mypy", "--no-incremental")

@@ -164,7 +164,9 @@ def test_from_env_reads_url_and_keys_through_envvar(monkeypatch):
 
 def test_429_waits_retry_after_then_succeeds():
     answers = [
-        httpx.Response(429, json={"status": {"error_code": 429, "error_message": RATE_LIMIT_MESSAGE}}, headers={"Retry-After": "7"}),
+        httpx.Response(
+            429, json={"status": {"error_code": 429, "error_message": RATE_LIMIT_MESSAGE}}, headers={"Retry-After": "7"}
+        ),
         httpx.Response(200, json=[]),
     ]
     sleeps: list[float] = []

@@ -23,7 +23,9 @@ def _run(database: str, now: dt.datetime, first: str, last: str, api: SimulatedC
     client = CoinGeckoClient().with_transport(httpx.MockTransport(api.handle_request), clock=lambda: now)
     resources = {"io_manager": CryptoLakeDuckDBIOManager(database=database), "coingecko": client}
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last} if first else {}
-    assert materialize([*ASSETS, dim_symbol_market], resources=resources, tags=tags, selection=selection or ASSETS).success
+    assert materialize(
+        [*ASSETS, dim_symbol_market], resources=resources, tags=tags, selection=selection or ASSETS
+    ).success
 
 
 def _days(database: str, table: str) -> list[tuple]:

@@ -95,8 +95,14 @@ def kill_at(process: subprocess.Popen, home: Path, step_key: str, event_type: Da
     with open_instance(home) as instance:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                pytest.fail(f"backfill exited ({process.returncode}) before {step_key} {event_type.value}:\n{log.read_text()[-3000:]}")
-            runs = [r for r in instance.get_runs(limit=3) if r.job_name == "daily_symbol_assets" and r.status == DagsterRunStatus.STARTED]
+                pytest.fail(
+                    f"backfill exited ({process.returncode}) before {step_key} {event_type.value}:\n{log.read_text()[-3000:]}"
+                )
+            runs = [
+                r
+                for r in instance.get_runs(limit=3)
+                if r.job_name == "daily_symbol_assets" and r.status == DagsterRunStatus.STARTED
+            ]
             for run in runs:
                 if any(e.step_key == step_key for e in instance.all_logs(run.run_id, of_type=event_type)):
                     os.killpg(process.pid, signal.SIGKILL)
@@ -105,7 +111,9 @@ def kill_at(process: subprocess.Popen, home: Path, step_key: str, event_type: Da
             time.sleep(0.02)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    pytest.fail(f"no {step_key} {event_type.value} within {KILL_WAIT_TIMEOUT_S} s (waiting on the pool?):\n{log.read_text()[-3000:]}")
+    pytest.fail(
+        f"no {step_key} {event_type.value} within {KILL_WAIT_TIMEOUT_S} s (waiting on the pool?):\n{log.read_text()[-3000:]}"
+    )
 
 
 def table_contents(database: Path) -> dict[str, list[tuple]]:
@@ -185,7 +193,12 @@ def test_killed_backfills_leave_no_partial_partition_and_the_rerun_finishes(tmp_
             assert "is gone" in failure.message and run.tags["cryptolake/pid"] in failure.message
         assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots == []
     doctor = subprocess.run(
-        [sys.executable, "-m", "cryptolake_assets.cli", "doctor"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "cryptolake_assets.cli", "doctor"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert "ok  [runs] no run in progress" in doctor.stdout
@@ -198,22 +211,35 @@ def test_doctor_lists_a_killed_run_and_fix_repairs_it(tmp_path):
     home, database = tmp_path / "home", tmp_path / "lake.duckdb"
     env = cli_env(home, database)
     log = tmp_path / "backfill.log"
-    run_id = kill_at(cryptolake(env, "backfill", *RANGE, log=log), home, "silver_ohlcv", DagsterEventType.STEP_START, log)
+    run_id = kill_at(
+        cryptolake(env, "backfill", *RANGE, log=log), home, "silver_ohlcv", DagsterEventType.STEP_START, log
+    )
 
     def doctor(*args):
         return subprocess.run(
-            [sys.executable, "-m", "cryptolake_assets.cli", "doctor", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "cryptolake_assets.cli", "doctor", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     report = doctor()
     assert report.returncode == 1, report.stdout + report.stderr
-    assert f"PROBLEM  [runs] run {run_id} (daily_symbol_assets, STARTED): dead: its process (cryptolake CLI, pid" in report.stdout
+    assert (
+        f"PROBLEM  [runs] run {run_id} (daily_symbol_assets, STARTED): dead: its process (cryptolake CLI, pid"
+        in report.stdout
+    )
     assert f"pool duckdb: run {run_id} (STARTED) step silver_ohlcv holds a slot" in report.stdout
     assert f"ok  [duckdb] {database} opens" in report.stdout
 
     fixed = doctor("--fix")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert f"ok  [runs] fixed: run {run_id} (daily_symbol_assets, STARTED): dead: its process (cryptolake CLI, pid" in fixed.stdout
+    assert (
+        f"ok  [runs] fixed: run {run_id} (daily_symbol_assets, STARTED): dead: its process (cryptolake CLI, pid"
+        in fixed.stdout
+    )
     assert f"ok  [runs] fixed: pool slots of run {run_id} freed" in fixed.stdout
     assert "PROBLEM" not in fixed.stdout
     assert "ok  [pool] no pool slot claimed" in fixed.stdout
@@ -223,7 +249,11 @@ def test_doctor_lists_a_killed_run_and_fix_repairs_it(tmp_path):
 def test_doctor_names_the_process_holding_the_duckdb_lock(tmp_path):
     database = tmp_path / "lake.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(database)!r}); print('ready', flush=True); time.sleep(60)"],
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys, time; c = duckdb.connect({str(database)!r}); print('ready', flush=True); time.sleep(60)",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -245,7 +275,11 @@ def test_doctor_names_the_process_holding_the_duckdb_lock(tmp_path):
                 run_health.PID_TAG: str(holder.pid),
                 run_health.PROCESS_START_TAG: f"{run_health.process_start_time(holder.pid):.2f}",
             }
-            instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id="writing-run", tags=tags, status=DagsterRunStatus.STARTED))
+            instance.add_run(
+                DagsterRun(
+                    job_name="daily_symbol_assets", run_id="writing-run", tags=tags, status=DagsterRunStatus.STARTED
+                )
+            )
             [finding] = check_duckdb_lock(DoctorContext(instance, str(database), False))
             assert not finding.problem
             assert finding.message == f"{database} is held by pid {holder.pid}, the process of live run writing-run"
@@ -273,7 +307,9 @@ def wait_until_failed_and_freed(instance, run_id: str, since: float, dev) -> flo
         if instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE and run_id not in holders:
             return time.monotonic() - since
         time.sleep(0.25)
-    pytest.fail(f"run {run_id} is {instance.get_run_by_id(run_id).status} 30 s after its process was killed:\n{dev.log_tail()}")
+    pytest.fail(
+        f"run {run_id} is {instance.get_run_by_id(run_id).status} 30 s after its process was killed:\n{dev.log_tail()}"
+    )
 
 
 @pytest.mark.e2e
@@ -286,7 +322,9 @@ def test_daemon_frees_killed_runs_slots_within_seconds(tmp_path):
     dev = DagsterDev(home=home, env={k: v for k, v in env.items() if k.startswith("CRYPTOLAKE_")}).start()
     try:
         log = tmp_path / "backfill.log"
-        run_id = kill_at(cryptolake(env, "backfill", *RANGE, log=log), home, "silver_ohlcv", DagsterEventType.STEP_START, log)
+        run_id = kill_at(
+            cryptolake(env, "backfill", *RANGE, log=log), home, "silver_ohlcv", DagsterEventType.STEP_START, log
+        )
         killed_at = time.monotonic()
         with open_instance(home) as instance:
             assert run_id in {claim.run_id for claim in run_health.pool_claims(instance)}  # the kill left its slot
@@ -296,7 +334,11 @@ def test_daemon_frees_killed_runs_slots_within_seconds(tmp_path):
                 LAUNCH_RUN_MUTATION,
                 {
                     "executionParams": {
-                        "selector": {"repositoryLocationName": "cryptolake", "repositoryName": "__repository__", "jobName": "daily_symbol_assets"},
+                        "selector": {
+                            "repositoryLocationName": "cryptolake",
+                            "repositoryName": "__repository__",
+                            "jobName": "daily_symbol_assets",
+                        },
                         "runConfigData": {},
                         "executionMetadata": {
                             "tags": [
@@ -310,7 +352,9 @@ def test_daemon_frees_killed_runs_slots_within_seconds(tmp_path):
             assert launched["__typename"] == "LaunchRunSuccess", launched
             worker_run = launched["run"]["runId"]
             deadline = time.monotonic() + KILL_WAIT_TIMEOUT_S
-            while not any(e.step_key == "silver_ohlcv" for e in instance.all_logs(worker_run, of_type=DagsterEventType.STEP_START)):
+            while not any(
+                e.step_key == "silver_ohlcv" for e in instance.all_logs(worker_run, of_type=DagsterEventType.STEP_START)
+            ):
                 assert time.monotonic() < deadline, f"launched run did not reach silver_ohlcv:\n{dev.log_tail()}"
                 time.sleep(0.05)
             [start] = instance.all_logs(worker_run, of_type=DagsterEventType.RUN_START)
@@ -346,14 +390,22 @@ def test_backfill_waiting_on_a_live_holder_says_who_and_gives_up(tmp_path):
                 run_health.PROCESS_START_TAG: f"{run_health.process_start_time(holder.pid):.2f}",
             }
             holder_run = "live-holder-run"
-            instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id=holder_run, tags=tags, status=DagsterRunStatus.STARTED))
+            instance.add_run(
+                DagsterRun(
+                    job_name="daily_symbol_assets", run_id=holder_run, tags=tags, status=DagsterRunStatus.STARTED
+                )
+            )
             instance.event_log_storage.initialize_concurrency_limit_to_default("duckdb")
             for step in ("silver_ohlcv", "gold__daily_features"):
                 assert instance.event_log_storage.claim_concurrency_slot("duckdb", holder_run, step).is_claimed
 
             result = subprocess.run(
                 [sys.executable, "-m", "cryptolake_assets.cli", "backfill", *RANGE],
-                cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=BACKFILL_TIMEOUT_S,
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=BACKFILL_TIMEOUT_S,
             )
             output = result.stdout + result.stderr
             assert result.returncode != 0, output
@@ -361,9 +413,14 @@ def test_backfill_waiting_on_a_live_holder_says_who_and_gives_up(tmp_path):
             assert f"held by: run {holder_run} step silver_ohlcv (since " in output
             assert "gave up (CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS = 3 s)" in output
             # The CLI's one-line error names the cause, not just the run.
-            assert "failed:\n  resources.dagster_event_log.PoolWaitTimeoutError: step gold__dim_symbol waited" in result.stderr
+            assert (
+                "failed:\n  resources.dagster_event_log.PoolWaitTimeoutError: step gold__dim_symbol waited"
+                in result.stderr
+            )
             assert instance.get_run_by_id(holder_run).status == DagsterRunStatus.STARTED
-            held = {(s.run_id, s.step_key) for s in instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots}
+            held = {
+                (s.run_id, s.step_key) for s in instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots
+            }
             assert held == {(holder_run, "silver_ohlcv"), (holder_run, "gold__daily_features")}
     finally:
         holder.kill()

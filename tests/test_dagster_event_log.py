@@ -127,8 +127,7 @@ def test_range_runs_leave_the_same_asset_state_as_the_stock_storage(tmp_path, mo
         }
         # The run's own event log holds every partition's materialization, in order.
         in_run = [
-            e.dagster_event.partition
-            for e in instance.all_logs(second, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+            e.dagster_event.partition for e in instance.all_logs(second, of_type=DagsterEventType.ASSET_MATERIALIZATION)
         ]
         assert in_run == ["2024-01-04", "2024-01-05", "2024-01-06", "2024-01-07", "2024-01-08"]
         # Check executions: one row per partition and run, resolved by the per-partition results.
@@ -222,7 +221,12 @@ def test_a_batch_with_events_of_two_runs_falls_back_to_one_by_one(tmp_path, monk
     ]
     instance.event_log_storage.store_event_batch(events)
     assert [r.run_id for r in _records(instance, DagsterEventType.ASSET_MATERIALIZATION)] == [
-        second, first, first, second, first, first,
+        second,
+        first,
+        first,
+        second,
+        first,
+        first,
     ]
     assert len(instance.all_logs(first, of_type=DagsterEventType.ASSET_MATERIALIZATION)) == 4
     assert len(instance.all_logs(second, of_type=DagsterEventType.ASSET_MATERIALIZATION)) == 2
@@ -292,8 +296,10 @@ def test_a_run_waiting_for_the_duckdb_slot_sleeps_and_runs_once_the_slot_is_free
 
 
 GRID = MultiPartitionsDefinition(
-    {"date": DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-11"),
-     "symbol": StaticPartitionsDefinition(["BTCUSDT", "ETHUSDT"])}
+    {
+        "date": DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-11"),
+        "symbol": StaticPartitionsDefinition(["BTCUSDT", "ETHUSDT"]),
+    }
 )
 GRID_KEY = AssetKey(["demo", "grid"])
 
@@ -334,7 +340,8 @@ def test_a_batch_of_partition_materializations_is_stored_exactly_as_dagster_seri
     storage = instance.event_log_storage
     assert len(batch) == 20  # 10 days × 2 symbols, each its own event
     assert {e.dagster_event.event_specific_data.materialization.tags["dagster/partition/symbol"] for e in batch} == {
-        "BTCUSDT", "ETHUSDT"
+        "BTCUSDT",
+        "ETHUSDT",
     }
     calls = []
     monkeypatch.setattr(event_log, "serialize_value", lambda value: calls.append(value) or serialize_value(value))
@@ -361,8 +368,10 @@ def test_events_of_another_shape_are_serialized_one_by_one(tmp_path, monkeypatch
         dagster_event=first.dagster_event._replace(
             event_specific_data=first.dagster_event.event_specific_data._replace(
                 materialization=first.dagster_event.event_specific_data.materialization._replace(
-                    metadata={**first.dagster_event.event_specific_data.materialization.metadata,
-                              "rows": MetadataValue.int(7)}
+                    metadata={
+                        **first.dagster_event.event_specific_data.materialization.metadata,
+                        "rows": MetadataValue.int(7),
+                    }
                 )
             )
         )
@@ -415,7 +424,7 @@ def per_partition(context) -> None:
     context.add_output_metadata({"share": 0.125, "note": "läuft — ok", "rows": 999})
     for index, key in enumerate(context.partition_keys):
         context.add_asset_metadata(
-            {"rows": index * 7, "dagster/partition_row_count": index * 7, "first_open_time": f"{key} 00:00:00 \"ü\""},
+            {"rows": index * 7, "dagster/partition_row_count": index * 7, "first_open_time": f'{key} 00:00:00 "ü"'},
             partition_key=key,
         )
 
@@ -440,7 +449,9 @@ def test_per_partition_figures_keep_the_template_and_serialize_exactly(tmp_path,
     assert result.success
     (batch,) = batches
     rows_by_partition = {
-        e.dagster_event.event_specific_data.materialization.partition: e.dagster_event.event_specific_data.materialization.metadata["rows"].value
+        e.dagster_event.event_specific_data.materialization.partition: e.dagster_event.event_specific_data.materialization.metadata[
+            "rows"
+        ].value
         for e in batch
     }
     assert sorted(rows_by_partition.values()) == [7 * i for i in range(10)]
@@ -452,6 +463,8 @@ def test_per_partition_figures_keep_the_template_and_serialize_exactly(tmp_path,
     assert len(calls) == 2  # the first event, then the template: not one per partition
     stored = instance.all_logs(result.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
     assert {
-        e.dagster_event.event_specific_data.materialization.partition: e.dagster_event.event_specific_data.materialization.metadata["rows"].value
+        e.dagster_event.event_specific_data.materialization.partition: e.dagster_event.event_specific_data.materialization.metadata[
+            "rows"
+        ].value
         for e in stored
     } == rows_by_partition

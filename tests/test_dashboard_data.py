@@ -24,20 +24,24 @@ from resources.lake import publish
 D1, D2, D3 = dt.date(2024, 3, 1), dt.date(2024, 3, 2), dt.date(2024, 3, 3)
 TOP = pl.List(pl.Struct({"symbol": pl.String(), "market_cap": pl.Float64(), "change_pct_24h": pl.Float64()}))
 
-FEATURES = pl.DataFrame({
-    "date": [D1, D2, D3, D1, D2, D3],
-    "symbol": ["BTCUSDT"] * 3 + ["ETHUSDT"] * 3,
-    "close": [100.0, 110.0, 99.0, 10.0, 10.5, 10.5],
-    "missing_bars": [0, 2, 1, 0, 0, 0],
-})
+FEATURES = pl.DataFrame(
+    {
+        "date": [D1, D2, D3, D1, D2, D3],
+        "symbol": ["BTCUSDT"] * 3 + ["ETHUSDT"] * 3,
+        "close": [100.0, 110.0, 99.0, 10.0, 10.5, 10.5],
+        "missing_bars": [0, 2, 1, 0, 0, 0],
+    }
+)
 OVERVIEW = pl.DataFrame(
     {
         "date": [D1, D2, D3],
         "total_quote_volume": [5.0e9, 6.0e9, 7.0e9],
         "top_by_market_cap": [
             None,
-            [{"symbol": "BTCUSDT", "market_cap": 2.0e12, "change_pct_24h": 1.5},
-             {"symbol": "ETHUSDT", "market_cap": 4.0e11, "change_pct_24h": None}],
+            [
+                {"symbol": "BTCUSDT", "market_cap": 2.0e12, "change_pct_24h": 1.5},
+                {"symbol": "ETHUSDT", "market_cap": 4.0e11, "change_pct_24h": None},
+            ],
             [],
         ],
         "fear_greed_value": [20, None, 75],
@@ -45,43 +49,79 @@ OVERVIEW = pl.DataFrame(
     },
     schema_overrides={"top_by_market_cap": TOP},
 )
-MARKET_DAILY = pl.DataFrame({
-    "date": [D2], "advancers": [1], "decliners": [0], "best_symbol": ["BTCUSDT"], "best_return_1d": [0.1],
-    "worst_symbol": ["ETHUSDT"], "worst_return_1d": [0.05],
-})
-CATEGORY_DAILY = pl.DataFrame({
-    "date": [D1, D2, D3, D1, D2, D3],
-    "category": ["Layer 1"] * 3 + ["Meme"] * 3,
-    "members": [2, 2, 2, 1, 1, 1],
-    "mean_return_1d": [None, 0.1, -0.05, 0.2, None, 0.5],
-    "mean_return_30d": [None, None, 0.3, None, None, -0.1],
-})
+MARKET_DAILY = pl.DataFrame(
+    {
+        "date": [D2],
+        "advancers": [1],
+        "decliners": [0],
+        "best_symbol": ["BTCUSDT"],
+        "best_return_1d": [0.1],
+        "worst_symbol": ["ETHUSDT"],
+        "worst_return_1d": [0.05],
+    }
+)
+CATEGORY_DAILY = pl.DataFrame(
+    {
+        "date": [D1, D2, D3, D1, D2, D3],
+        "category": ["Layer 1"] * 3 + ["Meme"] * 3,
+        "members": [2, 2, 2, 1, 1, 1],
+        "mean_return_1d": [None, 0.1, -0.05, 0.2, None, 0.5],
+        "mean_return_30d": [None, None, 0.3, None, None, -0.1],
+    }
+)
 # Four symbols: A-B and C-D move together, the two pairs do not.
-CORRELATIONS = pl.DataFrame({
-    "date": [D3] * 6 + [D2],
-    "symbol_a": ["AUSDT", "AUSDT", "AUSDT", "BUSDT", "BUSDT", "CUSDT", "AUSDT"],
-    "symbol_b": ["BUSDT", "CUSDT", "DUSDT", "CUSDT", "DUSDT", "DUSDT", "BUSDT"],
-    "corr_30d": [0.9, 0.1, 0.2, 0.0, None, 0.8, 0.7],
-})
+CORRELATIONS = pl.DataFrame(
+    {
+        "date": [D3] * 6 + [D2],
+        "symbol_a": ["AUSDT", "AUSDT", "AUSDT", "BUSDT", "BUSDT", "CUSDT", "AUSDT"],
+        "symbol_b": ["BUSDT", "CUSDT", "DUSDT", "CUSDT", "DUSDT", "DUSDT", "BUSDT"],
+        "corr_30d": [0.9, 0.1, 0.2, 0.0, None, 0.8, 0.7],
+    }
+)
 T0 = dt.datetime(2024, 3, 3, 1, 0, tzinfo=dt.UTC)
 CHECK_RESULTS = pl.DataFrame(
     {
         "date": [D1, D2, D2, D2, None, D1],
         "symbol": ["BTCUSDT", "ETHUSDT", "BTCUSDT", None, None, "ETHUSDT"],
-        "asset": ["silver/ohlcv", "silver/ohlcv", "silver/ohlcv", "gold/market_daily", "gold/dim_symbol", "silver/ohlcv"],
-        "check_name": ["ohlc_consistent", "ohlc_consistent", "ohlc_consistent", "breadth_consistent", "unique_symbol", "ohlc_consistent"],
+        "asset": [
+            "silver/ohlcv",
+            "silver/ohlcv",
+            "silver/ohlcv",
+            "gold/market_daily",
+            "gold/dim_symbol",
+            "silver/ohlcv",
+        ],
+        "check_name": [
+            "ohlc_consistent",
+            "ohlc_consistent",
+            "ohlc_consistent",
+            "breadth_consistent",
+            "unique_symbol",
+            "ohlc_consistent",
+        ],
         "severity": ["ERROR", "ERROR", "ERROR", "ERROR", "WARN", "ERROR"],
         "passed": [False, False, True, False, False, True],
         "failing_rows": [2, 1, 0, 1, 3, 0],
         "rows_checked": [24, 24, 24, 1, 35, 24],
         "description": ["2 rows with high < low", "1 row", None, "advancers > symbols", "duplicates", None],
-        "sample": ['[{"high": 1.0, "low": 2.0}, {"high": 3.0, "low": 4.0}]', '[{"high": 5.0, "low": 6.0}]', None, None, None, None],
+        "sample": [
+            '[{"high": 1.0, "low": 2.0}, {"high": 3.0, "low": 4.0}]',
+            '[{"high": 5.0, "low": 6.0}]',
+            None,
+            None,
+            None,
+            None,
+        ],
         "evaluated_at": [T0, T0, T0, T0 + dt.timedelta(hours=1), T0 - dt.timedelta(hours=1), T0],
     }
 )
-QUARANTINE = pl.DataFrame({
-    "date": [D1, D1, D1, D3], "symbol": ["BTCUSDT"] * 4, "rule": ["high_below_low", "high_below_low", "duplicate", "duplicate"],
-})
+QUARANTINE = pl.DataFrame(
+    {
+        "date": [D1, D1, D1, D3],
+        "symbol": ["BTCUSDT"] * 4,
+        "rule": ["high_below_low", "high_below_low", "duplicate", "duplicate"],
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +129,13 @@ def lake(tmp_path_factory) -> LakeReader:
     root = tmp_path_factory.mktemp("dashboard_lake")
     reader = LakeReader(str(root))
     for layer, name, frame in (
-        ("gold", "daily_features", FEATURES), ("gold", "market_overview", OVERVIEW), ("gold", "market_daily", MARKET_DAILY),
-        ("gold", "category_daily", CATEGORY_DAILY), ("gold", "correlations", CORRELATIONS),
-        ("silver", "ohlcv_quarantine", QUARANTINE), ("quality", "check_results", CHECK_RESULTS),
+        ("gold", "daily_features", FEATURES),
+        ("gold", "market_overview", OVERVIEW),
+        ("gold", "market_daily", MARKET_DAILY),
+        ("gold", "category_daily", CATEGORY_DAILY),
+        ("gold", "correlations", CORRELATIONS),
+        ("silver", "ohlcv_quarantine", QUARANTINE),
+        ("quality", "check_results", CHECK_RESULTS),
     ):
         publish(f"{root}/{layer}/{name}", frame, predicate=None)
     return reader
@@ -145,7 +189,9 @@ def test_correlation_matrix_orders(lake):
     names, matrix = data.correlation_matrix(correlations, D3, "cluster")
     assert names == ["DUSDT", "CUSDT", "AUSDT", "BUSDT"]
     assert matrix[0] == [1.0, 0.8, 0.2, None]
-    names, _ = data.correlation_matrix(correlations, D3, "category", {"AUSDT": "Meme", "DUSDT": "DeFi", "BUSDT": "DeFi"})
+    names, _ = data.correlation_matrix(
+        correlations, D3, "category", {"AUSDT": "Meme", "DUSDT": "DeFi", "BUSDT": "DeFi"}
+    )
     assert names == ["BUSDT", "DUSDT", "AUSDT", "CUSDT"]  # uncategorised last
     assert data.correlation_matrix(correlations, D1) == ([], [])
 
@@ -170,14 +216,21 @@ def test_quarantine_and_missing_bars(lake):
     assert counts.rows() == [(D1, "duplicate", 1), (D1, "high_below_low", 2), (D3, "duplicate", 1)]
     missing = data.missing_bars(read(lake, "gold", "daily_features"), D1, D3)
     assert missing.rows() == [("BTCUSDT", 3, 2), ("ETHUSDT", 0, 0)]
-    assert data.missing_bars(read(lake, "gold", "daily_features"), D1, D1).rows() == [("BTCUSDT", 0, 0), ("ETHUSDT", 0, 0)]
+    assert data.missing_bars(read(lake, "gold", "daily_features"), D1, D1).rows() == [
+        ("BTCUSDT", 0, 0),
+        ("ETHUSDT", 0, 0),
+    ]
 
 
 def test_layer_health_states():
     now = dt.datetime(2024, 3, 4, 6, 0, tzinfo=dt.UTC)
     health = data.layer_health(
-        {("silver", "ohlcv"): D3, ("gold", "daily_features"): D1, ("gold", "market_daily"): None,
-         ("gold", "correlations"): "unpublished"},
+        {
+            ("silver", "ohlcv"): D3,
+            ("gold", "daily_features"): D1,
+            ("gold", "market_daily"): None,
+            ("gold", "correlations"): "unpublished",
+        },
         now,
     )
     assert health.rows() == [
@@ -192,14 +245,30 @@ def test_filters_from_the_url():
     symbols, categories = ["BTCUSDT", "ETHUSDT", "SOLUSDT"], ["Layer 1", "Meme"]
     parse = lambda params: data.parse_filters(params, D1, dt.date(2024, 6, 30), symbols, ["BTCUSDT"], categories, 30)  # noqa: E731
     default = parse({})
-    assert (default.start, default.end, default.day) == (dt.date(2024, 6, 1), dt.date(2024, 6, 30), dt.date(2024, 6, 30))
+    assert (default.start, default.end, default.day) == (
+        dt.date(2024, 6, 1),
+        dt.date(2024, 6, 30),
+        dt.date(2024, 6, 30),
+    )
     assert default.symbols == ("BTCUSDT",) and default.category is None
-    chosen = parse({"start": "2024-02-01", "end": "2024-03-02", "symbols": "solusdt,ETHUSDT,XXX,SOLUSDT",
-                    "category": "Meme", "day": "2024-04-01"})
+    chosen = parse(
+        {
+            "start": "2024-02-01",
+            "end": "2024-03-02",
+            "symbols": "solusdt,ETHUSDT,XXX,SOLUSDT",
+            "category": "Meme",
+            "day": "2024-04-01",
+        }
+    )
     assert (chosen.start, chosen.end, chosen.day) == (D1, D2, dt.date(2024, 4, 1))  # start clipped to the lake
     assert chosen.symbols == ("SOLUSDT", "ETHUSDT") and chosen.category == "Meme"
     bad = parse({"start": "yesterday", "end": "2099-01-01", "category": "Nope", "symbols": "XXX"})
-    assert (bad.start, bad.end, bad.category, bad.symbols) == (dt.date(2024, 6, 1), dt.date(2024, 6, 30), None, ("BTCUSDT",))
+    assert (bad.start, bad.end, bad.category, bad.symbols) == (
+        dt.date(2024, 6, 1),
+        dt.date(2024, 6, 30),
+        None,
+        ("BTCUSDT",),
+    )
 
 
 def test_failing_checks_from_the_lakes_check_results(lake):
@@ -230,7 +299,9 @@ def test_recent_runs_from_the_instance(tmp_path, monkeypatch):
 
         result = materialize([tiny], instance=instance, tags={"dagster/partition": "2024-03-01|BTCUSDT"})
         recent = runs.recent_runs(instance)
-        assert recent.select("run_id", "status", "partitions").rows() == [(result.run_id, "SUCCESS", "2024-03-01|BTCUSDT")]
+        assert recent.select("run_id", "status", "partitions").rows() == [
+            (result.run_id, "SUCCESS", "2024-03-01|BTCUSDT")
+        ]
         assert recent["seconds"][0] > 0
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert runs.open_instance() is None
@@ -259,10 +330,24 @@ def test_cli_dashboard_runs_streamlit_on_localhost(monkeypatch, tmp_path):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "no_home"))
     result = CliRunner().invoke(cli.main, ["dashboard", "--port", "8600", "--lake", str(tmp_path / "lake")])
     assert result.exit_code == 0, result.output
-    assert calls == [[
-        cli.sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.address", "127.0.0.1",
-        "--server.port", "8600", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "viewer",
-    ]]
+    assert calls == [
+        [
+            cli.sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(APP_PATH),
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            "8600",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--client.toolbarMode",
+            "viewer",
+        ]
+    ]
     assert cli.os.environ["CRYPTOLAKE_LAKE"] == str(tmp_path / "lake")
     assert not (tmp_path / "no_home").exists()

@@ -40,11 +40,27 @@ def demo(tmp_path_factory) -> Path:
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: install it with `apt-get install -y chromium` (.ci/run does this).")
     root = tmp_path_factory.mktemp("dashboard_e2e")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOLAKE_")} | {"DAGSTER_HOME": str(root / "home")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOLAKE_")} | {
+        "DAGSTER_HOME": str(root / "home")
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "cryptolake_assets.cli", "demo", "--days", str(DAYS), "--symbols", ",".join(SYMBOLS),
-         "--duckdb", str(root / "demo.duckdb")],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "cryptolake_assets.cli",
+            "demo",
+            "--days",
+            str(DAYS),
+            "--symbols",
+            ",".join(SYMBOLS),
+            "--duckdb",
+            str(root / "demo.duckdb"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return root
@@ -98,7 +114,11 @@ def test_every_page_draws_its_charts_with_data(page, dashboard, name, tmp_path, 
     drawn = traces(page)
     assert all(any(t["x"] or t["z"] for t in chart) for chart in drawn), drawn
     assert page.locator("[data-testid=stSidebarNav] a").all_inner_texts() == [
-        "Overview", "Price analysis", "Correlations", "Sentiment", "Data quality"
+        "Overview",
+        "Price analysis",
+        "Correlations",
+        "Sentiment",
+        "Data quality",
     ]
     page.screenshot(path=str(tmp_path / f"{name}.png"))
 
@@ -160,7 +180,9 @@ def test_correlations_heatmap_and_pair_follow_the_day(page, dashboard, demo):
         open_dashboard_page(page, f"{dashboard.url}/correlations?day={day}&symbols=BTCUSDT,ETHUSDT", 2)
         heatmap, pair = traces(page)
         z = {(a, b): v for a, row in zip(heatmap[0]["y"], heatmap[0]["z"]) for b, v in zip(heatmap[0]["x"], row)}
-        for a, b, c in correlations.filter(pl.col("date") == day).select("symbol_a", "symbol_b", "corr_30d").iter_rows():
+        for a, b, c in (
+            correlations.filter(pl.col("date") == day).select("symbol_a", "symbol_b", "corr_30d").iter_rows()
+        ):
             assert z[(a, b)] == pytest.approx(c) and z[(b, a)] == pytest.approx(c)
         drawn[day] = z
         btc_eth = published.filter((pl.col("symbol_a") == "BTCUSDT") & (pl.col("symbol_b") == "ETHUSDT")).sort("date")
@@ -178,8 +200,12 @@ def test_sentiment_draws_fear_greed_against_btc(page, dashboard, demo):
     btc = features.filter((pl.col("symbol") == "BTCUSDT") & pl.col("date").is_between(start, end)).sort("date")
     assert by_name["BTC close"]["y"] == btc["close"].to_list()
     window = overview.filter(pl.col("date").is_between(start, end) & pl.col("fear_greed_value").is_not_null())
-    drawn = {(x, y) for t in by_name.values() if t["type"] == "bar" and t["name"] in (
-        "Extreme Fear", "Fear", "Neutral", "Greed", "Extreme Greed") for x, y in zip(t["x"], t["y"])}
+    drawn = {
+        (x, y)
+        for t in by_name.values()
+        if t["type"] == "bar" and t["name"] in ("Extreme Fear", "Fear", "Neutral", "Greed", "Extreme Greed")
+        for x, y in zip(t["x"], t["y"])
+    }
     assert drawn == {(str(d), v) for d, v in window.select("date", "fear_greed_value").iter_rows()}
     assert_no_exception(page)
 
@@ -206,8 +232,13 @@ def test_quality_shows_freshness_and_the_demos_runs(page, dashboard, demo):
 def test_an_empty_lake_says_what_to_run(page, tmp_path):
     server = Dashboard(lake=tmp_path / "lake", home=tmp_path / "no_dagster_home").start()
     try:
-        for path, expected in (("/", "No gold yet"), ("/price", "No gold yet"), ("/correlations", "No gold yet"),
-                               ("/sentiment", "No gold yet"), ("/quality", "No Dagster instance")):
+        for path, expected in (
+            ("/", "No gold yet"),
+            ("/price", "No gold yet"),
+            ("/correlations", "No gold yet"),
+            ("/sentiment", "No gold yet"),
+            ("/quality", "No Dagster instance"),
+        ):
             page.goto(f"{server.url}{path}")
             page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning] [data-testid=stAlert]")
             alerts = " ".join(page.locator("[data-testid=stAlert]").all_inner_texts())

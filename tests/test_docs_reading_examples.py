@@ -38,7 +38,9 @@ def demo_lake(tmp_path_factory):
         "binance_archive": BinanceArchiveClient(source="simulated"),
     }
     tags = {ASSET_PARTITION_RANGE_START_TAG: "2024-02-01|BTCUSDT", ASSET_PARTITION_RANGE_END_TAG: "2024-02-02|ETHUSDT"}
-    assert materialize([bronze_klines, silver_ohlcv, build_table_checks(SILVER_OHLCV)], resources=resources, tags=tags).success
+    assert materialize(
+        [bronze_klines, silver_ohlcv, build_table_checks(SILVER_OHLCV)], resources=resources, tags=tags
+    ).success
     # The first commit stands for history: back-date it 10 days so "as of last Tuesday" finds it.
     ten_days_ago = time.time() - 10 * 86400
     for log in (root / "lake" / "silver" / "ohlcv" / "_delta_log").glob("*.json"):
@@ -58,13 +60,18 @@ def test_page_has_the_five_reading_examples():
 def test_reading_example_runs(demo_lake, index):
     block = _section_blocks()[index]
     result = subprocess.run(
-        [sys.executable, "-c", block], env={**os.environ, "CRYPTOLAKE_LAKE": demo_lake},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", block],
+        env={**os.environ, "CRYPTOLAKE_LAKE": demo_lake},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     if index == 1:  # DuckDB: 2 symbols x 2 days of 24 hourly bars, then BTCUSDT 2024-02-03
-        assert re.search(r"BTCUSDT\s*│\s*2024-02-01\s*│\s*24", out) and re.search(r"BTCUSDT\s*│\s*2024-02-03\s*│\s*24", out)
+        assert re.search(r"BTCUSDT\s*│\s*2024-02-01\s*│\s*24", out) and re.search(
+            r"BTCUSDT\s*│\s*2024-02-03\s*│\s*24", out
+        )
     if index == 3:  # last Tuesday saw only the first commit: 4 partitions x 24 bars
         assert "96 bars" in out
     if index == 4:  # the silver checks of the first run: 4 partitions x 11 checks, all passing

@@ -14,7 +14,13 @@ from resources.lake import publish
 def test_stale_lake_table_is_found_and_republished(tmp_path, monkeypatch):
     database, lake = tmp_path / "lake.duckdb", tmp_path / "published"
     monkeypatch.setenv("CRYPTOLAKE_LAKE", str(lake))
-    rows = pl.DataFrame({"date": [dt.date(2024, 1, 1)] * 2 + [dt.date(2024, 1, 2)], "symbol": ["BTCUSDT", "ETHUSDT", "BTCUSDT"], "close": [1.0, 2.0, 3.0]})
+    rows = pl.DataFrame(
+        {
+            "date": [dt.date(2024, 1, 1)] * 2 + [dt.date(2024, 1, 2)],
+            "symbol": ["BTCUSDT", "ETHUSDT", "BTCUSDT"],
+            "close": [1.0, 2.0, 3.0],
+        }
+    )
     connection = duckdb.connect(str(database))
     connection.execute("CREATE SCHEMA silver")
     connection.register("rows", rows.to_arrow())
@@ -29,7 +35,11 @@ def test_stale_lake_table_is_found_and_republished(tmp_path, monkeypatch):
     assert finding.message.startswith("lake table silver/ohlcv: version 0 holds 2 rows, DuckDB holds 3")
 
     [fixed] = check_lake(DoctorContext(None, str(database), fix=True))
-    assert not fixed.problem and fixed.message.startswith("fixed: lake table silver/ohlcv") and fixed.message.endswith("republished as version 1")
+    assert (
+        not fixed.problem
+        and fixed.message.startswith("fixed: lake table silver/ohlcv")
+        and fixed.message.endswith("republished as version 1")
+    )
     table = DeltaTable(str(lake / "silver" / "ohlcv"))
     assert pl.from_arrow(table.to_pyarrow_table()).sort("date", "symbol").equals(rows.sort("date", "symbol"))
 

@@ -51,7 +51,12 @@ def _keys(context: AssetExecutionContext) -> list[tuple[dt.date, str]]:
     )
 
 
-@asset(key=["raw", "prices"], partitions_def=PARTS, metadata={"partition_expr": EXPR}, backfill_policy=BackfillPolicy.single_run())
+@asset(
+    key=["raw", "prices"],
+    partitions_def=PARTS,
+    metadata={"partition_expr": EXPR},
+    backfill_policy=BackfillPolicy.single_run(),
+)
 def prices(context: AssetExecutionContext) -> pl.DataFrame:
     rows = [
         {"date": day, "symbol": symbol, "price": float(day.day) * (1 + ord(symbol[0]) - ord("A"))}
@@ -59,7 +64,9 @@ def prices(context: AssetExecutionContext) -> pl.DataFrame:
     ]
     if BROKEN["enabled"]:
         # A frame whose 'date' cannot be stored in the DATE column: the INSERT fails after the DELETE.
-        return pl.DataFrame({"date": ["not a date"] * len(rows), "symbol": [r["symbol"] for r in rows], "price": [0.0] * len(rows)})
+        return pl.DataFrame(
+            {"date": ["not a date"] * len(rows), "symbol": [r["symbol"] for r in rows], "price": [0.0] * len(rows)}
+        )
     return pl.DataFrame(rows, schema={"date": pl.Date, "symbol": pl.String, "price": pl.Float64})
 
 
@@ -118,7 +125,12 @@ def test_range_run_writes_rectangle_and_reads_windows_across_symbols(io_manager,
     assert sums.filter(pl.col("symbol") == "AAAUSDT")["window_sum"].to_list() == [1.0, 3.0, 6.0, 9.0]
     assert sums.filter(pl.col("symbol") == "AAAUSDT")["n"].to_list() == [1, 2, 3, 3]
     with duckdb.connect(str(tmp_path / "lake.duckdb"), read_only=True) as con:
-        assert con.sql("select data_type from information_schema.columns where table_name='prices' and column_name='date'").fetchall()[0][0] == "DATE"
+        assert (
+            con.sql(
+                "select data_type from information_schema.columns where table_name='prices' and column_name='date'"
+            ).fetchall()[0][0]
+            == "DATE"
+        )
 
 
 def test_rematerializing_is_idempotent_and_single_runs_equal_range_runs(io_manager, tmp_path):
@@ -148,13 +160,17 @@ def test_failed_write_rolls_back_and_keeps_previous_rows(io_manager, tmp_path):
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.event_specific_data.error.message + (failure.event_specific_data.error.cause.message or "")
     # The type change is refused before anything is deleted (the write's transaction is rolled back).
-    assert "column 'date' is DATE in the table but VARCHAR in the output" in message and "nothing was written" in message
+    assert (
+        "column 'date' is DATE in the table but VARCHAR in the output" in message and "nothing was written" in message
+    )
     assert _table(tmp_path / "lake.duckdb", "raw.prices").equals(before)
     assert before.height == 4
 
 
 def test_replacing_one_partition_leaves_neighbours_untouched(io_manager, tmp_path):
-    assert materialize([prices], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-02|CCCUSDT")).success
+    assert materialize(
+        [prices], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-02|CCCUSDT")
+    ).success
     assert materialize([prices], resources={"io_manager": io_manager}, partition_key="2024-01-02|BBBUSDT").success
     stored = _table(tmp_path / "lake.duckdb", "raw.prices")
     assert stored.height == 6
@@ -164,14 +180,21 @@ def test_replacing_one_partition_leaves_neighbours_untouched(io_manager, tmp_pat
 SEEN: dict[str, object] = {}
 
 
-@asset(key=["raw", "stamps"], partitions_def=PARTS, metadata={"partition_expr": EXPR}, backfill_policy=BackfillPolicy.single_run())
+@asset(
+    key=["raw", "stamps"],
+    partitions_def=PARTS,
+    metadata={"partition_expr": EXPR},
+    backfill_policy=BackfillPolicy.single_run(),
+)
 def stamps(context: AssetExecutionContext) -> pl.DataFrame:
     rows = [
         {"date": day, "symbol": symbol, "at": dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC), "hour": hour}
         for day, symbol in _keys(context)
         for hour in (0, 12)
     ]
-    return pl.DataFrame(rows, schema={"date": pl.Date, "symbol": pl.String, "at": pl.Datetime("us", "UTC"), "hour": pl.Int64})
+    return pl.DataFrame(
+        rows, schema={"date": pl.Date, "symbol": pl.String, "at": pl.Datetime("us", "UTC"), "hour": pl.Int64}
+    )
 
 
 @asset(
@@ -179,7 +202,11 @@ def stamps(context: AssetExecutionContext) -> pl.DataFrame:
     partitions_def=PARTS,
     metadata={"partition_expr": EXPR},
     backfill_policy=BackfillPolicy.single_run(),
-    ins={"stamps": AssetIn(key=["raw", "stamps"], partition_mapping=WINDOW, metadata={"columns": ["date", "symbol", "at"]})},
+    ins={
+        "stamps": AssetIn(
+            key=["raw", "stamps"], partition_mapping=WINDOW, metadata={"columns": ["date", "symbol", "at"]}
+        )
+    },
 )
 def lazy_reader(context: AssetExecutionContext, stamps: pl.LazyFrame) -> pl.DataFrame:
     SEEN["type"] = type(stamps)
@@ -187,12 +214,15 @@ def lazy_reader(context: AssetExecutionContext, stamps: pl.LazyFrame) -> pl.Data
     SEEN["all"] = stamps.collect().sort("symbol", "at")
     SEEN["bbb"] = stamps.filter(pl.col("symbol") == "BBBUSDT").collect().sort("at")
     return pl.DataFrame(
-        [{"date": day, "symbol": symbol} for day, symbol in _keys(context)], schema={"date": pl.Date, "symbol": pl.String}
+        [{"date": day, "symbol": symbol} for day, symbol in _keys(context)],
+        schema={"date": pl.Date, "symbol": pl.String},
     )
 
 
 def test_lazyframe_inputs_are_lazy_scans_of_the_same_slice(io_manager, tmp_path):
-    assert materialize([stamps], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-05|CCCUSDT")).success
+    assert materialize(
+        [stamps], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-05|CCCUSDT")
+    ).success
     SEEN.clear()
     result = materialize(
         [stamps.to_source_asset(), lazy_reader],
@@ -218,7 +248,12 @@ def test_lazyframe_inputs_are_lazy_scans_of_the_same_slice(io_manager, tmp_path)
 BARS_PER_DAY = {"AAAUSDT": 2, "BBBUSDT": 3, "CCCUSDT": 1, "DDDUSDT": 0}
 
 
-@asset(key=["raw", "bars"], partitions_def=PARTS, metadata={"partition_expr": EXPR}, backfill_policy=BackfillPolicy.single_run())
+@asset(
+    key=["raw", "bars"],
+    partitions_def=PARTS,
+    metadata={"partition_expr": EXPR},
+    backfill_policy=BackfillPolicy.single_run(),
+)
 def bars(context: AssetExecutionContext) -> Output[pl.DataFrame]:
     """A different number of bars per symbol and day, with the run-wide figures the assets report."""
     rows = [
@@ -234,7 +269,8 @@ def bars(context: AssetExecutionContext) -> Output[pl.DataFrame]:
 
 def _by_partition(result, node: str = "raw__bars") -> dict[str, dict]:
     return {
-        str(m.partition): {k: v.value for k, v in m.metadata.items()} for m in result.asset_materializations_for_node(node)
+        str(m.partition): {k: v.value for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node(node)
     }
 
 
@@ -251,13 +287,19 @@ def test_each_partition_of_a_range_run_records_its_own_figures(io_manager, tmp_p
         assert metadata["last_at"] == f"{day} {bars_in_partition - 1:02d}:00:00+00:00"
         assert metadata["dagster/row_count"] == 10  # the table: 2 days × (2 + 3) bars
     # A single partition beside it: its own count, the table's total.
-    single = _by_partition(materialize([bars], resources={"io_manager": io_manager}, partition_key="2024-01-03|CCCUSDT"))
+    single = _by_partition(
+        materialize([bars], resources={"io_manager": io_manager}, partition_key="2024-01-03|CCCUSDT")
+    )
     assert single["2024-01-03|CCCUSDT"]["rows"] == 1 and single["2024-01-03|CCCUSDT"]["dagster/row_count"] == 11
     again = _by_partition(materialize([bars], resources={"io_manager": io_manager}, tags=tags))
     assert {k: v["rows_replaced"] for k, v in again.items()} == {k: BARS_PER_DAY[k.split("|")[1]] for k in again}
     assert {v["dagster/row_count"] for v in again.values()} == {11}
     # An empty partition beside a full one: 0 rows, counted as the one empty partition, no span.
-    mixed = _by_partition(materialize([bars], resources={"io_manager": io_manager}, tags=_range("2024-01-04|CCCUSDT", "2024-01-04|DDDUSDT")))
+    mixed = _by_partition(
+        materialize(
+            [bars], resources={"io_manager": io_manager}, tags=_range("2024-01-04|CCCUSDT", "2024-01-04|DDDUSDT")
+        )
+    )
     assert {k: (v["rows"], v["empty_partitions"], v["first_at"]) for k, v in mixed.items()} == {
         "2024-01-04|CCCUSDT": (1, 0, "2024-01-04 00:00:00+00:00"),
         "2024-01-04|DDDUSDT": (0, 1, "-"),
@@ -269,17 +311,24 @@ def test_per_partition_metadata_uses_dagsters_accumulator(io_manager, monkeypatc
     from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
     from dagster._core.execution.context.system import StepExecutionContext
 
-    assert AssetMetadataHandle(asset_key=AssetKey("a"), partition_key="k") in OutputMetadataAccumulator(
-        per_output_metadata={AssetMetadataHandle(asset_key=AssetKey("a"), partition_key="k"): {}}
-    ).per_output_metadata
+    assert (
+        AssetMetadataHandle(asset_key=AssetKey("a"), partition_key="k")
+        in OutputMetadataAccumulator(
+            per_output_metadata={AssetMetadataHandle(asset_key=AssetKey("a"), partition_key="k"): {}}
+        ).per_output_metadata
+    )
 
     def refuse(*args, **kwargs):
         raise AssertionError("the per-key public route was taken")
 
     monkeypatch.setattr(StepExecutionContext, "add_asset_metadata", refuse)
-    result = materialize([bars], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-01|CCCUSDT"))
+    result = materialize(
+        [bars], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-01|CCCUSDT")
+    )
     assert {k: v["rows"] for k, v in _by_partition(result).items()} == {
-        "2024-01-01|AAAUSDT": 2, "2024-01-01|BBBUSDT": 3, "2024-01-01|CCCUSDT": 1
+        "2024-01-01|AAAUSDT": 2,
+        "2024-01-01|BBBUSDT": 3,
+        "2024-01-01|CCCUSDT": 1,
     }
 
 
@@ -298,7 +347,10 @@ SHAPE = {"columns": {"date": pl.Date, "symbol": pl.String, "price": pl.Float64}}
 def evolving(context: AssetExecutionContext) -> pl.DataFrame:
     values = {"price": 1.5, "volume": 10.0}
     rows = [
-        {name: (day if name == "date" else symbol if name == "symbol" else values.get(name, "x")) for name in SHAPE["columns"]}
+        {
+            name: (day if name == "date" else symbol if name == "symbol" else values.get(name, "x"))
+            for name in SHAPE["columns"]
+        }
         for day, symbol in _keys(context)
     ]
     return pl.DataFrame(rows, schema=SHAPE["columns"])
@@ -319,14 +371,19 @@ def test_an_added_column_migrates_the_table_and_incompatible_changes_are_refused
     assert stored["volume"].to_list() == [None, 10.0]  # the old row has no value; the new one has
     # A removed column and a changed type: refused with the table, column and types, not retried.
     for columns, expected in (
-        ({"date": pl.Date, "symbol": pl.String, "price": pl.Float64}, "raw.evolving: the output has no column 'volume' (DOUBLE)"),
+        (
+            {"date": pl.Date, "symbol": pl.String, "price": pl.Float64},
+            "raw.evolving: the output has no column 'volume' (DOUBLE)",
+        ),
         (
             {"date": pl.Date, "symbol": pl.String, "price": pl.String, "volume": pl.Float64},
             "raw.evolving: column 'price' is DOUBLE in the table but VARCHAR in the output",
         ),
     ):
         SHAPE["columns"] = columns
-        result = materialize([evolving], resources={"io_manager": io_manager}, partition_key="2024-01-03|AAAUSDT", raise_on_error=False)
+        result = materialize(
+            [evolving], resources={"io_manager": io_manager}, partition_key="2024-01-03|AAAUSDT", raise_on_error=False
+        )
         assert not result.success
         failure = next(e for e in result.all_events if e.is_step_failure).event_specific_data
         message = failure.error.message + (failure.error.cause.message if failure.error.cause else "")
@@ -356,9 +413,13 @@ def klines(context: AssetExecutionContext) -> pl.DataFrame:
 
 def test_a_table_keeps_one_interval(io_manager, tmp_path):
     INTERVAL["value"] = "1h"
-    assert materialize([klines], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-02|AAAUSDT")).success
+    assert materialize(
+        [klines], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-02|AAAUSDT")
+    ).success
     INTERVAL["value"] = "1m"
-    result = materialize([klines], resources={"io_manager": io_manager}, partition_key="2024-01-03|AAAUSDT", raise_on_error=False)
+    result = materialize(
+        [klines], resources={"io_manager": io_manager}, partition_key="2024-01-03|AAAUSDT", raise_on_error=False
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure).event_specific_data
     message = failure.error.message + (failure.error.cause.message if failure.error.cause else "")
@@ -373,7 +434,9 @@ def test_a_table_keeps_one_interval(io_manager, tmp_path):
     INTERVAL["value"] = "1h"
     assert materialize([klines], resources={"io_manager": io_manager}, partition_key="2024-01-03|AAAUSDT").success
     INTERVAL["value"] = "1m"
-    assert materialize([klines], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-03|AAAUSDT")).success
+    assert materialize(
+        [klines], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-03|AAAUSDT")
+    ).success
     assert _table(tmp_path / "lake.duckdb", "raw.klines")["interval"].to_list() == ["1m"] * 3
 
 
@@ -401,15 +464,22 @@ def slow_reader(context: AssetExecutionContext, stamps: pl.LazyFrame) -> pl.Data
         [sys.executable, "-c", WRITER, SEEN["database"]], capture_output=True, text=True, timeout=60
     )
     SEEN["second"] = stamps.collect().height
-    return pl.DataFrame([{"date": day, "symbol": symbol} for day, symbol in _keys(context)], schema={"date": pl.Date, "symbol": pl.String})
+    return pl.DataFrame(
+        [{"date": day, "symbol": symbol} for day, symbol in _keys(context)],
+        schema={"date": pl.Date, "symbol": pl.String},
+    )
 
 
 def test_a_lazy_input_does_not_hold_the_file_between_reads(io_manager, tmp_path):
-    assert materialize([stamps], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-02|BBBUSDT")).success
+    assert materialize(
+        [stamps], resources={"io_manager": io_manager}, tags=_range("2024-01-01|AAAUSDT", "2024-01-02|BBBUSDT")
+    ).success
     SEEN.clear()
     SEEN["database"] = str(tmp_path / "lake.duckdb")
     result = materialize(
-        [stamps.to_source_asset(), slow_reader], resources={"io_manager": io_manager}, partition_key="2024-01-02|AAAUSDT"
+        [stamps.to_source_asset(), slow_reader],
+        resources={"io_manager": io_manager},
+        partition_key="2024-01-02|AAAUSDT",
     )
     assert result.success
     assert SEEN["writer"].returncode == 0, SEEN["writer"].stderr[-300:]
@@ -452,5 +522,7 @@ def test_an_insert_failing_after_the_delete_rolls_back_and_keeps_previous_rows(i
     monkeypatch.setattr(duckdb_io, "_run", original)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure).event_specific_data.error
-    assert "rolled back (previous rows kept): disk full (simulated)" in failure.message + (failure.cause.message if failure.cause else "")
+    assert "rolled back (previous rows kept): disk full (simulated)" in failure.message + (
+        failure.cause.message if failure.cause else ""
+    )
     assert _table(tmp_path / "lake.duckdb", "raw.prices").equals(before) and before.height == 4

@@ -21,9 +21,22 @@ def silver(rows: list[tuple[str, dt.date, str, dt.datetime]]) -> pl.DataFrame:
     return pl.DataFrame(
         [
             {
-                "date": day, "symbol": symbol, "interval": interval, "open_time": t, "close_time": t + dt.timedelta(minutes=1),
-                "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0, "quote_volume": 1.0, "trades": 1,
-                "taker_buy_base_volume": 0.0, "taker_buy_quote_volume": 0.0, "gap_before": 0, "source": "test",
+                "date": day,
+                "symbol": symbol,
+                "interval": interval,
+                "open_time": t,
+                "close_time": t + dt.timedelta(minutes=1),
+                "open": 1.0,
+                "high": 1.0,
+                "low": 1.0,
+                "close": 1.0,
+                "volume": 1.0,
+                "quote_volume": 1.0,
+                "trades": 1,
+                "taker_buy_base_volume": 0.0,
+                "taker_buy_quote_volume": 0.0,
+                "gap_before": 0,
+                "source": "test",
             }
             for symbol, day, interval, t in rows
         ],
@@ -43,7 +56,9 @@ def three_ways(frame: pl.DataFrame, day: dt.date, symbol: str, interval: str, no
 def test_listing_day_with_an_off_grid_first_bar_expects_the_slot_it_opens_in():
     listing = dt.date(2020, 8, 11)  # SOLUSDT's listing day
     first = dt.datetime(2020, 8, 11, 6, 28, 14, 789000, tzinfo=UTC)  # after maintenance, off the hour
-    frame = silver([("SOLUSDT", listing, "1h", first), ("SOLUSDT", listing, "1h", dt.datetime(2020, 8, 11, 8, tzinfo=UTC))])
+    frame = silver(
+        [("SOLUSDT", listing, "1h", first), ("SOLUSDT", listing, "1h", dt.datetime(2020, 8, 11, 8, tzinfo=UTC))]
+    )
     # Slots 06:00 .. 23:00 are due (18); the 06:28 bar fills 06:00, the 08:00 bar fills 08:00.
     assert expected_bars("SOLUSDT", listing, "1h", NOW, first) == 18
     assert three_ways(frame, listing, "SOLUSDT", "1h", NOW) == (16, 16, 16)

@@ -48,7 +48,10 @@ def test_real_history_parses_as_strings_with_the_missing_day_absent():
     assert dt.date(2024, 10, 26) not in bronze["date"].to_list()
     newest = bronze.row(-1, named=True)
     assert (newest["value"], newest["value_classification"], newest["timestamp"], newest["time_until_update"]) == (
-        "47", "Neutral", "1745280000", "6023"
+        "47",
+        "Neutral",
+        "1745280000",
+        "6023",
     )
     oldest = bronze.row(0, named=True)
     assert (oldest["value"], oldest["value_classification"], oldest["time_until_update"]) == ("73", "Greed", None)
@@ -75,7 +78,9 @@ def test_api_error_and_malformed_entries_are_refused():
     with pytest.raises(FearGreedError, match="reported an error: Invalid limit"):
         fear_greed_entries({"name": "Fear and Greed Index", "data": [], "metadata": {"error": "Invalid limit"}})
     with pytest.raises(FearGreedPayloadError, match="entry #0 value 'n/a'"):
-        fear_greed_frame([{"value": "n/a", "value_classification": "Fear", "timestamp": "1745280000"}], ingested_at=CAPTURED)
+        fear_greed_frame(
+            [{"value": "n/a", "value_classification": "Fear", "timestamp": "1745280000"}], ingested_at=CAPTURED
+        )
     with pytest.raises(FearGreedPayloadError, match="several entries"):
         entry = {"value": "40", "value_classification": "Fear", "timestamp": "1745280000"}
         fear_greed_frame([entry, entry], ingested_at=CAPTURED)
@@ -108,7 +113,9 @@ def test_backfill_range_run_writes_bronze_and_flagged_silver_from_one_request(tm
     tags = {ASSET_PARTITION_RANGE_START_TAG: "2024-10-20", ASSET_PARTITION_RANGE_END_TAG: "2024-10-31"}
     for _ in range(2):  # idempotent re-run
         assert materialize([bronze_fear_greed, silver_fear_greed_asset], resources=resources, tags=tags).success
-    assert len(requests) == 2 and requests[0].url.params["limit"] == str((CAPTURED.date() - dt.date(2024, 10, 20)).days + 2)
+    assert len(requests) == 2 and requests[0].url.params["limit"] == str(
+        (CAPTURED.date() - dt.date(2024, 10, 20)).days + 2
+    )
     connection = connect_duckdb(database, read_only=True)
     try:
         assert connection.sql("select count(*) from bronze.fear_greed").fetchall() == [(11,)]

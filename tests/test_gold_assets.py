@@ -106,7 +106,9 @@ def test_lineage_is_bronze_silver_gold(asset_graph):
         GOLD["model_evaluation"]: {GOLD["predictions"], GOLD["ml_features"]},
     }
     gold_keys = {key for key in asset_graph.get_all_asset_keys() if key.path[0] == "gold"}
-    stream = {key for key in gold_keys if asset_graph.get(key).tags.get("pipeline") == "stream"}  # test_stream_assets.py
+    stream = {
+        key for key in gold_keys if asset_graph.get(key).tags.get("pipeline") == "stream"
+    }  # test_stream_assets.py
     assert stream == {AssetKey(["gold", "bars_1m"])}
     assert gold_keys - stream == set(GOLD.values())
 
@@ -123,15 +125,22 @@ def test_partition_mappings_express_the_look_backs(asset_graph):
         "2024-03-15", GOLD["daily_features"], GOLD["daily_returns"]
     ).partitions_subset.get_partition_keys()
     assert {key.keys_by_dimension["date"] for key in features_of_day} == {"2024-03-15"}
-    assert len(features_of_day) == len(daily_symbol_partitions.get_partitions_def_for_dimension("symbol").get_partition_keys())
+    assert len(features_of_day) == len(
+        daily_symbol_partitions.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    )
     windows = {
         name: sorted(
-            asset_graph.get_parent_partition_keys_for_child("2024-03-15", GOLD["daily_returns"], GOLD[name])
-            .partitions_subset.get_partition_keys()
+            asset_graph.get_parent_partition_keys_for_child(
+                "2024-03-15", GOLD["daily_returns"], GOLD[name]
+            ).partitions_subset.get_partition_keys()
         )
         for name in ("correlations", "category_daily", "market_daily")
     }
-    assert (windows["correlations"][0], windows["correlations"][-1], len(windows["correlations"])) == ("2024-02-15", "2024-03-15", 30)
+    assert (windows["correlations"][0], windows["correlations"][-1], len(windows["correlations"])) == (
+        "2024-02-15",
+        "2024-03-15",
+        30,
+    )
     assert (windows["category_daily"][0], len(windows["category_daily"])) == ("2024-02-14", 31)
     assert windows["market_daily"] == ["2024-03-15"]
 
@@ -150,22 +159,31 @@ def test_every_gold_asset_is_documented_and_runs_in_the_duckdb_pool(asset_graph)
             assert node.assets_def.backfill_policy == BackfillPolicy.single_run(), key
             assert "partition_expr" in spec.metadata, key
     assert asset_graph.get(GOLD["daily_features"]).partitions_def == daily_symbol_partitions
-    assert all(asset_graph.get(GOLD[n]).partitions_def == daily_partitions for n in ("daily_returns", "correlations", "category_daily", "market_daily", "dim_date"))
+    assert all(
+        asset_graph.get(GOLD[n]).partitions_def == daily_partitions
+        for n in ("daily_returns", "correlations", "category_daily", "market_daily", "dim_date")
+    )
     assert asset_graph.get(GOLD["dim_symbol"]).partitions_def is None
 
 
 def test_mapping_objects_are_dagster_built_ins():
     """Custom PartitionMapping subclasses are not serialized to the webserver (PLATFORM-NOTES)."""
     assert isinstance(daily_features.get_partition_mapping(SILVER), MultiPartitionMapping)
-    assert isinstance(daily_returns.get_partition_mapping(GOLD["daily_features"]), MultiToSingleDimensionPartitionMapping)
-    assert daily_features.get_partition_mapping(SILVER).downstream_mappings_by_upstream_dimension["date"].partition_mapping == TimeWindowPartitionMapping(start_offset=-30)
+    assert isinstance(
+        daily_returns.get_partition_mapping(GOLD["daily_features"]), MultiToSingleDimensionPartitionMapping
+    )
+    assert daily_features.get_partition_mapping(SILVER).downstream_mappings_by_upstream_dimension[
+        "date"
+    ].partition_mapping == TimeWindowPartitionMapping(start_offset=-30)
     assert correlations.get_partition_mapping(GOLD["daily_returns"]) == TimeWindowPartitionMapping(start_offset=-29)
     assert category_daily.get_partition_mapping(GOLD["daily_returns"]) == TimeWindowPartitionMapping(start_offset=-30)
 
 
 # --- materializing into DuckDB ----------------------------------------------------------------
 
-SILVER_SPEC = AssetSpec(SILVER, partitions_def=daily_symbol_partitions, metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR})
+SILVER_SPEC = AssetSpec(
+    SILVER, partitions_def=daily_symbol_partitions, metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR}
+)
 
 
 def synthetic_silver() -> pl.DataFrame:
@@ -247,7 +265,9 @@ def ranged(tmp_path_factory):
     """A lake where gold is materialized as one 60-day range run per partitioning."""
     io_manager = lake(tmp_path_factory.mktemp("ranged"), "ranged")
     instance = DagsterInstance.ephemeral()
-    features_run = run(io_manager, [daily_features], instance=instance, first="2024-02-10|BTCUSDT", last="2024-04-09|ETHUSDT")
+    features_run = run(
+        io_manager, [daily_features], instance=instance, first="2024-02-10|BTCUSDT", last="2024-04-09|ETHUSDT"
+    )
     dates_run = run(io_manager, DATE_ONLY_ASSETS, instance=instance, first="2024-02-10", last="2024-04-09")
     return io_manager, features_run, dates_run
 
@@ -274,13 +294,18 @@ def test_range_run_stores_every_partition_with_bars(ranged):
     eth = stored.filter(pl.col("symbol") == "ETHUSDT")
     assert eth.filter(pl.col("date") == dt.date(2024, 3, 30))["sma_30"].to_list() == [None]
     assert eth.filter(pl.col("date") == dt.date(2024, 3, 31))["sma_30"].null_count() == 0
-    assert stored.filter((pl.col("symbol") == "BTCUSDT") & (pl.col("date") == dt.date(2024, 2, 15)))["vwap"].to_list() == [None]
+    assert stored.filter((pl.col("symbol") == "BTCUSDT") & (pl.col("date") == dt.date(2024, 2, 15)))[
+        "vwap"
+    ].to_list() == [None]
     materializations = features_run.asset_materializations_for_node("gold__daily_features")
     # Each partition records its own rows: 1 feature row, 0 for ETH's day without bars.
     assert sum(m.metadata["rows"].value for m in materializations) == 119
     assert {m.metadata["rows"].value for m in materializations} == {0, 1}
     # Window and missing-bar figures are the partition's own too.
-    by_partition = {(m.partition.keys_by_dimension["date"], m.partition.keys_by_dimension["symbol"]): m.metadata for m in materializations}
+    by_partition = {
+        (m.partition.keys_by_dimension["date"], m.partition.keys_by_dimension["symbol"]): m.metadata
+        for m in materializations
+    }
     for row in stored.iter_rows(named=True):
         figures = by_partition[(str(row["date"]), row["symbol"])]
         assert figures["missing_bars"].value == row["missing_bars"]
@@ -326,7 +351,14 @@ def test_correlations_of_one_date_alone_equal_them_inside_the_range(tmp_path, ra
 def test_date_only_gold_tables_cover_the_range(ranged):
     in_range, _, _ = ranged
     returns = table(in_range, "gold.daily_returns")
-    assert returns.height == 119 and returns.columns == ["date", "symbol", "close", "quote_volume", "return_1d", "log_return_1d"]
+    assert returns.height == 119 and returns.columns == [
+        "date",
+        "symbol",
+        "close",
+        "quote_volume",
+        "return_1d",
+        "log_return_1d",
+    ]
     market = table(in_range, "gold.market_daily")
     assert market.height == 60
     march_first = market.filter(pl.col("date") == dt.date(2024, 3, 1)).row(0, named=True)

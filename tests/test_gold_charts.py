@@ -12,13 +12,16 @@ D0 = dt.date(2024, 3, 1)
 def history(days: int, sma_30_days: int) -> pl.DataFrame:
     """A single run's view: ``days`` closes, SMA 7 from day 7, SMA 30 only on the last days."""
     dates = [D0 + dt.timedelta(days=n) for n in range(days)]
-    return pl.DataFrame({
-        "date": dates,
-        "symbol": ["BTCUSDT"] * days,
-        "close": [100.0 + n for n in range(days)],
-        "sma_7": [None if n < 6 else 97.0 + n for n in range(days)],
-        "sma_30": [None if n < days - sma_30_days else 85.5 + n for n in range(days)],
-    }, schema_overrides={"sma_7": pl.Float64, "sma_30": pl.Float64})
+    return pl.DataFrame(
+        {
+            "date": dates,
+            "symbol": ["BTCUSDT"] * days,
+            "close": [100.0 + n for n in range(days)],
+            "sma_7": [None if n < 6 else 97.0 + n for n in range(days)],
+            "sma_30": [None if n < days - sma_30_days else 85.5 + n for n in range(days)],
+        },
+        schema_overrides={"sma_7": pl.Float64, "sma_30": pl.Float64},
+    )
 
 
 def lines(frame: pl.DataFrame) -> dict[str, tuple[str, list]]:

@@ -31,7 +31,21 @@ def day(n: int) -> dt.date:
     return D0 + dt.timedelta(days=n - 1)
 
 
-def bar(date: dt.date, hour: int, minute: int = 0, *, symbol="BTCUSDT", interval="1h", open_=1.0, high=1.0, low=1.0, close=1.0, volume=1.0, quote_volume=1.0, trades=1) -> dict:
+def bar(
+    date: dt.date,
+    hour: int,
+    minute: int = 0,
+    *,
+    symbol="BTCUSDT",
+    interval="1h",
+    open_=1.0,
+    high=1.0,
+    low=1.0,
+    close=1.0,
+    volume=1.0,
+    quote_volume=1.0,
+    trades=1,
+) -> dict:
     open_time = dt.datetime.combine(date, dt.time(hour, minute), tzinfo=UTC)
     return {
         "date": date,
@@ -69,7 +83,9 @@ def silver(rows: list[dict]) -> pl.DataFrame:
 
 def daily_from_closes(closes: dict[int, float], symbol: str = "BTCUSDT") -> pl.DataFrame:
     """Daily bars (one full 1d bar per listed day) with the given closes by day number."""
-    rows = [bar(day(n), 0, symbol=symbol, interval="1d", open_=c, high=c, low=c, close=c) for n, c in sorted(closes.items())]
+    rows = [
+        bar(day(n), 0, symbol=symbol, interval="1d", open_=c, high=c, low=c, close=c) for n, c in sorted(closes.items())
+    ]
     return features.daily_bars(silver(rows), now=NOW)
 
 
@@ -162,7 +178,9 @@ def test_start_of_history_features_are_null_until_their_window_is_full():
     result = features.daily_features(daily_from_closes(closes))
     first = row(result, 1)
     assert first["close"] == 101.0
-    assert [first[c] for c in ("return_1d", "log_return_1d", "sma_7", "sma_30", "volatility_30d", "rsi_14", "drawdown_30d")] == [None] * 7
+    assert [
+        first[c] for c in ("return_1d", "log_return_1d", "sma_7", "sma_30", "volatility_30d", "rsi_14", "drawdown_30d")
+    ] == [None] * 7
     assert row(result, 2)["return_1d"] == 102.0 / 101.0 - 1
     assert row(result, 2)["log_return_1d"] == math.log(102.0 / 101.0)
     assert row(result, 6)["sma_7"] is None
@@ -213,8 +231,23 @@ def test_flat_prices_give_rsi_50_zero_volatility_and_no_drawdown():
 def test_rsi_of_only_gains_is_exactly_100_never_above():
     # Simulated SOLUSDT closes of 2024-03-02..16: fourteen gains for which 100·G/G rounds to
     # 100.00000000000001; a blocking check (RSI within [0, 100]) failed on it in a backfill.
-    real = [71.40981, 72.83581, 76.86829, 80.94505, 83.86232, 90.77646, 95.38208, 101.71246,
-            103.78547, 105.02193, 105.57228, 107.07637, 110.05615, 112.77295, 114.97983]
+    real = [
+        71.40981,
+        72.83581,
+        76.86829,
+        80.94505,
+        83.86232,
+        90.77646,
+        95.38208,
+        101.71246,
+        103.78547,
+        105.02193,
+        105.57228,
+        107.07637,
+        110.05615,
+        112.77295,
+        114.97983,
+    ]
     gains = pl.Series(real).diff().drop_nulls()
     assert 100.0 * gains.mean() / gains.mean() > 100.0  # the rounding this guards against
     closes = {n: real[0] for n in range(1, 26)}
@@ -315,7 +348,9 @@ def test_correlations_window_is_calendar_days():
 
 def returns_with_closes(closes: dict[str, dict[int, float]]) -> pl.DataFrame:
     daily = pl.concat([daily_from_closes(c, s) for s, c in closes.items()])
-    return features.daily_features(daily).select("date", "symbol", "close", "quote_volume", "return_1d", "log_return_1d")
+    return features.daily_features(daily).select(
+        "date", "symbol", "close", "quote_volume", "return_1d", "log_return_1d"
+    )
 
 
 def test_category_daily_equal_weighted_means():
@@ -328,7 +363,13 @@ def test_category_daily_equal_weighted_means():
             "UNIUSDT": {30: 5.0},  # no bar on day 31 → not a member that day
         }
     )
-    categories = {"BTCUSDT": "Layer 1", "ETHUSDT": "Layer 1", "SOLUSDT": "Layer 1", "DOGEUSDT": "Meme", "UNIUSDT": "DeFi"}
+    categories = {
+        "BTCUSDT": "Layer 1",
+        "ETHUSDT": "Layer 1",
+        "SOLUSDT": "Layer 1",
+        "DOGEUSDT": "Meme",
+        "UNIUSDT": "DeFi",
+    }
     result = features.category_daily(returns, [day(31)], categories)
     rows = {r["category"]: r for r in result.iter_rows(named=True)}
     assert set(rows) == {"Layer 1", "Meme"}
@@ -394,7 +435,13 @@ def test_date_dimension_attributes():
         "is_month_end": True,
     }
     # 2024-12-29 is a Sunday in ISO week 52 of 2024.
-    assert (rows[1]["iso_year"], rows[1]["iso_week"], rows[1]["day_of_week"], rows[1]["is_weekend"], rows[1]["is_month_end"]) == (2024, 52, 7, True, False)
+    assert (
+        rows[1]["iso_year"],
+        rows[1]["iso_week"],
+        rows[1]["day_of_week"],
+        rows[1]["is_weekend"],
+        rows[1]["is_month_end"],
+    ) == (2024, 52, 7, True, False)
 
 
 def test_symbol_dimension_has_one_row_per_universe_symbol():
@@ -430,7 +477,20 @@ def random_walk_silver(symbols: list[str], days: int, seed: int = 7) -> pl.DataF
                 if rng.random() < 0.02:
                     continue  # a missing bar
                 price *= math.exp(rng.gauss(0, 0.01))
-                rows.append(bar(day(n), hour, symbol=symbol, open_=price, high=price * 1.01, low=price * 0.99, close=price, volume=rng.random(), quote_volume=price * rng.random(), trades=rng.randint(0, 50)))
+                rows.append(
+                    bar(
+                        day(n),
+                        hour,
+                        symbol=symbol,
+                        open_=price,
+                        high=price * 1.01,
+                        low=price * 0.99,
+                        close=price,
+                        volume=rng.random(),
+                        quote_volume=price * rng.random(),
+                        trades=rng.randint(0, 50),
+                    )
+                )
     return silver(rows)
 
 
@@ -490,13 +550,24 @@ def test_missing_bars_follow_the_silver_expected_bars_rule():
         ("BUSDUSDT", dt.date(2023, 12, 16), "1h", [0]),  # after delisting
     ]
     rows = [
-        bar(date, minute // 60 if interval == "1m" else minute, minute % 60 if interval == "1m" else 0, symbol=symbol, interval=interval)
+        bar(
+            date,
+            minute // 60 if interval == "1m" else minute,
+            minute % 60 if interval == "1m" else 0,
+            symbol=symbol,
+            interval=interval,
+        )
         for symbol, date, interval, minutes in days
         for minute in minutes
     ]
     daily = features.daily_bars(silver(rows), now=now)
     got = {(r["symbol"], r["date"]): r["missing_bars"] for r in daily.iter_rows(named=True)}
-    first_bars = {(r["symbol"], r["date"]): min(x["open_time"] for x in rows if (x["symbol"], x["date"]) == (r["symbol"], r["date"])) for r in daily.iter_rows(named=True)}
+    first_bars = {
+        (r["symbol"], r["date"]): min(
+            x["open_time"] for x in rows if (x["symbol"], x["date"]) == (r["symbol"], r["date"])
+        )
+        for r in daily.iter_rows(named=True)
+    }
     want = {
         (symbol, date): max(expected_bars(symbol, date, interval, now, first_bars[(symbol, date)]) - len(minutes), 0)
         for symbol, date, interval, minutes in days

@@ -190,11 +190,30 @@ def computed(silver_like, universe_for_realdata) -> pl.DataFrame:
 
 
 def test_real_data_has_the_documented_shape(csv_days):
-    assert sorted(csv_days) == ["ADAUSDT", "BCHUSDT", "BNBUSDT", "BTCUSDT", "DOGEUSDT", "ETHUSDT", "SOLUSDT", "TRXUSDT", "XRPUSDT"]
+    assert sorted(csv_days) == [
+        "ADAUSDT",
+        "BCHUSDT",
+        "BNBUSDT",
+        "BTCUSDT",
+        "DOGEUSDT",
+        "ETHUSDT",
+        "SOLUSDT",
+        "TRXUSDT",
+        "XRPUSDT",
+    ]
     # The folder's README says 5 days; the files miss these 6 days of 2026 in every symbol.
-    missing_2026 = {dt.date(2026, 1, 8), dt.date(2026, 1, 20), dt.date(2026, 3, 20), dt.date(2026, 3, 21), dt.date(2026, 3, 22), dt.date(2026, 3, 25)}
+    missing_2026 = {
+        dt.date(2026, 1, 8),
+        dt.date(2026, 1, 20),
+        dt.date(2026, 3, 20),
+        dt.date(2026, 3, 21),
+        dt.date(2026, 3, 22),
+        dt.date(2026, 3, 25),
+    }
     for by_day in csv_days.values():
-        days_2026 = {dt.date(2026, 1, 1) + dt.timedelta(days=k) for k in range((max(by_day) - dt.date(2026, 1, 1)).days + 1)}
+        days_2026 = {
+            dt.date(2026, 1, 1) + dt.timedelta(days=k) for k in range((max(by_day) - dt.date(2026, 1, 1)).days + 1)
+        }
         assert max(by_day) == dt.date(2026, 3, 30)
         assert days_2026 - set(by_day) == missing_2026
 

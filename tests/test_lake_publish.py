@@ -72,8 +72,10 @@ def _range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
 def _duckdb_groups(path) -> dict[tuple[str, str], tuple[int, float, float]]:
     with connect_duckdb(str(path), read_only=True) as con:
         frame = con.sql("select * from silver.ohlcv").pl()
-    groups = frame.sort("open_time").group_by("symbol", "date").agg(
-        n=pl.len(), close=pl.col("close").sum(), volume=pl.col("volume").sum()
+    groups = (
+        frame.sort("open_time")
+        .group_by("symbol", "date")
+        .agg(n=pl.len(), close=pl.col("close").sum(), volume=pl.col("volume").sum())
     )
     return {(r["symbol"], str(r["date"])): (r["n"], r["close"], r["volume"]) for r in groups.iter_rows(named=True)}
 
@@ -157,12 +159,16 @@ def test_sigkill_mid_publish_leaves_table_readable_at_a_complete_version(tmp_pat
     uri = str(tmp_path / "lake" / "gold" / "crash")
     for day in range(3):
         d = dt.date(2024, 1, 1) + dt.timedelta(days=day)
-        publish(uri, pl.DataFrame({"date": [d] * 200_000, "symbol": ["BTCUSDT"] * 200_000, "value": [0] * 200_000}),
-                predicate=f"date = '{d}'")
+        publish(
+            uri,
+            pl.DataFrame({"date": [d] * 200_000, "symbol": ["BTCUSDT"] * 200_000, "value": [0] * 200_000}),
+            predicate=f"date = '{d}'",
+        )
     for delay in (0.8, 1.3, 1.9):
         before = DeltaTable(uri).version()
-        child = subprocess.Popen([sys.executable, "-c", CRASHER, uri], stdout=subprocess.PIPE,
-                                 env={**os.environ, "PYTHONPATH": os.getcwd()})
+        child = subprocess.Popen(
+            [sys.executable, "-c", CRASHER, uri], stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()}
+        )
         assert child.stdout.readline().strip() == b"ready"
         time.sleep(delay)
         os.kill(child.pid, signal.SIGKILL)
@@ -209,8 +215,12 @@ def test_every_nth_commit_compacts_and_keeps_time_travel(tmp_path):
     # One commit per symbol (as hourly daily x symbol runs do): five files in the date partition;
     # the commit at version 4 (4 % 4 == 0) triggers the compaction.
     for i, symbol in enumerate(["A", "B", "C", "D", "E"]):
-        publish(uri, pl.DataFrame({"date": [day], "symbol": [symbol], "value": [i]}),
-                predicate=f"date = '{day}' AND symbol = '{symbol}'", vacuum_every_commits=4)
+        publish(
+            uri,
+            pl.DataFrame({"date": [day], "symbol": [symbol], "value": [i]}),
+            predicate=f"date = '{day}' AND symbol = '{symbol}'",
+            vacuum_every_commits=4,
+        )
     table = DeltaTable(uri)
     assert [h["operation"] for h in table.history(3)] == ["OPTIMIZE", "WRITE", "WRITE"]
     assert len(table.file_uris()) == 1
@@ -232,7 +242,6 @@ def test_from_env_binds_credentials_through_envvar(monkeypatch, tmp_path):
     assert DeltaLake.from_env(str(tmp_path / "lake")).root == str(tmp_path / "lake")
 
 
-
 def test_a_failed_publish_after_the_duckdb_commit_is_repaired_by_the_rerun(tmp_path, monkeypatch):
     """The crash order: DuckDB commits first, then the lake. A publish that fails (or a process that
     dies) between the two fails the step and leaves the lake at its previous complete version; the
@@ -250,11 +259,15 @@ def test_a_failed_publish_after_the_duckdb_commit_is_repaired_by_the_rerun(tmp_p
 
     def object_store_down(uri, frame, **kwargs):
         if uri.endswith("silver/ohlcv"):
-            raise lake_module.LakePublishError(f"publishing {len(frame)} rows to {uri} failed (table unchanged): store down")
+            raise lake_module.LakePublishError(
+                f"publishing {len(frame)} rows to {uri} failed (table unchanged): store down"
+            )
         return real_publish(uri, frame, **kwargs)
 
     monkeypatch.setattr(lake_module, "publish", object_store_down)
-    failed = materialize(ASSETS, resources=_resources(duckdb_path, lake), tags=_range_tags(FIRST, LAST), raise_on_error=False)
+    failed = materialize(
+        ASSETS, resources=_resources(duckdb_path, lake), tags=_range_tags(FIRST, LAST), raise_on_error=False
+    )
     assert not failed.success
     assert len({day for _, day in _duckdb_groups(duckdb_path)}) == (LAST - FIRST).days + 1  # DuckDB committed
     after_failure = DeltaTable(lake.uri("silver", "ohlcv"))

@@ -40,7 +40,9 @@ def _free_port() -> int:
 def s3_endpoint():
     moto = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
     port = _free_port()
-    server = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -100,5 +102,6 @@ def test_s3_lake_publishes_and_reads_back(tmp_path, s3_endpoint):
         "s3", endpoint_url=s3_endpoint, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, region_name="us-east-1"
     ).list_objects_v2(Bucket="cryptolake", Prefix="lake/silver/ohlcv/_delta_log/")
     assert {o["Key"].rsplit("/", 1)[-1] for o in listing["Contents"]} >= {
-        "00000000000000000000.json", "00000000000000000001.json"
+        "00000000000000000000.json",
+        "00000000000000000001.json",
     }

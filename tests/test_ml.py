@@ -32,7 +32,7 @@ def day(n: int) -> dt.date:
 # BTCUSDT every day 0..40; ETHUSDT misses day 20 (inside its volume window of day 40, outside
 # day 31's ret_7d); closes and volumes follow simple closed forms so the test can recompute them.
 BTC_CLOSE = {n: 100.0 + n + (n % 3) * 0.5 for n in range(41)}
-ETH_CLOSE = {n: 50.0 * (1.01 ** n) * (1.0 + 0.02 * (n % 2)) for n in range(41) if n != 20}
+ETH_CLOSE = {n: 50.0 * (1.01**n) * (1.0 + 0.02 * (n % 2)) for n in range(41) if n != 20}
 BTC_VOLUME = {n: 1000.0 + 37.0 * ((n * 7) % 11) for n in range(41)}
 ETH_VOLUME = {n: 400.0 + 13.0 * ((n * 5) % 9) for n in range(41) if n != 20}
 
@@ -40,15 +40,35 @@ ETH_VOLUME = {n: 400.0 + 13.0 * ((n * 5) % 9) for n in range(41) if n != 20}
 def hand_built():
     returns = pl.DataFrame(
         [{"date": day(n), "symbol": "BTCUSDT", "close": c, "quote_volume": BTC_VOLUME[n]} for n, c in BTC_CLOSE.items()]
-        + [{"date": day(n), "symbol": "ETHUSDT", "close": c, "quote_volume": ETH_VOLUME[n]} for n, c in ETH_CLOSE.items()],
+        + [
+            {"date": day(n), "symbol": "ETHUSDT", "close": c, "quote_volume": ETH_VOLUME[n]}
+            for n, c in ETH_CLOSE.items()
+        ],
         schema={"date": pl.Date, "symbol": pl.String, "close": pl.Float64, "quote_volume": pl.Float64},
     )
     day_features = pl.DataFrame(
-        {"date": [day(31), day(31), day(40)], "symbol": ["BTCUSDT", "ETHUSDT", "ETHUSDT"], "volatility_30d": [0.5, None, 0.7], "rsi_14": [55.0, 45.0, 60.0], "drawdown_30d": [-0.1, -0.2, 0.0]},
-        schema={"date": pl.Date, "symbol": pl.String, "volatility_30d": pl.Float64, "rsi_14": pl.Float64, "drawdown_30d": pl.Float64},
+        {
+            "date": [day(31), day(31), day(40)],
+            "symbol": ["BTCUSDT", "ETHUSDT", "ETHUSDT"],
+            "volatility_30d": [0.5, None, 0.7],
+            "rsi_14": [55.0, 45.0, 60.0],
+            "drawdown_30d": [-0.1, -0.2, 0.0],
+        },
+        schema={
+            "date": pl.Date,
+            "symbol": pl.String,
+            "volatility_30d": pl.Float64,
+            "rsi_14": pl.Float64,
+            "drawdown_30d": pl.Float64,
+        },
     )
     correlations = pl.DataFrame(
-        {"date": [day(31), day(40)], "symbol_a": ["BTCUSDT", "BTCUSDT"], "symbol_b": ["ETHUSDT", "ETHUSDT"], "corr_30d": [0.42, -0.3]},
+        {
+            "date": [day(31), day(40)],
+            "symbol_a": ["BTCUSDT", "BTCUSDT"],
+            "symbol_b": ["ETHUSDT", "ETHUSDT"],
+            "corr_30d": [0.42, -0.3],
+        },
         schema={"date": pl.Date, "symbol_a": pl.String, "symbol_b": pl.String, "corr_30d": pl.Float64},
     )
     category_daily = pl.DataFrame(
@@ -59,11 +79,17 @@ def hand_built():
         {"date": [day(31), day(40)], "symbols": [4, 5], "advancers": [3, 1], "decliners": [1, 3]},
         schema={"date": pl.Date, "symbols": pl.Int64, "advancers": pl.Int64, "decliners": pl.Int64},
     )
-    fear_greed = pl.DataFrame({"date": [day(31), day(40)], "value": [72, None]}, schema={"date": pl.Date, "value": pl.Int64})
+    fear_greed = pl.DataFrame(
+        {"date": [day(31), day(40)], "value": [72, None]}, schema={"date": pl.Date, "value": pl.Int64}
+    )
     coingecko = pl.DataFrame(
         # BTC: snapshot of day 28 (3 days old on 31), and day 32 (after 31: must not be used for 31).
         # ETH: only day 23 (8 days before 31: too old) and day 40.
-        {"date": [day(28), day(32), day(23), day(40)], "symbol": ["BTCUSDT", "BTCUSDT", "ETHUSDT", "ETHUSDT"], "market_cap_rank": [1, 2, 2, 3]},
+        {
+            "date": [day(28), day(32), day(23), day(40)],
+            "symbol": ["BTCUSDT", "BTCUSDT", "ETHUSDT", "ETHUSDT"],
+            "market_cap_rank": [1, 2, 2, 3],
+        },
         schema={"date": pl.Date, "symbol": pl.String, "market_cap_rank": pl.Int64},
     )
     return returns, day_features, correlations, category_daily, market_daily, fear_greed, coingecko
@@ -150,10 +176,17 @@ def simulated_silver(seed: int = 7, start: dt.date = START) -> pl.DataFrame:
             volume = float(rng.uniform(100, 200))
             rows.append(
                 {
-                    "date": day(n), "symbol": symbol, "interval": "1d",
+                    "date": day(n),
+                    "symbol": symbol,
+                    "interval": "1d",
                     "open_time": dt.datetime.combine(day(n), dt.time(), tzinfo=dt.UTC),
-                    "open": open_, "high": max(open_, close) * 1.01, "low": min(open_, close) * 0.99, "close": close,
-                    "volume": volume, "quote_volume": volume * close, "trades": 100 + n,
+                    "open": open_,
+                    "high": max(open_, close) * 1.01,
+                    "low": min(open_, close) * 0.99,
+                    "close": close,
+                    "volume": volume,
+                    "quote_volume": volume * close,
+                    "trades": 100 + n,
                 }
             )
     return pl.DataFrame(rows).with_columns(pl.col("open_time").dt.cast_time_unit("us"))
@@ -172,12 +205,19 @@ def gold_inputs(silver: pl.DataFrame, start: dt.date = START) -> dict[str, pl.Da
         "correlations": features.correlations_30d(returns, history),
         "category_daily": features.category_daily(returns, history, CATEGORY),
         "market_daily": features.market_daily(returns, history),
-        "fear_greed": pl.DataFrame({"date": history, "value": [(n * 37) % 101 for n in range(HISTORY_DAYS)]}, schema={"date": pl.Date, "value": pl.Int64}),
-        "coingecko": pl.DataFrame({"date": [day(5)] * len(SYMBOLS), "symbol": SYMBOLS, "market_cap_rank": list(range(1, len(SYMBOLS) + 1))}),
+        "fear_greed": pl.DataFrame(
+            {"date": history, "value": [(n * 37) % 101 for n in range(HISTORY_DAYS)]},
+            schema={"date": pl.Date, "value": pl.Int64},
+        ),
+        "coingecko": pl.DataFrame(
+            {"date": [day(5)] * len(SYMBOLS), "symbol": SYMBOLS, "market_cap_rank": list(range(1, len(SYMBOLS) + 1))}
+        ),
     }
 
 
-def pipeline_from_silver(silver: pl.DataFrame, days: list[dt.date], last_closed: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
+def pipeline_from_silver(
+    silver: pl.DataFrame, days: list[dt.date], last_closed: dt.date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Silver → gold.daily_features → daily_returns → correlations / category / market → ml_features
     (every day of the history, as the lake would hold them) → predictions of ``days``."""
     inputs = gold_inputs(silver)
@@ -204,11 +244,15 @@ def test_changing_silver_after_day_d_leaves_features_and_predictions_of_d_unchan
     feature_columns = [c for c in ml.ML_FEATURES_SCHEMA if not c.startswith("target")]
     on_d = pl.col("date") == CUTOFF
     assert before_features.filter(on_d).height == len(SYMBOLS)
-    assert before_features.filter(on_d).select(feature_columns).equals(after_features.filter(on_d).select(feature_columns))
+    assert (
+        before_features.filter(on_d).select(feature_columns).equals(after_features.filter(on_d).select(feature_columns))
+    )
     assert before_predictions.height == 2 * len(SYMBOLS)
     assert before_predictions.equals(after_predictions)
     # The target of D reads D+1's close: it did change, as it must.
-    assert not before_features.filter(on_d)["target_log_return_1d"].equals(after_features.filter(on_d)["target_log_return_1d"])
+    assert not before_features.filter(on_d)["target_log_return_1d"].equals(
+        after_features.filter(on_d)["target_log_return_1d"]
+    )
     # And a day after D does see the change (the test would catch a frozen pipeline).
     assert not before_features.filter(pl.col("date") == CUTOFF + dt.timedelta(days=2)).equals(
         after_features.filter(pl.col("date") == CUTOFF + dt.timedelta(days=2))
@@ -280,15 +324,51 @@ def random_predictions(seed: int, signal: float = 0.0, days: int = 40, symbols: 
     for n in range(days):
         for name in names:
             target = float(rng.normal(0, 0.03))
-            outcome_rows.append({"date": day(n), "symbol": name, "ret_1d": float(rng.normal(0, 0.03)), "target_log_return_1d": target, "target_up": target > 0})
+            outcome_rows.append(
+                {
+                    "date": day(n),
+                    "symbol": name,
+                    "ret_1d": float(rng.normal(0, 0.03)),
+                    "target_log_return_1d": target,
+                    "target_up": target > 0,
+                }
+            )
             for model in ("linear", "gbm"):
                 score = signal * target + float(rng.normal(0, 0.03))
-                prediction_rows.append({"date": day(n), "symbol": name, "model": model, "predicted_log_return": score, "prob_up": 1 / (1 + math.exp(-score * 50))})
+                prediction_rows.append(
+                    {
+                        "date": day(n),
+                        "symbol": name,
+                        "model": model,
+                        "predicted_log_return": score,
+                        "prob_up": 1 / (1 + math.exp(-score * 50)),
+                    }
+                )
     outcomes = pl.DataFrame(outcome_rows)
     # A last day whose target is unknown: never scored.
-    outcomes = pl.concat([outcomes, pl.DataFrame([{"date": day(days), "symbol": names[0], "ret_1d": 0.01, "target_log_return_1d": None, "target_up": None}], schema=outcomes.schema)])
-    prediction_rows.append({"date": day(days), "symbol": names[0], "model": "linear", "predicted_log_return": 0.1, "prob_up": 0.9})
-    prediction_rows.append({"date": day(days), "symbol": names[0], "model": "gbm", "predicted_log_return": 0.1, "prob_up": 0.9})
+    outcomes = pl.concat(
+        [
+            outcomes,
+            pl.DataFrame(
+                [
+                    {
+                        "date": day(days),
+                        "symbol": names[0],
+                        "ret_1d": 0.01,
+                        "target_log_return_1d": None,
+                        "target_up": None,
+                    }
+                ],
+                schema=outcomes.schema,
+            ),
+        ]
+    )
+    prediction_rows.append(
+        {"date": day(days), "symbol": names[0], "model": "linear", "predicted_log_return": 0.1, "prob_up": 0.9}
+    )
+    prediction_rows.append(
+        {"date": day(days), "symbol": names[0], "model": "gbm", "predicted_log_return": 0.1, "prob_up": 0.9}
+    )
     return pl.DataFrame(prediction_rows), outcomes
 
 
@@ -306,7 +386,8 @@ def test_daily_metrics_match_an_independent_computation():
         out = outcomes.filter(pl.col("date") == day(n)).sort("symbol")
         y = out["target_log_return_1d"].to_numpy()
         scores = {
-            m: predictions.filter((pl.col("date") == day(n)) & (pl.col("model") == m)).sort("symbol") for m in ("linear", "gbm")
+            m: predictions.filter((pl.col("date") == day(n)) & (pl.col("model") == m)).sort("symbol")
+            for m in ("linear", "gbm")
         }
         cases = {m: (p["predicted_log_return"].to_numpy(), p["prob_up"].to_numpy() > 0.5) for m, p in scores.items()}
         ret_1d = out["ret_1d"].to_numpy()
@@ -341,7 +422,9 @@ def test_evaluation_says_no_edge_on_noise_and_finds_a_real_one():
     assert signal["linear"]["mean_ic"] > 0.5 and signal["linear"]["mean_long_short"] > 0
     assert "edge detected: gbm, linear" in evaluation.verdict(signal)
     # Pooled figures, recomputed: hit rate and its z against 50 %.
-    daily = evaluation.daily_evaluation(*random_predictions(5, signal=1.0, days=60, symbols=20)).filter(pl.col("strategy") == "linear")
+    daily = evaluation.daily_evaluation(*random_predictions(5, signal=1.0, days=60, symbols=20)).filter(
+        pl.col("strategy") == "linear"
+    )
     hits, rows = int(daily["hits"].sum()), int(daily["symbols"].sum())
     assert signal["linear"]["hit_rate"] == hits / rows
     assert signal["linear"]["hit_rate_z"] == pytest.approx((hits - rows / 2) / math.sqrt(rows / 4))
@@ -377,10 +460,20 @@ BAD_ML_FRAMES = [
     ("gold/ml_features", "schema", lambda f: f.with_columns(_at(40, "rsi_14", 101.0)), 1),
     ("gold/ml_features", "unique_date_symbol", _dup, 2),
     ("gold/ml_features", "features_in_range", lambda f: f.with_columns(_at(40, "market_breadth", 1.5)), 1),
-    ("gold/ml_features", "target_consistent", lambda f: f.with_columns(_at(40, "target_up", not f["target_up"][40])), 1),
+    (
+        "gold/ml_features",
+        "target_consistent",
+        lambda f: f.with_columns(_at(40, "target_up", not f["target_up"][40])),
+        1,
+    ),
     ("gold/predictions", "schema", lambda f: f.with_columns(_at(0, "prob_up", 1.2)), 1),
     ("gold/predictions", "unique_date_symbol_model", _dup, 2),
-    ("gold/predictions", "trained_before_date", lambda f: f.with_columns(_at(0, "trained_through", f["trained_on"][0] - dt.timedelta(days=1))), 1),
+    (
+        "gold/predictions",
+        "trained_before_date",
+        lambda f: f.with_columns(_at(0, "trained_through", f["trained_on"][0] - dt.timedelta(days=1))),
+        1,
+    ),
     ("gold/model_evaluation", "schema", lambda f: f.with_columns(_at(0, "hit_rate", 1.5)), 1),
     ("gold/model_evaluation", "unique_date_strategy", _dup, 2),
 ]
@@ -396,7 +489,9 @@ def test_clean_ml_tables_pass_every_check(clean_frames):
         assert {f.rule.name: f.count for f in evaluate_table(BY_ASSET[asset], frame, RuleContext()) if f.count} == {}
 
 
-@pytest.mark.parametrize(("asset", "check", "mutate", "expected"), BAD_ML_FRAMES, ids=[f"{a}:{c}" for a, c, _, _ in BAD_ML_FRAMES])
+@pytest.mark.parametrize(
+    ("asset", "check", "mutate", "expected"), BAD_ML_FRAMES, ids=[f"{a}:{c}" for a, c, _, _ in BAD_ML_FRAMES]
+)
 def test_a_minimal_bad_ml_frame_fails_its_check_only(clean_frames, asset, check, mutate, expected):
     findings = {f.rule.name: f for f in evaluate_table(BY_ASSET[asset], mutate(clean_frames[asset]), RuleContext())}
     assert findings[check].count == expected
@@ -425,8 +520,12 @@ def test_assets_fill_the_three_tables_through_dagster(tmp_path):
     start = today - dt.timedelta(days=HISTORY_DAYS - 1)
     inputs = gold_inputs(simulated_silver(start=start), start=start)
     tables = {
-        "daily_returns": ("gold", "daily_returns"), "daily_features": ("gold", "daily_features"), "correlations": ("gold", "correlations"),
-        "category_daily": ("gold", "category_daily"), "market_daily": ("gold", "market_daily"), "fear_greed": ("silver", "fear_greed"),
+        "daily_returns": ("gold", "daily_returns"),
+        "daily_features": ("gold", "daily_features"),
+        "correlations": ("gold", "correlations"),
+        "category_daily": ("gold", "category_daily"),
+        "market_daily": ("gold", "market_daily"),
+        "fear_greed": ("silver", "fear_greed"),
         "coingecko": ("silver", "coingecko_markets"),
     }
     database = str(tmp_path / "ml.duckdb")
@@ -436,14 +535,19 @@ def test_assets_fill_the_three_tables_through_dagster(tmp_path):
             connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             connection.execute(f"CREATE TABLE {schema}.{table} AS SELECT * FROM frame")
     sources = [
-        AssetSpec(list(key), partitions_def=daily_symbol_partitions if name == "daily_features" else daily_partitions,
-                  metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR if name == "daily_features" else "date"})
+        AssetSpec(
+            list(key),
+            partitions_def=daily_symbol_partitions if name == "daily_features" else daily_partitions,
+            metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR if name == "daily_features" else "date"},
+        )
         for name, key in tables.items()
     ]
     resources = {"io_manager": CryptoLakeDuckDBIOManager(database=database)}
     every = [*sources, ml_features_asset, predictions_asset, evaluation_asset]
     day_range = {ASSET_PARTITION_RANGE_START_TAG: str(start), ASSET_PARTITION_RANGE_END_TAG: str(today)}
-    assert materialize(every, selection=[ml_features_asset, predictions_asset], resources=resources, tags=day_range).success
+    assert materialize(
+        every, selection=[ml_features_asset, predictions_asset], resources=resources, tags=day_range
+    ).success
     evaluated_run = materialize(every, selection=[evaluation_asset], resources=resources)
     [materialization] = evaluated_run.asset_materializations_for_node("gold__model_evaluation")
     assert materialization.metadata["chart"].value.startswith("![model evaluation](data:image/png;base64,")
@@ -452,7 +556,11 @@ def test_assets_fill_the_three_tables_through_dagster(tmp_path):
 
     def read(table):
         with duckdb.connect(database, read_only=True) as connection:
-            return connection.sql(f"SELECT * FROM gold.{table}").pl().sort(*(["date", "symbol", "model"] if table == "predictions" else ["date", "symbol"]))
+            return (
+                connection.sql(f"SELECT * FROM gold.{table}")
+                .pl()
+                .sort(*(["date", "symbol", "model"] if table == "predictions" else ["date", "symbol"]))
+            )
 
     table, predictions = read("ml_features"), read("predictions")
     assert table.height == HISTORY_DAYS * len(SYMBOLS)
@@ -465,7 +573,9 @@ def test_assets_fill_the_three_tables_through_dagster(tmp_path):
     assert evaluated["date"].max() == today - dt.timedelta(days=2)
 
     one_day = str(today - dt.timedelta(days=10))
-    assert materialize(every, selection=[ml_features_asset, predictions_asset], resources=resources, partition_key=one_day).success
+    assert materialize(
+        every, selection=[ml_features_asset, predictions_asset], resources=resources, partition_key=one_day
+    ).success
     assert read("ml_features").equals(table) and read("predictions").equals(predictions)
 
 
@@ -497,7 +607,6 @@ def test_partition_mappings_reach_one_day_ahead_only_for_the_target():
     assert graph.get(AssetKey(["gold", "model_evaluation"])).partitions_def is None
 
 
-
 def test_ml_targets_schedule_refills_the_day_whose_next_day_just_closed():
     from dagster import build_schedule_context
 
@@ -505,6 +614,12 @@ def test_ml_targets_schedule_refills_the_day_whose_next_day_just_closed():
     from cryptolake_assets.schedules import ML_FEATURES_KEY, ml_targets_schedule
 
     when = dt.datetime(2024, 7, 3, 1, 10, tzinfo=dt.UTC)
-    result = ml_targets_schedule.evaluate_tick(build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def()))
+    result = ml_targets_schedule.evaluate_tick(
+        build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def())
+    )
     [request] = result.run_requests
-    assert (request.partition_key, request.run_key, request.asset_selection) == ("2024-07-01", "ml_targets:2024-07-01", [ML_FEATURES_KEY])
+    assert (request.partition_key, request.run_key, request.asset_selection) == (
+        "2024-07-01",
+        "ml_targets:2024-07-01",
+        [ML_FEATURES_KEY],
+    )

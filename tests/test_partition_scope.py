@@ -15,7 +15,9 @@ def test_universe_scope_is_one_short_line():
     keys = [f"{day}|{symbol}" for day in ("2024-01-01", "2024-01-02", "2024-01-03") for symbol in symbols]
     scope = scope_from_keys(keys)
     text = scope.describe()
-    assert text == f"2024-01-01..2024-01-03 (3 days) × {len(symbols)} symbol(s): {scope.symbols[0]}..{scope.symbols[-1]}"
+    assert (
+        text == f"2024-01-01..2024-01-03 (3 days) × {len(symbols)} symbol(s): {scope.symbols[0]}..{scope.symbols[-1]}"
+    )
     assert len(text) < 100
 
 

@@ -85,7 +85,11 @@ def test_range_run_writes_every_simulated_bar_once(range_lake):
     assert silver.select(pl.struct("symbol", "open_time").is_unique().all()).item()
     assert sorted(silver["date"].unique().to_list()) == DAYS
     with connect_duckdb(str(path), read_only=True) as con:
-        types = dict(con.sql("select column_name, data_type from information_schema.columns where table_name = 'ohlcv'").fetchall())
+        types = dict(
+            con.sql(
+                "select column_name, data_type from information_schema.columns where table_name = 'ohlcv'"
+            ).fetchall()
+        )
     assert types["date"] == "DATE" and types["open_time"] == "TIMESTAMP WITH TIME ZONE"
 
 

@@ -24,12 +24,18 @@ assert len(CHECKS) == 11
 
 def _run(tmp_path, first: str, last: str, instance) -> bool:
     resources = {
-        "io_manager": CryptoLakeDuckDBIOManager(database=str(tmp_path / "c.duckdb"), lake=DeltaLake(root=str(tmp_path / "lake"))),
+        "io_manager": CryptoLakeDuckDBIOManager(
+            database=str(tmp_path / "c.duckdb"), lake=DeltaLake(root=str(tmp_path / "lake"))
+        ),
         "binance": BinanceClient(source="simulated", simulation_seed=7),
     }
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
     result = materialize(
-        [stub_silver, build_table_checks(SILVER_OHLCV)], resources=resources, tags=tags, instance=instance, raise_on_error=False
+        [stub_silver, build_table_checks(SILVER_OHLCV)],
+        resources=resources,
+        tags=tags,
+        instance=instance,
+        raise_on_error=False,
     )
     return result.success
 
@@ -52,12 +58,18 @@ def test_a_range_run_publishes_every_partition_outcome_and_a_rerun_replaces_it(t
     assert set(results["run_id"].unique()) == {instance.get_runs()[0].run_id}
     # BTCUSDT repeats its 07:00 bar (ERROR, 2 rows); ETHUSDT misses its 05:00 bar (WARN, 1 slot).
     assert _failing(results) == {(BAD, "unique_symbol_open_time", "2"), (GOOD, "complete_bars", "1")}
-    duplicate = results.filter((pl.col("symbol") == "BTCUSDT") & (pl.col("check_name") == "unique_symbol_open_time")).row(0, named=True)
+    duplicate = results.filter(
+        (pl.col("symbol") == "BTCUSDT") & (pl.col("check_name") == "unique_symbol_open_time")
+    ).row(0, named=True)
     assert (duplicate["severity"], duplicate["rows_checked"]) == ("ERROR", 25)
     assert [row["open_time"] for row in json.loads(duplicate["sample"])] == ["2024-01-15T07:00:00+00:00"] * 2
     assert duplicate["description"].startswith("2 failing row(s): Exactly one bar per (symbol, open_time)")
-    missing = results.filter((pl.col("symbol") == "ETHUSDT") & (pl.col("check_name") == "complete_bars")).row(0, named=True)
-    assert json.loads(missing["sample"]) == [{"date": "2024-01-15", "symbol": "ETHUSDT", "missing_open_time": "2024-01-15T05:00:00+00:00"}]
+    missing = results.filter((pl.col("symbol") == "ETHUSDT") & (pl.col("check_name") == "complete_bars")).row(
+        0, named=True
+    )
+    assert json.loads(missing["sample"]) == [
+        {"date": "2024-01-15", "symbol": "ETHUSDT", "missing_open_time": "2024-01-15T05:00:00+00:00"}
+    ]
     assert results.filter(pl.col("passed"))["sample"].is_null().all()
 
     # ETHUSDT's missing bar arrives: re-checking that partition alone replaces its rows only.
@@ -85,9 +97,11 @@ def test_a_large_range_records_each_partitions_own_outcome(tmp_path):
 @pytest.mark.parametrize(
     ("partitions", "expected"),
     [
-        (["2024-01-15|BTCUSDT", "2024-01-16|ETHUSDT"],
-         "(asset = 'silver/ohlcv') AND (check_name IN ('schema', 'complete_bars')) AND "
-         "(date >= '2024-01-15' AND date <= '2024-01-16') AND (symbol IN ('BTCUSDT', 'ETHUSDT'))"),
+        (
+            ["2024-01-15|BTCUSDT", "2024-01-16|ETHUSDT"],
+            "(asset = 'silver/ohlcv') AND (check_name IN ('schema', 'complete_bars')) AND "
+            "(date >= '2024-01-15' AND date <= '2024-01-16') AND (symbol IN ('BTCUSDT', 'ETHUSDT'))",
+        ),
         ([], "(asset = 'silver/ohlcv') AND (check_name IN ('schema', 'complete_bars'))"),
     ],
 )

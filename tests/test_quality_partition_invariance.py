@@ -20,12 +20,26 @@ def bars(day: dt.date, returns: list[float], start: float) -> list[dict]:
     for hour, r in enumerate(returns):
         opened, close = close, close * (1 + r)
         t = dt.datetime.combine(day, dt.time(hour), tzinfo=UTC)
-        rows.append({
-            "date": day, "symbol": "BTCUSDT", "interval": "1h", "open_time": t, "close_time": t + dt.timedelta(minutes=59, seconds=59, microseconds=999000),
-            "open": opened, "high": max(opened, close), "low": min(opened, close), "close": close, "volume": 1.0,
-            "quote_volume": (opened + close) / 2, "trades": 1, "taker_buy_base_volume": 0.0, "taker_buy_quote_volume": 0.0,
-            "gap_before": 0, "source": "test",
-        })
+        rows.append(
+            {
+                "date": day,
+                "symbol": "BTCUSDT",
+                "interval": "1h",
+                "open_time": t,
+                "close_time": t + dt.timedelta(minutes=59, seconds=59, microseconds=999000),
+                "open": opened,
+                "high": max(opened, close),
+                "low": min(opened, close),
+                "close": close,
+                "volume": 1.0,
+                "quote_volume": (opened + close) / 2,
+                "trades": 1,
+                "taker_buy_base_volume": 0.0,
+                "taker_buy_quote_volume": 0.0,
+                "gap_before": 0,
+                "source": "test",
+            }
+        )
     return rows
 
 

@@ -55,17 +55,35 @@ def _bars(symbol: str, hours: range, day: dt.date = DAY) -> pl.DataFrame:
     for hour in hours:
         open_time = dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
         price = 100.0 + hour % 2
-        rows.append({"date": day, "symbol": symbol, "interval": "1h", "open_time": open_time,
-                     "close_time": open_time + dt.timedelta(hours=1, milliseconds=-1), "open": price, "high": price + 1,
-                     "low": price - 1, "close": price, "volume": 1.0, "quote_volume": price, "trades": 3,
-                     "taker_buy_base_volume": 0.5, "taker_buy_quote_volume": price / 2, "gap_before": 0, "source": "test"})
+        rows.append(
+            {
+                "date": day,
+                "symbol": symbol,
+                "interval": "1h",
+                "open_time": open_time,
+                "close_time": open_time + dt.timedelta(hours=1, milliseconds=-1),
+                "open": price,
+                "high": price + 1,
+                "low": price - 1,
+                "close": price,
+                "volume": 1.0,
+                "quote_volume": price,
+                "trades": 3,
+                "taker_buy_base_volume": 0.5,
+                "taker_buy_quote_volume": price / 2,
+                "gap_before": 0,
+                "source": "test",
+            }
+        )
     return pl.DataFrame(rows, schema=SILVER_OHLCV_SCHEMA)
 
 
 # BTCUSDT repeats a bar (ERROR: unique_symbol_open_time); ETHUSDT misses its 05:00 bar (WARN only).
 SILVER_BY_PARTITION = {
     BAD: pl.concat([_bars("BTCUSDT", range(24)), _bars("BTCUSDT", range(7, 8))]),
-    GOOD: _bars("ETHUSDT", range(24)).filter(pl.col("open_time").dt.hour() != 5).with_columns(gap_before=pl.when(pl.col("open_time").dt.hour() == 6).then(1).otherwise(0).cast(pl.Int32)),
+    GOOD: _bars("ETHUSDT", range(24))
+    .filter(pl.col("open_time").dt.hour() != 5)
+    .with_columns(gap_before=pl.when(pl.col("open_time").dt.hour() == 6).then(1).otherwise(0).cast(pl.Int32)),
 }
 
 
@@ -130,12 +148,21 @@ def test_blocking_error_stops_gold_of_that_partition_only(tmp_path):
     assert failed.metadata["failing_rows"].value == 2
     assert "unique_symbol_open_time [ERROR]" in failed.metadata["rule"].value
     sample = failed.metadata["failing_sample"].value
-    assert sample.count("2024-01-15 07:00:00+00:00") == 2 and sample.startswith("| date | symbol | interval | open_time")
-    others = {name: e.passed for (key, name), e in _evaluations(bad).items() if key == "silver/ohlcv" and name != "unique_symbol_open_time"}
+    assert sample.count("2024-01-15 07:00:00+00:00") == 2 and sample.startswith(
+        "| date | symbol | interval | open_time"
+    )
+    others = {
+        name: e.passed
+        for (key, name), e in _evaluations(bad).items()
+        if key == "silver/ohlcv" and name != "unique_symbol_open_time"
+    }
     assert others == {name: True for name in others} and len(others) == 10
 
     assert good.success
-    assert {e.asset_key for e in good.get_asset_materialization_events()} == {AssetKey(["silver", "ohlcv"]), AssetKey(["gold", "daily_features"])}
+    assert {e.asset_key for e in good.get_asset_materialization_events()} == {
+        AssetKey(["silver", "ohlcv"]),
+        AssetKey(["gold", "daily_features"]),
+    }
     warned = _evaluations(good)[("silver/ohlcv", "complete_bars")]
     assert (warned.passed, warned.severity.value, warned.blocking, warned.partition) == (False, "WARN", False, GOOD)
     assert warned.metadata["failing_rows"].value == 1
@@ -147,9 +174,20 @@ def test_blocking_error_stops_gold_of_that_partition_only(tmp_path):
 
 
 def _kline(hour: int, **override) -> list:
-    fields = {"open_time": DAY_MS + hour * H, "open": "100.0", "high": "101.0", "low": "99.0", "close": "100.5",
-              "volume": "2.0", "close_time": DAY_MS + (hour + 1) * H - 1, "quote": "200.0", "trades": 5,
-              "taker_base": "1.0", "taker_quote": "100.0", "ignore": "0"}
+    fields = {
+        "open_time": DAY_MS + hour * H,
+        "open": "100.0",
+        "high": "101.0",
+        "low": "99.0",
+        "close": "100.5",
+        "volume": "2.0",
+        "close_time": DAY_MS + (hour + 1) * H - 1,
+        "quote": "200.0",
+        "trades": 5,
+        "taker_base": "1.0",
+        "taker_quote": "100.0",
+        "ignore": "0",
+    }
     fields.update(override)
     return list(fields.values())
 
@@ -168,7 +206,11 @@ BRONZE_ROWS = [
 ]
 
 
-@asset(key=["bronze", "klines"], partitions_def=daily_symbol_partitions, metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR})
+@asset(
+    key=["bronze", "klines"],
+    partitions_def=daily_symbol_partitions,
+    metadata={"partition_expr": DAILY_SYMBOL_PARTITION_EXPR},
+)
 def stub_bronze(context) -> pl.DataFrame:
     """Bronze klines as a fetch would have stored them."""
     return bronze_klines_frame(BRONZE_ROWS, symbol="BTCUSDT", interval="1h", source="test", ingested_at=INGESTED)
@@ -177,18 +219,53 @@ def stub_bronze(context) -> pl.DataFrame:
 def test_quarantine_holds_exactly_the_bad_rows_with_their_original_values(tmp_path):
     path = tmp_path / "lake.duckdb"
     checks = [build_table_checks(t) for t in (BRONZE_KLINES, SILVER_OHLCV, SILVER_QUARANTINE)]
-    result = materialize([stub_bronze, silver_ohlcv, *checks], partition_key=BAD, resources=_resources(path), raise_on_error=False)
+    result = materialize(
+        [stub_bronze, silver_ohlcv, *checks], partition_key=BAD, resources=_resources(path), raise_on_error=False
+    )
     assert result.success  # bronze rules that silver handles are WARN, and silver is clean
     query = documented_quarantine_query()
     assert "DATE '2024-01-15' AND symbol = 'BTCUSDT'" in query  # the partition this test quarantines into
     quarantined = _read(path, query)
     assert quarantined.rows() == [
-        (DAY, "BTCUSDT", DAY_MS + 3 * H, "close_before_open", "close_time is not after open_time (not a valid bar)",
-         "100.0", "101.0", "99.0", "100.5", "2.0", DAY_MS + 3 * H - 1000),
-        (DAY, "BTCUSDT", DAY_MS + 9 * H, "volume_inconsistent", "quote volume outside [low, high] × volume, or a taker-buy volume above its total",
-         "100.0", "101.0", "99.0", "100.5", "2.0", DAY_MS + 10 * H - 1),
-        (DAY, "BTCUSDT", DAY_MS + 23 * H, "unclosed_candle", "the candle was still open when fetched (close_time not before ingested_at): its values are partial",
-         "100.0", "101.0", "99.0", "100.5", "2.0", int(INGESTED.timestamp() * 1000) + 1),
+        (
+            DAY,
+            "BTCUSDT",
+            DAY_MS + 3 * H,
+            "close_before_open",
+            "close_time is not after open_time (not a valid bar)",
+            "100.0",
+            "101.0",
+            "99.0",
+            "100.5",
+            "2.0",
+            DAY_MS + 3 * H - 1000,
+        ),
+        (
+            DAY,
+            "BTCUSDT",
+            DAY_MS + 9 * H,
+            "volume_inconsistent",
+            "quote volume outside [low, high] × volume, or a taker-buy volume above its total",
+            "100.0",
+            "101.0",
+            "99.0",
+            "100.5",
+            "2.0",
+            DAY_MS + 10 * H - 1,
+        ),
+        (
+            DAY,
+            "BTCUSDT",
+            DAY_MS + 23 * H,
+            "unclosed_candle",
+            "the candle was still open when fetched (close_time not before ingested_at): its values are partial",
+            "100.0",
+            "101.0",
+            "99.0",
+            "100.5",
+            "2.0",
+            int(INGESTED.timestamp() * 1000) + 1,
+        ),
     ]
     silver = _read(path, "SELECT open_time FROM silver.ohlcv ORDER BY open_time")
     assert [t.hour for t in silver["open_time"]] == [h for h in range(24) if h not in (3, 9, 23)]
@@ -198,7 +275,10 @@ def test_quarantine_holds_exactly_the_bad_rows_with_their_original_values(tmp_pa
         ("silver/ohlcv", "complete_bars"): 3,
         ("silver/ohlcv_quarantine", "quarantine_empty"): 3,
     }
-    materialized = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()}
+    materialized = {
+        e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     assert materialized["silver/ohlcv_quarantine"]["rows"].value == 3
 
 
@@ -208,7 +288,10 @@ def test_simulated_pipeline_passes_every_error_check_in_a_range_run(tmp_path):
     result = materialize(
         [bronze_klines, silver_ohlcv, *checks],
         resources=_resources(path),
-        tags={ASSET_PARTITION_RANGE_START_TAG: "2024-03-01|BTCUSDT", ASSET_PARTITION_RANGE_END_TAG: "2024-03-02|ETHUSDT"},
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: "2024-03-01|BTCUSDT",
+            ASSET_PARTITION_RANGE_END_TAG: "2024-03-02|ETHUSDT",
+        },
     )
     assert result.success
     evaluations = _evaluations(result)
@@ -217,7 +300,12 @@ def test_simulated_pipeline_passes_every_error_check_in_a_range_run(tmp_path):
     assert len(per_partition) == (5 + 11 + 3) * 4  # one result per check and partition
     assert {e.event_specific_data.partition for e in per_partition} == keys
     assert [k for k, e in evaluations.items() if not e.passed and e.severity.value == "ERROR"] == []
-    schema = [e.event_specific_data for e in per_partition if e.event_specific_data.check_name == "schema" and e.event_specific_data.asset_key == AssetKey(["silver", "ohlcv"])]
+    schema = [
+        e.event_specific_data
+        for e in per_partition
+        if e.event_specific_data.check_name == "schema"
+        and e.event_specific_data.asset_key == AssetKey(["silver", "ohlcv"])
+    ]
     assert [e.metadata["rows_checked"].value for e in schema] == [24] * 4
 
 
@@ -228,14 +316,21 @@ def _features_run(path, first: str, last: str):
 
 
 def test_small_range_run_records_each_partition_and_blocks_the_whole_range(tmp_path):
-    result = _features_run(tmp_path / "lake.duckdb", f"{DAY - dt.timedelta(days=1)}|BTCUSDT", f"{DAY + dt.timedelta(days=1)}|BTCUSDT")
+    result = _features_run(
+        tmp_path / "lake.duckdb", f"{DAY - dt.timedelta(days=1)}|BTCUSDT", f"{DAY + dt.timedelta(days=1)}|BTCUSDT"
+    )
     assert not result.success
     unique = {
         e.event_specific_data.partition: e.event_specific_data.passed
         for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == "unique_symbol_open_time"
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == "unique_symbol_open_time"
     }
-    assert unique == {f"{DAY - dt.timedelta(days=1)}|BTCUSDT": True, BAD: False, f"{DAY + dt.timedelta(days=1)}|BTCUSDT": True}
+    assert unique == {
+        f"{DAY - dt.timedelta(days=1)}|BTCUSDT": True,
+        BAD: False,
+        f"{DAY + dt.timedelta(days=1)}|BTCUSDT": True,
+    }
     assert {e.asset_key for e in result.get_asset_materialization_events()} == {AssetKey(["silver", "ohlcv"])}
 
 

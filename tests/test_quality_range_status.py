@@ -52,19 +52,25 @@ def test_a_failure_inside_a_large_range_stays_on_its_partition_until_that_partit
     instance, path = _instance(tmp_path, monkeypatch), tmp_path / "lake.duckdb"
     # BAD repeats a bar (ERROR); another day misses 3 bars (complete_bars, WARN).
     missing_day = f"{DAY - dt.timedelta(days=10)}|BTCUSDT"
-    gappy = pipeline._bars("BTCUSDT", range(24), DAY - dt.timedelta(days=10)).filter(~pl.col("open_time").dt.hour().is_in([3, 4, 5]))
+    gappy = pipeline._bars("BTCUSDT", range(24), DAY - dt.timedelta(days=10)).filter(
+        ~pl.col("open_time").dt.hour().is_in([3, 4, 5])
+    )
     monkeypatch.setitem(pipeline.SILVER_BY_PARTITION, missing_day, gappy)
     result = _range(instance, path)
     assert not result.success  # the ERROR blocks
     assert _status(instance, UNIQUE) == {BAD: FAILED}
     assert _status(instance, COMPLETE) == {missing_day: FAILED}
     per_partition = [
-        e.event_specific_data for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == "complete_bars" and e.event_specific_data.partition
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == "complete_bars"
+        and e.event_specific_data.partition
     ]
-    assert [(e.partition, e.passed, e.severity.value, e.metadata["failing_rows"].value, e.metadata["rows_checked"].value) for e in per_partition] == [
-        (missing_day, False, "WARN", 3, 21)
-    ]
+    assert [
+        (e.partition, e.passed, e.severity.value, e.metadata["failing_rows"].value, e.metadata["rows_checked"].value)
+        for e in per_partition
+    ] == [(missing_day, False, "WARN", 3, 21)]
 
     # A later single-partition run of another partition passes: the failures stay where they are.
     assert materialize(ASSETS, partition_key=OTHER, resources=pipeline._resources(path), instance=instance).success
@@ -78,7 +84,12 @@ def test_a_failure_inside_a_large_range_stays_on_its_partition_until_that_partit
     assert again.success
     assert _status(instance, UNIQUE) == {BAD: PASSED, OTHER: PASSED}
     assert _status(instance, COMPLETE) == {missing_day: PASSED, OTHER: PASSED}
-    partitioned = [e for e in again.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.partition]
+    partitioned = [
+        e
+        for e in again.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.partition
+    ]
     assert sorted((e.event_specific_data.check_name, e.event_specific_data.partition) for e in partitioned) == [
-        ("complete_bars", missing_day), ("unique_symbol_open_time", BAD)
+        ("complete_bars", missing_day),
+        ("unique_symbol_open_time", BAD),
     ]

@@ -107,10 +107,19 @@ def test_the_documented_quirks(month, missing, off_grid, quarantined):
     rows = list(csv.reader(path.open()))
     year, mon = map(int, month.split("-"))
     first = dt.date(year, mon, 1)
-    days = [d for d in _days(first, (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)) if d >= dt.date(2017, 8, 17)]
+    days = [
+        d
+        for d in _days(first, (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1))
+        if d >= dt.date(2017, 8, 17)
+    ]
     expected = _expected(rows, "BTCUSDT", H, days)
     assert (expected["missing"], expected["off_grid"], expected["quarantined"]) == (missing, off_grid, quarantined)
-    out = _through_silver(bronze_klines_frame(rows, symbol="BTCUSDT", interval="1h", source="archive", ingested_at=INGESTED), "BTCUSDT", "1h", days)
+    out = _through_silver(
+        bronze_klines_frame(rows, symbol="BTCUSDT", interval="1h", source="archive", ingested_at=INGESTED),
+        "BTCUSDT",
+        "1h",
+        days,
+    )
     silver = out["silver"]
     if month == "2017-09":
         gap = silver.filter(pl.col("gap_before") > 0)
@@ -140,11 +149,15 @@ def test_daily_archive_zips_are_complete_and_clean(folder, interval, rows_per_da
         assert _errors(out["findings"]) == {}
         assert out["findings"][("silver/ohlcv", "complete_bars")].count == 0
         assert out["findings"][("silver/ohlcv", "on_interval_grid")].count == 0
-        assert out["silver"]["open_time"][0] == dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)  # µs dumps normalised
+        assert out["silver"]["open_time"][0] == dt.datetime.combine(
+            day, dt.time(), tzinfo=dt.UTC
+        )  # µs dumps normalised
 
 
 def test_unclosed_last_candle_is_quarantined_not_kept():
-    rows = json.loads((REALDATA / "binance_rest_json" / "nautechsystems_nautilus_trader" / "http_spot_market_klines.json").read_text())
+    rows = json.loads(
+        (REALDATA / "binance_rest_json" / "nautechsystems_nautilus_trader" / "http_spot_market_klines.json").read_text()
+    )
     fetched_at = dt.datetime.fromtimestamp((rows[-1][0] + 30_000) / 1000, tz=dt.UTC)  # 30 s into the last minute
     fetched_ms = int(fetched_at.timestamp() * 1000)
     still_open = [r for r in rows if r[6] >= fetched_ms]
@@ -158,9 +171,15 @@ def test_unclosed_last_candle_is_quarantined_not_kept():
 
 
 def test_overlapping_requests_are_flagged_in_bronze_and_deduplicated_in_silver():
-    rows = json.loads((REALDATA / "binance_rest_json" / "algo-one_binance-data-downloader" / "BTCUSDT-1h-2024-01-15.klines.json").read_text())
+    rows = json.loads(
+        (
+            REALDATA / "binance_rest_json" / "algo-one_binance-data-downloader" / "BTCUSDT-1h-2024-01-15.klines.json"
+        ).read_text()
+    )
     first = bronze_klines_frame(rows[:15], symbol="BTCUSDT", interval="1h", source="binance", ingested_at=INGESTED)
-    second = bronze_klines_frame(rows[10:], symbol="BTCUSDT", interval="1h", source="binance", ingested_at=INGESTED + dt.timedelta(minutes=1))
+    second = bronze_klines_frame(
+        rows[10:], symbol="BTCUSDT", interval="1h", source="binance", ingested_at=INGESTED + dt.timedelta(minutes=1)
+    )
     out = _through_silver(pl.concat([first, second]), "BTCUSDT", "1h", [dt.date(2024, 1, 15)])
     overlap = len(set(r[0] for r in rows[:15]) & set(r[0] for r in rows[10:]))
     assert out["findings"][("bronze/klines", "unique_symbol_open_time")].count == 2 * overlap

@@ -34,7 +34,13 @@ def dim_date_without_rows() -> pl.DataFrame:
 
 
 def _features_checks(path, instance):
-    result = materialize([stub_silver, daily_features, CHECKS], partition_key=GOOD, resources=_resources(path), instance=instance, raise_on_error=False)
+    result = materialize(
+        [stub_silver, daily_features, CHECKS],
+        partition_key=GOOD,
+        resources=_resources(path),
+        instance=instance,
+        raise_on_error=False,
+    )
     return result, _evaluations(result)
 
 
@@ -53,7 +59,9 @@ def test_a_symbol_missing_from_the_stored_dim_symbol_fails_and_blocks(tmp_path):
 def test_a_date_missing_from_the_stored_dim_date_fails(tmp_path):
     path, instance = tmp_path / "lake.duckdb", DagsterInstance.ephemeral()
     materialize_dimensions(path, instance, [DAY])
-    assert materialize([dim_date_without_rows], partition_key=str(DAY), resources=_resources(path), instance=instance).success
+    assert materialize(
+        [dim_date_without_rows], partition_key=str(DAY), resources=_resources(path), instance=instance
+    ).success
     _, checks = _features_checks(path, instance)
     failed = checks[("gold/daily_features", "date_in_dim_date")]
     assert (failed.passed, failed.severity.value, failed.metadata["failing_rows"].value) == (False, "ERROR", 1)
@@ -71,9 +79,22 @@ def test_dimensions_not_materialized_yet_warn_that_the_references_cannot_be_veri
 
 
 def test_correlation_pairs_are_checked_against_the_given_dim_symbol():
-    frame = pl.DataFrame({"date": [DAY, DAY], "symbol_a": ["BTCUSDT", "ETHUSDT"], "symbol_b": ["ETHUSDT", "SOLUSDT"], "corr_30d": [0.5, 0.4]})
+    frame = pl.DataFrame(
+        {
+            "date": [DAY, DAY],
+            "symbol_a": ["BTCUSDT", "ETHUSDT"],
+            "symbol_b": ["ETHUSDT", "SOLUSDT"],
+            "corr_30d": [0.5, 0.4],
+        }
+    )
     dims = symbol_dimension(load_universe()).filter(pl.col("symbol") != "SOLUSDT")
-    [finding] = [f for f in evaluate_table(GOLD_CORRELATIONS, frame, RuleContext(dimensions={"gold/dim_symbol": dims})) if f.rule.name == "symbols_in_dim_symbol"]
+    [finding] = [
+        f
+        for f in evaluate_table(GOLD_CORRELATIONS, frame, RuleContext(dimensions={"gold/dim_symbol": dims}))
+        if f.rule.name == "symbols_in_dim_symbol"
+    ]
     assert (finding.count, finding.rows["symbol_b"].to_list()) == (1, ["SOLUSDT"])
-    [unknown] = [f for f in evaluate_table(GOLD_CORRELATIONS, frame, RuleContext()) if f.rule.name == "symbols_in_dim_symbol"]
+    [unknown] = [
+        f for f in evaluate_table(GOLD_CORRELATIONS, frame, RuleContext()) if f.rule.name == "symbols_in_dim_symbol"
+    ]
     assert (unknown.passed, unknown.severity.value) == (False, "WARN")

@@ -35,12 +35,26 @@ def _kline(hour: int) -> list:
     low, high = price - 0.5, price + 0.6
     volume = 2.0 + hour / 10
     quote = volume * (low + high) / 2
-    return [DAY_MS + hour * H, f"{price:.2f}", f"{high:.2f}", f"{low:.2f}", f"{price + 0.05:.2f}", f"{volume:.4f}",
-            DAY_MS + (hour + 1) * H - 1, f"{quote:.6f}", 10 + hour, f"{volume / 2:.4f}", f"{quote / 2:.6f}", "0"]
+    return [
+        DAY_MS + hour * H,
+        f"{price:.2f}",
+        f"{high:.2f}",
+        f"{low:.2f}",
+        f"{price + 0.05:.2f}",
+        f"{volume:.4f}",
+        DAY_MS + (hour + 1) * H - 1,
+        f"{quote:.6f}",
+        10 + hour,
+        f"{volume / 2:.4f}",
+        f"{quote / 2:.6f}",
+        "0",
+    ]
 
 
 def clean_bronze() -> pl.DataFrame:
-    return bronze_klines_frame([_kline(h) for h in range(24)], symbol="BTCUSDT", interval="1h", source="test", ingested_at=INGESTED)
+    return bronze_klines_frame(
+        [_kline(h) for h in range(24)], symbol="BTCUSDT", interval="1h", source="test", ingested_at=INGESTED
+    )
 
 
 def clean_silver() -> pl.DataFrame:
@@ -54,7 +68,9 @@ def clean_quarantine() -> pl.DataFrame:
 
 
 def one_quarantined_row() -> pl.DataFrame:
-    bad = clean_bronze().with_columns(close_time=pl.when(pl.col("open_time") == DAY_MS).then(DAY_MS - 1).otherwise("close_time"))
+    bad = clean_bronze().with_columns(
+        close_time=pl.when(pl.col("open_time") == DAY_MS).then(DAY_MS - 1).otherwise("close_time")
+    )
     quarantine = split_valid_rows(bad, quarantined_at=INGESTED)[1]
     assert quarantine["rule"].to_list() == ["close_before_open"]
     return quarantine
@@ -67,8 +83,21 @@ def daily_silver() -> pl.DataFrame:
         for n, day in enumerate(FEATURE_DAYS):
             close = 100.0 * (index + 1) * (1 + 0.01 * ((n * (index + 2)) % 7 - 3))
             open_time = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-            rows.append({"date": day, "symbol": symbol, "interval": "1d", "open_time": open_time, "open": close * 0.99,
-                         "high": close * 1.02, "low": close * 0.97, "close": close, "volume": 5.0, "quote_volume": 5.0 * close, "trades": 7})
+            rows.append(
+                {
+                    "date": day,
+                    "symbol": symbol,
+                    "interval": "1d",
+                    "open_time": open_time,
+                    "open": close * 0.99,
+                    "high": close * 1.02,
+                    "low": close * 0.97,
+                    "close": close,
+                    "volume": 5.0,
+                    "quote_volume": 5.0 * close,
+                    "trades": 7,
+                }
+            )
     return pl.DataFrame(rows)
 
 
@@ -155,19 +184,62 @@ BAD_INPUTS = [
     ("silver/ohlcv", "date_is_open_time_day", lambda f: f.with_columns(at(3, "date", DAY - dt.timedelta(days=1))), 1),
     ("silver/ohlcv", "unique_symbol_open_time", duplicate(7), 2),
     ("silver/ohlcv", "prices_positive", lambda f: f.with_columns(at(4, "low", -1.0)), 1),
-    ("silver/ohlcv", "ohlc_consistent", lambda f: f.with_columns((pl.col("open") + pl.when(pl.int_range(pl.len()) == 6).then(1.0).otherwise(0.0)).alias("open")), 1),
+    (
+        "silver/ohlcv",
+        "ohlc_consistent",
+        lambda f: f.with_columns(
+            (pl.col("open") + pl.when(pl.int_range(pl.len()) == 6).then(1.0).otherwise(0.0)).alias("open")
+        ),
+        1,
+    ),
     ("silver/ohlcv", "volumes_non_negative", lambda f: f.with_columns(at(8, "trades", -1)), 1),
-    ("silver/ohlcv", "quote_volume_consistent", lambda f: f.with_columns((pl.col("quote_volume") * pl.when(pl.int_range(pl.len()) == 9).then(2.0).otherwise(1.0)).alias("quote_volume")), 1),
-    ("silver/ohlcv", "close_after_open", lambda f: f.with_columns(at(10, "close_time", dt.datetime.combine(DAY, dt.time(9, 59), tzinfo=dt.UTC))), 1),
-    ("silver/ohlcv", "on_interval_grid", lambda f: f.with_columns(at(11, "open_time", dt.datetime.combine(DAY, dt.time(11, 28, 14, 789000), tzinfo=dt.UTC))), 1),
+    (
+        "silver/ohlcv",
+        "quote_volume_consistent",
+        lambda f: f.with_columns(
+            (pl.col("quote_volume") * pl.when(pl.int_range(pl.len()) == 9).then(2.0).otherwise(1.0)).alias(
+                "quote_volume"
+            )
+        ),
+        1,
+    ),
+    (
+        "silver/ohlcv",
+        "close_after_open",
+        lambda f: f.with_columns(at(10, "close_time", dt.datetime.combine(DAY, dt.time(9, 59), tzinfo=dt.UTC))),
+        1,
+    ),
+    (
+        "silver/ohlcv",
+        "on_interval_grid",
+        lambda f: f.with_columns(
+            at(11, "open_time", dt.datetime.combine(DAY, dt.time(11, 28, 14, 789000), tzinfo=dt.UTC))
+        ),
+        1,
+    ),
     ("silver/ohlcv", "complete_bars", lambda f: f.filter(~pl.int_range(pl.len()).is_in([0, 12, 13])), 3),
-    ("silver/ohlcv", "return_outliers", lambda f: f.with_columns((pl.col(c) * pl.when(pl.int_range(pl.len()) == 10).then(1.5).otherwise(1.0)).alias(c) for c in ("close", "high")), 2),
+    (
+        "silver/ohlcv",
+        "return_outliers",
+        lambda f: f.with_columns(
+            (pl.col(c) * pl.when(pl.int_range(pl.len()) == 10).then(1.5).otherwise(1.0)).alias(c)
+            for c in ("close", "high")
+        ),
+        2,
+    ),
     ("silver/ohlcv_quarantine", "schema", lambda f: one_quarantined_row().drop("quarantined_at"), 1),
     ("silver/ohlcv_quarantine", "rule_known", lambda f: one_quarantined_row().with_columns(rule=pl.lit("made_up")), 1),
     ("silver/ohlcv_quarantine", "quarantine_empty", lambda f: one_quarantined_row(), 1),
     ("gold/daily_features", "schema", lambda f: f.with_columns(at(5, "bars", 0)), 1),
     ("gold/daily_features", "unique_symbol_date", duplicate(40), 2),
-    ("gold/daily_features", "ohlc_consistent", lambda f: f.with_columns((pl.col("low") * pl.when(pl.int_range(pl.len()) == 3).then(2.0).otherwise(1.0)).alias("low")), 1),
+    (
+        "gold/daily_features",
+        "ohlc_consistent",
+        lambda f: f.with_columns(
+            (pl.col("low") * pl.when(pl.int_range(pl.len()) == 3).then(2.0).otherwise(1.0)).alias("low")
+        ),
+        1,
+    ),
     ("gold/daily_features", "rsi_in_range", lambda f: f.with_columns(at(100, "rsi_14", 101.0)), 1),
     ("gold/daily_features", "volatility_non_negative", lambda f: f.with_columns(at(100, "volatility_30d", -0.1)), 1),
     ("gold/daily_features", "null_where_window_incomplete", lambda f: f.with_columns(at(0, "sma_30", 100.0)), 1),
@@ -175,24 +247,46 @@ BAD_INPUTS = [
     ("gold/daily_features", "date_in_dim_date", lambda f: f.with_columns(at(0, "date", dt.date(2022, 12, 31))), 1),
     ("gold/correlations", "schema", lambda f: f.with_columns(pl.col("corr_30d").cast(pl.Float32)), 1),
     ("gold/correlations", "corr_in_range", lambda f: f.with_columns(at(2, "corr_30d", 1.5)), 1),
-    ("gold/correlations", "one_row_per_pair", lambda f: f.with_columns(at(1, "symbol_a", f["symbol_b"][1]), at(1, "symbol_b", f["symbol_a"][1])), 1),
+    (
+        "gold/correlations",
+        "one_row_per_pair",
+        lambda f: f.with_columns(at(1, "symbol_a", f["symbol_b"][1]), at(1, "symbol_b", f["symbol_a"][1])),
+        1,
+    ),
     ("gold/correlations", "symbols_in_dim_symbol", lambda f: f.with_columns(at(0, "symbol_b", "ZZZUSDT")), 1),
     ("gold/dim_symbol", "schema", lambda f: f.with_columns(at(0, "stablecoin", None)), 1),
     ("gold/dim_symbol", "unique_symbol", duplicate(3), 2),
-    ("gold/dim_symbol", "listing_window_valid", lambda f: f.with_columns(at(2, "delisted_on", f["listed_on"][2] - dt.timedelta(days=1))), 1),
+    (
+        "gold/dim_symbol",
+        "listing_window_valid",
+        lambda f: f.with_columns(at(2, "delisted_on", f["listed_on"][2] - dt.timedelta(days=1))),
+        1,
+    ),
     ("gold/dim_date", "schema", lambda f: f.with_columns(at(4, "iso_week", 0)), 1),
     ("gold/dim_date", "unique_date", duplicate(2), 2),
-    ("gold/dim_date", "attributes_match_date", lambda f: f.with_columns(at(1, "is_weekend", not f["is_weekend"][1])), 1),
+    (
+        "gold/dim_date",
+        "attributes_match_date",
+        lambda f: f.with_columns(at(1, "is_weekend", not f["is_weekend"][1])),
+        1,
+    ),
     ("gold/category_daily", "schema", lambda f: f.with_columns(pl.col("mean_return_1d").cast(pl.Float32)), 1),
     ("gold/category_daily", "unique_date_category", duplicate(0), 2),
-    ("gold/category_daily", "member_counts_consistent", lambda f: f.with_columns(at(0, "members_with_return_1d", f["members"][0] + 1)), 1),
+    (
+        "gold/category_daily",
+        "member_counts_consistent",
+        lambda f: f.with_columns(at(0, "members_with_return_1d", f["members"][0] + 1)),
+        1,
+    ),
     ("gold/market_daily", "schema", lambda f: f.with_columns(pl.col("symbols").cast(pl.Int32)), 1),
     ("gold/market_daily", "unique_date", duplicate(1), 2),
     ("gold/market_daily", "breadth_consistent", lambda f: f.with_columns(at(0, "advancers", f["symbols"][0] + 1)), 1),
 ]
 
 
-@pytest.mark.parametrize(("asset", "check", "mutate", "expected"), BAD_INPUTS, ids=[f"{a}:{c}" for a, c, _, _ in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("asset", "check", "mutate", "expected"), BAD_INPUTS, ids=[f"{a}:{c}" for a, c, _, _ in BAD_INPUTS]
+)
 def test_minimal_bad_input_fails_only_its_check(asset, check, mutate, expected):
     result = findings(asset, mutate(CLEAN[asset]()))
     severity, count = result[check]
@@ -216,7 +310,11 @@ def test_every_check_has_a_bad_input_and_there_are_at_least_20():
 
 def test_missing_slots_name_the_missing_open_times():
     silver = clean_silver().filter(~pl.col("open_time").dt.hour().is_in([0, 12, 13]))
-    [finding] = [f for f in evaluate_table(BY_ASSET["silver/ohlcv"], silver, context_for("silver/ohlcv", silver)) if f.rule.name == "complete_bars"]
+    [finding] = [
+        f
+        for f in evaluate_table(BY_ASSET["silver/ohlcv"], silver, context_for("silver/ohlcv", silver))
+        if f.rule.name == "complete_bars"
+    ]
     assert finding.rows.to_dicts() == [
         {"date": DAY, "symbol": "BTCUSDT", "missing_open_time": dt.datetime.combine(DAY, dt.time(h), tzinfo=dt.UTC)}
         for h in (0, 12, 13)
@@ -226,7 +324,9 @@ def test_missing_slots_name_the_missing_open_times():
 def test_empty_partition_of_a_listed_day_misses_every_bar_and_today_only_closed_ones():
     empty = clean_silver().clear()
     table = BY_ASSET["silver/ohlcv"]
-    [whole] = [f for f in evaluate_table(table, empty, context_for("silver/ohlcv", empty)) if f.rule.name == "complete_bars"]
+    [whole] = [
+        f for f in evaluate_table(table, empty, context_for("silver/ohlcv", empty)) if f.rule.name == "complete_bars"
+    ]
     assert whole.count == 24
     now = dt.datetime.combine(DAY, dt.time(10, 30), tzinfo=dt.UTC)
     today = clean_silver().filter(pl.col("open_time").dt.hour() < 10)

@@ -42,7 +42,9 @@ def dead_pid() -> int:
 
 def add_started_run(instance, tags: dict[str, str], step_key: str = "silver_ohlcv") -> str:
     run_id = str(uuid.uuid4())
-    instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id=run_id, tags=tags, status=DagsterRunStatus.STARTED))
+    instance.add_run(
+        DagsterRun(job_name="daily_symbol_assets", run_id=run_id, tags=tags, status=DagsterRunStatus.STARTED)
+    )
     status = instance.event_log_storage.claim_concurrency_slot(POOL, run_id, step_key)
     assert status.is_claimed
     return run_id
@@ -94,7 +96,9 @@ def test_reused_pid_is_recognised_by_its_start_time(instance):
 
 
 def test_run_of_another_host_is_left_alone(instance):
-    run_id = add_started_run(instance, {**run_health.process_tags(), run_health.HOST_TAG: "elsewhere", run_health.PID_TAG: str(dead_pid())})
+    run_id = add_started_run(
+        instance, {**run_health.process_tags(), run_health.HOST_TAG: "elsewhere", run_health.PID_TAG: str(dead_pid())}
+    )
 
     assert run_health.recover_dead_runs(instance).failed_runs == []
     assert claimed_runs(instance) == {run_id}
@@ -113,7 +117,14 @@ def test_waiting_step_names_the_holder_and_gives_up_after_the_timeout(instance):
     holder_a = add_started_run(instance, run_health.process_tags(), "silver_ohlcv_quality")
     holder_b = add_started_run(instance, run_health.process_tags(), "gold__daily_features")
     waiter = str(uuid.uuid4())
-    instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id=waiter, tags=run_health.process_tags(), status=DagsterRunStatus.STARTED))
+    instance.add_run(
+        DagsterRun(
+            job_name="daily_symbol_assets",
+            run_id=waiter,
+            tags=run_health.process_tags(),
+            status=DagsterRunStatus.STARTED,
+        )
+    )
 
     with pytest.raises(PoolWaitTimeoutError) as raised:
         for _ in range(100):  # 0.2 s per blocked claim: the 1 s timeout hits after about 5
@@ -165,16 +176,26 @@ def test_launched_run_whose_pid_started_after_the_run_is_dead(instance):
         from dagster._core.events.log import EventLogEntry
 
         instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id=run_id, status=DagsterRunStatus.STARTING))
-        event = DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name="daily_symbol_assets", pid=newer.pid)
+        event = DagsterEvent(
+            event_type_value=DagsterEventType.RUN_START.value, job_name="daily_symbol_assets", pid=newer.pid
+        )
         # The run started an hour before the process now holding that pid.
         instance.handle_new_event(
             EventLogEntry(
-                error_info=None, level=20, user_message="", run_id=run_id, timestamp=run_health.process_start_time(newer.pid) - 3600,
-                dagster_event=event, job_name="daily_symbol_assets",
+                error_info=None,
+                level=20,
+                user_message="",
+                run_id=run_id,
+                timestamp=run_health.process_start_time(newer.pid) - 3600,
+                dagster_event=event,
+                job_name="daily_symbol_assets",
             )
         )
         [health] = run_health.active_run_health(instance)
-        assert (health.verdict, health.reason) == (run_health.DEAD, f"its process (run worker, pid {newer.pid}) is gone; pid {newer.pid} is now another process")
+        assert (health.verdict, health.reason) == (
+            run_health.DEAD,
+            f"its process (run worker, pid {newer.pid}) is gone; pid {newer.pid} is now another process",
+        )
     finally:
         newer.kill()
         newer.wait()
@@ -196,6 +217,9 @@ def test_private_dagster_imports_exist(instance):
     from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 
     assert RunFailureReason.UNEXPECTED_TERMINATION.value == "UNEXPECTED_TERMINATION"
-    assert JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION).failure_reason is RunFailureReason.UNEXPECTED_TERMINATION
+    assert (
+        JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION).failure_reason
+        is RunFailureReason.UNEXPECTED_TERMINATION
+    )
     assert isinstance(instance.run_storage, SqliteRunStorage)
     assert run_health._is_local_instance(instance)

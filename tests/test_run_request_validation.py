@@ -45,7 +45,9 @@ def _assert_refused(result, *words: str, home: Path, database: Path) -> None:
 def test_start_before_first_partition_names_the_setting(isolated):
     home, database = isolated
     result = _backfill("--start", "2022-12-30", "--end", "2023-01-02", "--symbols", "BTCUSDT")
-    _assert_refused(result, "2022-12-30", "2023-01-01", "CRYPTOLAKE_START_DATE=2022-12-30", home=home, database=database)
+    _assert_refused(
+        result, "2022-12-30", "2023-01-01", "CRYPTOLAKE_START_DATE=2022-12-30", home=home, database=database
+    )
 
 
 def test_future_end_is_refused(isolated):
@@ -81,7 +83,9 @@ def test_unknown_symbol(isolated):
 
 
 def test_partly_listed_range_runs_with_a_notice(isolated):
-    request = validate_request(dt.date(2024, 4, 9), dt.date(2024, 4, 12), ["TAOUSDT", "BTCUSDT"], today=dt.date(2026, 1, 1))
+    request = validate_request(
+        dt.date(2024, 4, 9), dt.date(2024, 4, 12), ["TAOUSDT", "BTCUSDT"], today=dt.date(2026, 1, 1)
+    )
     assert request.symbols == ["TAOUSDT", "BTCUSDT"]
     assert request.notices == ["TAOUSDT is listed from 2024-04-11: 2024-04-09..2024-04-10 stay empty"]
     delisted = validate_request(dt.date(2024, 6, 30), dt.date(2024, 7, 3), ["AGIXUSDT"], today=dt.date(2026, 1, 1))

@@ -22,7 +22,20 @@ T0 = dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
 
 
 def kline(open_ms: int, o="100.0", h="110.0", l="90.0", c="105.0", v="2.0", close_ms=None, trades=10):  # noqa: E741 - the kline fields
-    return [open_ms, o, h, l, c, v, open_ms + H - 1 if close_ms is None else close_ms, "210.0", trades, "1.0", "105.0", "0"]
+    return [
+        open_ms,
+        o,
+        h,
+        l,
+        c,
+        v,
+        open_ms + H - 1 if close_ms is None else close_ms,
+        "210.0",
+        trades,
+        "1.0",
+        "105.0",
+        "0",
+    ]
 
 
 def bronze(rows, ingested=T0, symbol="BTCUSDT"):
@@ -71,7 +84,11 @@ def test_gaps_duplicates_and_quarantine_exact():
 
     coverage = completeness(silver, [dt.date(2024, 1, 15)], ["BTCUSDT"], "1h", now=T0)
     assert coverage.row(0, named=True) == {
-        "date": dt.date(2024, 1, 15), "symbol": "BTCUSDT", "expected": 24, "present": 3, "missing": 21
+        "date": dt.date(2024, 1, 15),
+        "symbol": "BTCUSDT",
+        "expected": 24,
+        "present": 3,
+        "missing": 21,
     }
 
 

@@ -27,8 +27,16 @@ def ms(*args) -> int:
 
 
 def info(symbol, category="Layer 1", listed=dt.date(2020, 1, 1), delisted=None, stablecoin=False) -> SymbolInfo:
-    return SymbolInfo(symbol=symbol, base_asset=symbol[:-4], name=symbol, category=category, coingecko_id="x",
-                      listed_on=listed, delisted_on=delisted, stablecoin=stablecoin)
+    return SymbolInfo(
+        symbol=symbol,
+        base_asset=symbol[:-4],
+        name=symbol,
+        category=category,
+        coingecko_id="x",
+        listed_on=listed,
+        delisted_on=delisted,
+        stablecoin=stablecoin,
+    )
 
 
 UNIVERSE = (
@@ -39,7 +47,9 @@ UNIVERSE = (
 )
 
 
-def exchange(now=dt.datetime(2025, 1, 1, tzinfo=UTC), **kwargs) -> tuple[SimulatedBinanceExchange, httpx.Client, FakeClock]:
+def exchange(
+    now=dt.datetime(2025, 1, 1, tzinfo=UTC), **kwargs
+) -> tuple[SimulatedBinanceExchange, httpx.Client, FakeClock]:
     clock = FakeClock(now)
     ex = SimulatedBinanceExchange(seed=kwargs.pop("seed", 7), universe=UNIVERSE, clock=clock, **kwargs)
     return ex, httpx.Client(transport=httpx.MockTransport(ex.handle_request), base_url="https://sim"), clock
@@ -70,7 +80,9 @@ def test_overlapping_windows_and_page_sizes_give_identical_candles():
     _, client, _ = exchange()
     paged, cursor = [], ms(2024, 2, 27)
     while cursor < ms(2024, 3, 3):
-        page = klines(client, symbol="BTCUSDT", interval="1h", startTime=cursor, endTime=ms(2024, 3, 3) - 1, limit=7).json()
+        page = klines(
+            client, symbol="BTCUSDT", interval="1h", startTime=cursor, endTime=ms(2024, 3, 3) - 1, limit=7
+        ).json()
         if not page:
             break
         paged += page
@@ -138,7 +150,9 @@ def test_weight_headers_count_per_wall_clock_minute():
 
 
 def test_enforced_limit_answers_429_with_retry_after():
-    _, client, clock = exchange(now=dt.datetime(2024, 6, 1, 10, 0, 45, tzinfo=UTC), weight_limit_per_minute=4, enforce_limit=True)
+    _, client, clock = exchange(
+        now=dt.datetime(2024, 6, 1, 10, 0, 45, tzinfo=UTC), weight_limit_per_minute=4, enforce_limit=True
+    )
     assert klines(client, symbol="BTCUSDT", interval="1h", limit=1).status_code == 200
     assert klines(client, symbol="BTCUSDT", interval="1h", limit=1).status_code == 200
     limited = klines(client, symbol="BTCUSDT", interval="1h", limit=1)
@@ -202,7 +216,9 @@ def test_daily_volatility_is_crypto_like():
 
 def test_outage_removes_bars_for_every_symbol():
     seed = 7
-    day = next(d for d in range(day_index(dt.date(2024, 1, 1)), day_index(dt.date(2026, 1, 1))) if outage_window(seed, d))
+    day = next(
+        d for d in range(day_index(dt.date(2024, 1, 1)), day_index(dt.date(2026, 1, 1))) if outage_window(seed, d)
+    )
     first_minute, end_minute = outage_window(seed, day)
     assert (end_minute - first_minute) in (60, 120, 180)
     day_ms = ms(2017, 1, 1) + day * DAY_MS

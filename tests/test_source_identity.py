@@ -75,7 +75,9 @@ def test_live_backfill_into_the_demo_database_is_refused_before_any_run(instance
     home, database = instance_dirs
     record_source(home, database, "simulated")
     monkeypatch.setenv("CRYPTOLAKE_SOURCE", "binance")
-    result = CliRunner().invoke(cli.main, ["backfill", "--start", "2024-01-01", "--end", "2024-01-02", "--source", "binance"])
+    result = CliRunner().invoke(
+        cli.main, ["backfill", "--start", "2024-01-01", "--end", "2024-01-02", "--source", "binance"]
+    )
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "holds simulated data" in lines[0], result.output

@@ -69,7 +69,12 @@ def stream_run(tmp_path_factory):
     }
     checks = [c for c in MEDALLION_CHECKS if {k.asset_key for k in c.check_keys} <= STREAM_KEYS]
     instance = DagsterInstance.ephemeral()
-    result = materialize([bronze_trades, trades_compacted, bars_1s, bars_1m, *checks], resources=resources, instance=instance, partition_key=f"{DAY}|BTCUSDT")
+    result = materialize(
+        [bronze_trades, trades_compacted, bars_1s, bars_1m, *checks],
+        resources=resources,
+        instance=instance,
+        partition_key=f"{DAY}|BTCUSDT",
+    )
     return base, expected, result, instance
 
 
@@ -87,9 +92,17 @@ def test_the_stream_tables_hold_the_days_trades_once_and_the_bars_built_from_the
     quarantine = _table(base, "bronze.trades_quarantine")
     assert quarantine.select("line", "reason").to_dicts() == [{"line": 23, "reason": "message is not JSON"}]
     quotes = _table(base, "bronze.quotes")
-    bars = _table(base, "silver.bars_1s").with_columns(pl.col("window_start").dt.convert_time_zone("UTC")).sort("window_start")
+    bars = (
+        _table(base, "silver.bars_1s")
+        .with_columns(pl.col("window_start").dt.convert_time_zone("UTC"))
+        .sort("window_start")
+    )
     assert bars.equals(build_bars_1s(trades, quotes))
-    minutes = _table(base, "gold.bars_1m").with_columns(pl.col("window_start").dt.convert_time_zone("UTC")).sort("window_start")
+    minutes = (
+        _table(base, "gold.bars_1m")
+        .with_columns(pl.col("window_start").dt.convert_time_zone("UTC"))
+        .sort("window_start")
+    )
     assert minutes.equals(build_bars_1m(bars)) and len(minutes) == 2
 
 
@@ -129,11 +142,15 @@ def test_the_landing_sensor_requests_each_changed_partition_once_in_blocks_of_ne
     assert landing_requests(tmp_path, now, cursor)[0] == []
     writer.close_all()
     [again], _ = landing_requests(tmp_path, now, cursor)
-    assert again.partition_key == f"{today}|BTCUSDT" and again.run_key.startswith(f"stream:{today}|BTCUSDT...{today}|BTCUSDT:")
+    assert again.partition_key == f"{today}|BTCUSDT" and again.run_key.startswith(
+        f"stream:{today}|BTCUSDT...{today}|BTCUSDT:"
+    )
 
     monkeypatch.setenv("CRYPTOLAKE_LANDING", str(tmp_path))
     result = stream_landing_sensor(build_sensor_context(sensor_name=STREAM_LANDING_SENSOR_NAME))
-    assert len(result.run_requests) == 2 and set(json.loads(result.cursor)) == {f"{today}|{s}" for s in ("BTCUSDT", "ETHUSDT", "XRPUSDT")}
+    assert len(result.run_requests) == 2 and set(json.loads(result.cursor)) == {
+        f"{today}|{s}" for s in ("BTCUSDT", "ETHUSDT", "XRPUSDT")
+    }
 
 
 def test_a_range_run_equals_single_partition_runs_and_compacts_each_partition(tmp_path):
@@ -147,7 +164,10 @@ def test_a_range_run_equals_single_partition_runs_and_compacts_each_partition(tm
     writer.close_all()
     assets = [bronze_trades, trades_compacted, bars_1s, bars_1m]
     tables = {}
-    for name, runs in {"range": [{RANGE_START: f"{DAY}|BTCUSDT", RANGE_END: f"{DAY}|ETHUSDT"}], "single": [None, None]}.items():
+    for name, runs in {
+        "range": [{RANGE_START: f"{DAY}|BTCUSDT", RANGE_END: f"{DAY}|ETHUSDT"}],
+        "single": [None, None],
+    }.items():
         resources = {
             "io_manager": CryptoLakeDuckDBIOManager(database=str(tmp_path / f"{name}.duckdb")),
             "stream_landing": StreamLanding(root=str(tmp_path / "landing"), compacted_root=str(tmp_path / name)),
@@ -155,16 +175,26 @@ def test_a_range_run_equals_single_partition_runs_and_compacts_each_partition(tm
         instance = DagsterInstance.ephemeral()
         for tags, symbol in zip(runs, ("BTCUSDT", "ETHUSDT")):
             key = None if tags else f"{DAY}|{symbol}"
-            assert materialize(assets, resources=resources, instance=instance, tags=tags or {}, partition_key=key).success
+            assert materialize(
+                assets, resources=resources, instance=instance, tags=tags or {}, partition_key=key
+            ).success
         with duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True) as connection:
-            tables[name] = {t: connection.sql(f"select * from {t} order by all").pl() for t in ("bronze.trades", "silver.bars_1s", "gold.bars_1m")}
+            tables[name] = {
+                t: connection.sql(f"select * from {t} order by all").pl()
+                for t in ("bronze.trades", "silver.bars_1s", "gold.bars_1m")
+            }
         for symbol in ("BTCUSDT", "ETHUSDT"):
             path = tmp_path / name / "trades" / f"date={DAY}" / f"{symbol}.parquet"
             [record] = instance.fetch_materializations(
-                AssetRecordsFilter(asset_key=AssetKey(["bronze", "trades_compacted"]), asset_partitions=[f"{DAY}|{symbol}"]), limit=1
+                AssetRecordsFilter(
+                    asset_key=AssetKey(["bronze", "trades_compacted"]), asset_partitions=[f"{DAY}|{symbol}"]
+                ),
+                limit=1,
             ).records
             metadata = record.asset_materialization.metadata
-            assert metadata["sha256"].value == hashlib.sha256(path.read_bytes()).hexdigest() and metadata["rows"].value > 0
+            assert (
+                metadata["sha256"].value == hashlib.sha256(path.read_bytes()).hexdigest() and metadata["rows"].value > 0
+            )
     for table in tables["range"]:
         assert tables["range"][table].equals(tables["single"][table]) and len(tables["range"][table]) > 0
 
@@ -191,24 +221,44 @@ def test_collect_materialize_fills_all_three_tables_from_the_simulated_server(tm
         "CRYPTOLAKE_DUCKDB": str(tmp_path / "lake.duckdb"),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "cryptolake_assets.cli", "collect", "--symbols", "BTCUSDT,ETHUSDT", "--duration", "5", "--materialize"],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "cryptolake_assets.cli",
+            "collect",
+            "--symbols",
+            "BTCUSDT,ETHUSDT",
+            "--duration",
+            "5",
+            "--materialize",
+        ],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     counts = {}
     with duckdb.connect(str(tmp_path / "lake.duckdb"), read_only=True) as connection:
         for table in ("bronze.trades", "silver.bars_1s", "gold.bars_1m"):
             counts[table] = dict(connection.sql(f"select symbol, count(*) from {table} group by 1").fetchall())
-    assert {table: sorted(by_symbol) for table, by_symbol in counts.items()} == {t: ["BTCUSDT", "ETHUSDT"] for t in counts}
+    assert {table: sorted(by_symbol) for table, by_symbol in counts.items()} == {
+        t: ["BTCUSDT", "ETHUSDT"] for t in counts
+    }
     assert all(n > 0 for by_symbol in counts.values() for n in by_symbol.values())
     assert "gold.bars_1m" in done.stdout and "closed files:" in done.stdout
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     instance = DagsterInstance.from_config(str(tmp_path / "dagster_home"))
     runs = instance.get_runs()
-    assert len(runs) == 1 and all(run.job_name == "stream_assets" and run.is_success for run in runs)  # BTC..ETH: one range run
+    assert len(runs) == 1 and all(
+        run.job_name == "stream_assets" and run.is_success for run in runs
+    )  # BTC..ETH: one range run
     evaluations = [
         e.dagster_event.event_specific_data
         for run in runs
         for e in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
     ]
-    assert len(evaluations) == 30 and not [e.check_name for e in evaluations if not e.passed and e.severity.value == "ERROR"]
+    assert len(evaluations) == 30 and not [
+        e.check_name for e in evaluations if not e.passed and e.severity.value == "ERROR"
+    ]

@@ -42,7 +42,14 @@ TRADES = [
     (19, 62250, 103.0, 0.5),
 ]
 # (update id, receive ms after T0, bid, ask); update 5 arrives before update 4
-QUOTES = [(1, 50, 100.0, 100.5), (2, 950, 100.25, 100.75), (3, 1500, 100.5, 101.0), (4, 3100, 99.25, 99.75), (5, 3050, 99.0, 99.5), (6, 62900, 102.5, 103.25)]
+QUOTES = [
+    (1, 50, 100.0, 100.5),
+    (2, 950, 100.25, 100.75),
+    (3, 1500, 100.5, 101.0),
+    (4, 3100, 99.25, 99.75),
+    (5, 3050, 99.0, 99.5),
+    (6, 62900, 102.5, 103.25),
+]
 
 
 def trades_frame(rows=TRADES) -> pl.DataFrame:
@@ -111,7 +118,9 @@ def test_one_second_bars_are_exact():
     bars = build_bars_1s(trades_frame(), quotes_frame())
     assert bars.to_dicts() == expected_1s()
     # seconds 12:00:02 and 12:00:04..12:01:00 had no trade: no bar, but counted
-    assert seconds_without_trades(bars).to_dicts() == [{"symbol": "BTCUSDT", "seconds": 63, "seconds_without_trades": 58}]
+    assert seconds_without_trades(bars).to_dicts() == [
+        {"symbol": "BTCUSDT", "seconds": 63, "seconds_without_trades": 58}
+    ]
 
 
 def test_one_second_bars_do_not_depend_on_row_order_and_need_no_quotes():
@@ -158,7 +167,9 @@ def test_one_minute_bars_are_exact():
     assert [{k: v for k, v in row.items() if k != "realized_vol"} for row in got] == [
         {k: v for k, v in row.items() if k != "realized_vol"} for row in expected
     ]
-    assert [row["realized_vol"] for row in got] == pytest.approx([row["realized_vol"] for row in expected], rel=1e-12, abs=0)
+    assert [row["realized_vol"] for row in got] == pytest.approx(
+        [row["realized_vol"] for row in expected], rel=1e-12, abs=0
+    )
     assert expected[0]["realized_vol"] > 0 and expected[1]["spread"] == 0.75  # the second minute: one quote, ask − bid
 
 
@@ -166,7 +177,20 @@ def test_empty_input_gives_empty_typed_bars():
     empty = build_bars_1s(trades_frame().clear(), quotes_frame().clear())
     assert empty.is_empty() and build_bars_1m(empty).is_empty()
     assert empty.columns == [
-        "date", "symbol", "window_start", "open", "high", "low", "close", "volume_base", "volume_quote", "trade_count", "vwap", "bid", "ask", "spread"
+        "date",
+        "symbol",
+        "window_start",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume_base",
+        "volume_quote",
+        "trade_count",
+        "vwap",
+        "bid",
+        "ask",
+        "spread",
     ]
 
 
@@ -186,7 +210,12 @@ def test_parse_lines_dedupes_fills_and_quarantines_with_reasons():
     lines.append(json.dumps({"recv_ms": T0, "rest": trades[3].rest()}))  # filled over REST
     lines.append(json.dumps({"recv_ms": T0, "gap": {"from_id": start + 4, "to_id": start + 4, "reason": "REST down"}}))
     lines.append(json.dumps({"recv_ms": T0, "raw": '{"stream":"btcusdt@trade","data":{"e":"trade","t":'}))
-    lines.append(_line(T0, '{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":5,"p":"-1.0","q":"1.0","T":1,"m":true,"M":true}}'))
+    lines.append(
+        _line(
+            T0,
+            '{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":5,"p":"-1.0","q":"1.0","T":1,"m":true,"M":true}}',
+        )
+    )
     lines.append('{"recv_ms":17142')  # a torn last line
     parsed = parse_lines((("f.jsonl", n, text) for n, text in enumerate(lines, start=1)), "BTCUSDT", DAY)
 
@@ -194,7 +223,9 @@ def test_parse_lines_dedupes_fills_and_quarantines_with_reasons():
     assert parsed.trades["source"].to_list() == ["ws", "ws", "ws", "rest", "ws"]
     assert parsed.trades.filter(pl.col("trade_id") == start)["price"].item() == trades[0].price
     assert parsed.duplicates == 1 and len(parsed.quotes) == 4
-    assert parsed.gaps.to_dicts() == [{"symbol": "BTCUSDT", "from_id": start + 4, "to_id": start + 4, "reason": "REST down"}]
+    assert parsed.gaps.to_dicts() == [
+        {"symbol": "BTCUSDT", "from_id": start + 4, "to_id": start + 4, "reason": "REST down"}
+    ]
     assert [(r["line"], r["reason"]) for r in parsed.quarantine.iter_rows(named=True)] == [
         (len(lines) - 2, "message is not JSON"),
         (len(lines) - 1, "field 'p' is not a positive number: '-1.0'"),
@@ -207,8 +238,14 @@ def test_a_trade_belongs_to_its_trade_day_and_a_quote_to_its_receive_day():
     tape = tape_for("ETHUSDT")
     midnight = int(dt.datetime(2024, 5, 2, tzinfo=dt.UTC).timestamp() * 1000)
     late = tape.trade(tape.last_id_at(midnight - 1))  # traded 23:59:59.9xx on May 1
-    lines = [("f", 1, _line(midnight + 20, trade_message("ETHUSDT", late, midnight + 10))), ("f", 2, _line(midnight + 20, book_ticker_message("ETHUSDT", late)))]
-    may1, may2 = parse_lines(iter(lines), "ETHUSDT", DAY), parse_lines(iter(lines), "ETHUSDT", DAY + dt.timedelta(days=1))
+    lines = [
+        ("f", 1, _line(midnight + 20, trade_message("ETHUSDT", late, midnight + 10))),
+        ("f", 2, _line(midnight + 20, book_ticker_message("ETHUSDT", late))),
+    ]
+    may1, may2 = (
+        parse_lines(iter(lines), "ETHUSDT", DAY),
+        parse_lines(iter(lines), "ETHUSDT", DAY + dt.timedelta(days=1)),
+    )
     assert (len(may1.trades), len(may1.quotes), len(may2.trades), len(may2.quotes)) == (1, 0, 0, 1)
 
 
@@ -216,7 +253,9 @@ def test_a_trade_belongs_to_its_trade_day_and_a_quote_to_its_receive_day():
 def test_historical_trades_serve_the_stream_trades_in_binance_shape_at_weight_25():
     now = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
     exchange = SimulatedBinanceExchange(clock=lambda: now)
-    client = BinanceClient(source="simulated").with_transport(httpx.MockTransport(exchange.handle_request), clock=lambda: now)
+    client = BinanceClient(source="simulated").with_transport(
+        httpx.MockTransport(exchange.handle_request), clock=lambda: now
+    )
     tape = tape_for("BTCUSDT")
     newest = tape.last_id_at(T0)
     page = client.historical_trades("BTCUSDT", newest - 1499, limit=1000)
@@ -224,7 +263,11 @@ def test_historical_trades_serve_the_stream_trades_in_binance_shape_at_weight_25
     assert set(page[0]) == {"id", "price", "qty", "quoteQty", "time", "isBuyerMaker", "isBestMatch"}
     message = json.loads(trade_message("BTCUSDT", tape.trade(page[7]["id"]), 0))["data"]
     assert (message["t"], message["p"], message["q"], message["T"], message["m"]) == (
-        page[7]["id"], page[7]["price"], page[7]["qty"], page[7]["time"], page[7]["isBuyerMaker"]
+        page[7]["id"],
+        page[7]["price"],
+        page[7]["qty"],
+        page[7]["time"],
+        page[7]["isBuyerMaker"],
     )
     assert client.historical_trades("BTCUSDT", newest + 1) == []  # nothing after now
     assert exchange.used_weight() == 50 and client.used_weight == 50
@@ -299,7 +342,12 @@ STREAM_CLEAN = {
 STREAM_TABLES = {"bronze/trades": BRONZE_TRADES, "silver/bars_1s": SILVER_BARS_1S, "gold/bars_1m": GOLD_BARS_1M}
 STREAM_BAD_FRAMES = [
     ("bronze/trades", "schema", lambda f: f.with_columns(_at(1, "source", "ftp")), 1),
-    ("bronze/trades", "date_is_trade_time_day", lambda f: f.with_columns(_at(2, "date", DAY + dt.timedelta(days=1))), 1),
+    (
+        "bronze/trades",
+        "date_is_trade_time_day",
+        lambda f: f.with_columns(_at(2, "date", DAY + dt.timedelta(days=1))),
+        1,
+    ),
     ("bronze/trades", "unique_trade_id", _dup, 2),
     ("bronze/trades", "numbers_parse", lambda f: f.with_columns(_at(3, "qty", "0")), 1),
     ("bronze/trades", "trade_id_gaps", lambda f: f.filter(pl.int_range(pl.len()).is_in([4, 5, 6]).not_()), 1),
@@ -326,7 +374,9 @@ def test_clean_stream_tables_pass_every_check(asset):
     assert {name: count for name, (_, count) in _findings(asset, STREAM_CLEAN[asset]()).items() if count} == {}
 
 
-@pytest.mark.parametrize(("asset", "check", "mutate", "expected"), STREAM_BAD_FRAMES, ids=[f"{a}:{c}" for a, c, _, _ in STREAM_BAD_FRAMES])
+@pytest.mark.parametrize(
+    ("asset", "check", "mutate", "expected"), STREAM_BAD_FRAMES, ids=[f"{a}:{c}" for a, c, _, _ in STREAM_BAD_FRAMES]
+)
 def test_minimal_bad_stream_frame_fails_only_its_check(asset, check, mutate, expected):
     result = _findings(asset, mutate(STREAM_CLEAN[asset]()))
     assert result[check][1] == expected

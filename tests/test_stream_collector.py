@@ -38,7 +38,9 @@ def rest_client(multiplier: float = RATE) -> BinanceClient:
     return BinanceClient(source="simulated").with_transport(httpx.MockTransport(exchange.handle_request))
 
 
-def collect(root: Path, faults: Faults | None = None, seconds: float = 2.0, fetch="rest", **config) -> tuple[StreamCollector, SimulatedBinanceStreamServer]:
+def collect(
+    root: Path, faults: Faults | None = None, seconds: float = 2.0, fetch="rest", **config
+) -> tuple[StreamCollector, SimulatedBinanceStreamServer]:
     async def main():
         server = SimulatedBinanceStreamServer(rate_multiplier=RATE, faults=faults)
         url = await server.start()
@@ -89,14 +91,18 @@ def test_a_dropped_connection_reconnects_and_rest_fills_the_gap(tmp_path):
     collector, server = collect(tmp_path, Faults(drop_after={1: 80}))
 
     assert server.connections >= 2 and collector.stats.disconnects >= 1
-    assert collector.stats.gaps >= 1 and collector.stats.gap_trades_filled > 0 and collector.stats.gap_trades_unfilled == 0
+    assert (
+        collector.stats.gaps >= 1 and collector.stats.gap_trades_filled > 0 and collector.stats.gap_trades_unfilled == 0
+    )
     for symbol in SYMBOLS:
         trades, quarantine, gaps = landed(tmp_path, symbol)
         first, last = trades["trade_id"].min(), trades["trade_id"].max()
         assert trades["trade_id"].to_list() == list(range(first, last + 1))  # every id once
         assert (trades["source"] == "rest").sum() > 0 and quarantine.is_empty() and gaps.is_empty()
         columns = ["symbol", "trade_id", "price", "qty", "trade_time"]
-        assert_frame_equal(build_bars_1s(trades.select(columns)), build_bars_1s(tape_frame(symbol, first, last)), check_exact=True)
+        assert_frame_equal(
+            build_bars_1s(trades.select(columns)), build_bars_1s(tape_frame(symbol, first, last)), check_exact=True
+        )
     assert not list(tmp_path.rglob("*.part"))  # every file closed on shutdown
 
 
@@ -126,8 +132,13 @@ def test_a_malformed_message_is_quarantined_and_collection_goes_on(tmp_path):
     assert len(server.malformed_sent) == 2 and collector.stats.malformed == 1  # one is not JSON at all
     symbol = json.loads(server.malformed_sent[1])["data"]["s"]
     trades, quarantine, _ = landed(tmp_path, symbol)
-    assert sorted(quarantine["reason"].to_list()) == ["field 'p' is not a positive number: '-1.00000000'", "message is not JSON"]
-    assert len(trades) > 30 and trades["trade_id"].to_list() == list(range(trades["trade_id"].min(), trades["trade_id"].max() + 1))
+    assert sorted(quarantine["reason"].to_list()) == [
+        "field 'p' is not a positive number: '-1.00000000'",
+        "message is not JSON",
+    ]
+    assert len(trades) > 30 and trades["trade_id"].to_list() == list(
+        range(trades["trade_id"].min(), trades["trade_id"].max() + 1)
+    )
     assert collector.stats.disconnects == 0
 
 
@@ -148,7 +159,9 @@ def test_the_server_enforces_1024_streams_and_5_messages_per_second():
     async def main():
         async with SimulatedBinanceStreamServer() as server:
             async with connect(f"{server.url}/stream?streams=btcusdt@trade", proxy=None) as ws:
-                await ws.send(json.dumps({"method": "SUBSCRIBE", "params": [f"s{i}usdt@trade" for i in range(1024)], "id": 1}))
+                await ws.send(
+                    json.dumps({"method": "SUBSCRIBE", "params": [f"s{i}usdt@trade" for i in range(1024)], "id": 1})
+                )
                 refused = json.loads(await ws.recv())
                 await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
                 listed = json.loads(await ws.recv())
@@ -167,7 +180,9 @@ def test_the_server_enforces_1024_streams_and_5_messages_per_second():
 def test_streams_beyond_the_url_are_subscribed_at_4_messages_per_second(tmp_path):
     async def main():
         async with SimulatedBinanceStreamServer(rate_multiplier=RATE) as server:
-            config = CollectorConfig(server.url, SYMBOLS, tmp_path, rotate_seconds=1, max_url_streams=1, subscribe_batch=1)
+            config = CollectorConfig(
+                server.url, SYMBOLS, tmp_path, rotate_seconds=1, max_url_streams=1, subscribe_batch=1
+            )
             collector = StreamCollector(config)
             await collector.run(2.0)
             return collector
@@ -188,7 +203,16 @@ def _collector_process(tmp_path: Path, duration: int) -> subprocess.Popen:
         "CRYPTOLAKE_DUCKDB": str(tmp_path / "lake.duckdb"),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "cryptolake_assets.cli", "collect", "--symbols", "BTCUSDT,ETHUSDT", "--duration", str(duration)],
+        [
+            sys.executable,
+            "-m",
+            "cryptolake_assets.cli",
+            "collect",
+            "--symbols",
+            "BTCUSDT,ETHUSDT",
+            "--duration",
+            str(duration),
+        ],
         cwd=PROJECT,
         env=env,
         stdout=subprocess.PIPE,
@@ -252,7 +276,10 @@ def test_a_restarted_collector_fills_what_it_missed_while_it_was_down(tmp_path):
     assert first.stats.gaps == 0 and second.stats.gaps >= len(SYMBOLS) and second.stats.gap_trades_filled > 0
     for symbol in SYMBOLS:
         trades, _, gaps = landed(tmp_path, symbol)
-        assert trades["trade_id"].to_list() == list(range(trades["trade_id"].min(), trades["trade_id"].max() + 1)) and gaps.is_empty()
+        assert (
+            trades["trade_id"].to_list() == list(range(trades["trade_id"].min(), trades["trade_id"].max() + 1))
+            and gaps.is_empty()
+        )
 
 
 def test_a_gap_beyond_max_fill_ids_is_recorded_not_fetched(tmp_path):
@@ -270,7 +297,9 @@ def test_a_gap_beyond_max_fill_ids_is_recorded_not_fetched(tmp_path):
 
 def test_pings_are_answered_and_a_server_side_age_cut_is_reconnected_and_filled(tmp_path):
     async def main():
-        server = SimulatedBinanceStreamServer(rate_multiplier=RATE, ping_interval=0.1, faults=Faults(max_age_seconds=0.8))
+        server = SimulatedBinanceStreamServer(
+            rate_multiplier=RATE, ping_interval=0.1, faults=Faults(max_age_seconds=0.8)
+        )
         url = await server.start()
         client = rest_client()
         collector = StreamCollector(
@@ -289,7 +318,10 @@ def test_pings_are_answered_and_a_server_side_age_cut_is_reconnected_and_filled(
     assert collector.stats.gap_trades_unfilled == 0
     for symbol in SYMBOLS:
         trades, _, gaps = landed(tmp_path, symbol)
-        assert trades["trade_id"].to_list() == list(range(trades["trade_id"].min(), trades["trade_id"].max() + 1)) and gaps.is_empty()
+        assert (
+            trades["trade_id"].to_list() == list(range(trades["trade_id"].min(), trades["trade_id"].max() + 1))
+            and gaps.is_empty()
+        )
 
 
 def test_a_bad_url_fails_the_collector_instead_of_retrying_for_ever(tmp_path):

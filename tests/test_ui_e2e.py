@@ -140,13 +140,20 @@ def lake(dagster_dev: DagsterDev, lake_dir: Path) -> Lake:
     # 1. Lineage page → select bronze + silver → Materialize → dates × symbols → Launch backfill.
     symbol_layer_id = launch_backfill(
         server,
-        {"assetSelection": [{"path": key_path(k)} for k in SYMBOL_LAYER], "partitionNames": BACKFILL_KEYS, "fromFailure": False},
+        {
+            "assetSelection": [{"path": key_path(k)} for k in SYMBOL_LAYER],
+            "partitionNames": BACKFILL_KEYS,
+            "fromFailure": False,
+        },
     )
     # The job page's "Materialize all" over a range (a job backfill), on partitions of their own.
     job_backfill_id = launch_backfill(
         server,
         {
-            "selector": {"partitionSetName": f"{DAILY_SYMBOL_JOB}_partition_set", "repositorySelector": REPOSITORY_SELECTOR},
+            "selector": {
+                "partitionSetName": f"{DAILY_SYMBOL_JOB}_partition_set",
+                "repositorySelector": REPOSITORY_SELECTOR,
+            },
             "partitionNames": JOB_BACKFILL_KEYS,
             "fromFailure": False,
         },
@@ -201,7 +208,9 @@ def wait_for_backfill(server: DagsterDev, backfill_id: str) -> dict:
         if backfill["status"] not in ("REQUESTED", "CANCELING", "FAILING"):
             break
         if time.monotonic() > deadline:
-            raise E2EError(f"backfill {backfill_id} still {backfill['status']} after {RUN_TIMEOUT_S}s:\n{server.log_tail()}")
+            raise E2EError(
+                f"backfill {backfill_id} still {backfill['status']} after {RUN_TIMEOUT_S}s:\n{server.log_tail()}"
+            )
         time.sleep(1)
     backfill["runs"] = wait_for_runs(server, [run["runId"] for run in backfill["runs"]])
     return server.graphql(BACKFILL_QUERY, {"id": backfill_id})["partitionBackfillOrError"] | {"runs": backfill["runs"]}
@@ -366,8 +375,20 @@ DOCUMENTED_LINEAGE = {
 }
 DATE_X_SYMBOL = ["date", "symbol"]
 PARTITION_DIMENSIONS = {
-    **{key: DATE_X_SYMBOL for key in ("bronze/klines", "silver/ohlcv", "silver/ohlcv_quarantine", "gold/daily_features")},
-    **{key: ["default"] for key in ("gold/daily_returns", "gold/correlations", "gold/category_daily", "gold/market_daily", "gold/dim_date")},
+    **{
+        key: DATE_X_SYMBOL
+        for key in ("bronze/klines", "silver/ohlcv", "silver/ohlcv_quarantine", "gold/daily_features")
+    },
+    **{
+        key: ["default"]
+        for key in (
+            "gold/daily_returns",
+            "gold/correlations",
+            "gold/category_daily",
+            "gold/market_daily",
+            "gold/dim_date",
+        )
+    },
     "gold/dim_symbol": [],
 }
 GROUP_KINDS = {"bronze": {"httpx", "polars", "duckdb"}, "silver": {"polars", "duckdb"}, "gold": {"polars", "duckdb"}}
@@ -433,7 +454,9 @@ def test_every_table_has_a_column_schema(dagster_dev: DagsterDev):
         for entry in node["metadataEntries"]
         if entry["__typename"] == "TableSchemaMetadataEntry" and entry["label"] == "dagster/column_schema"
     }
-    assert sorted(schemas) == sorted(nodes), f"assets without dagster/column_schema: {sorted(set(nodes) - set(schemas))}"
+    assert sorted(schemas) == sorted(nodes), (
+        f"assets without dagster/column_schema: {sorted(set(nodes) - set(schemas))}"
+    )
     assert schemas["silver/ohlcv"][:4] == ["date", "symbol", "interval", "open_time"]
     assert "sma_30" in schemas["gold/daily_features"]
 
@@ -466,22 +489,39 @@ def test_symbol_layer_backfill_runs_one_range_per_symbol_and_targets_exactly_the
     assert [run["status"] for run in backfill["runs"]] == ["SUCCESS"] * len(backfill["runs"])
     # single_run backfill policy: Dagster cuts the dates × symbols rectangle into key ranges along
     # the dimension with fewer values (here one 3-day range per symbol), never one run per key.
-    ranges = sorted((tags_of(r)["dagster/asset_partition_range_start"], tags_of(r)["dagster/asset_partition_range_end"]) for r in backfill["runs"])
+    ranges = sorted(
+        (tags_of(r)["dagster/asset_partition_range_start"], tags_of(r)["dagster/asset_partition_range_end"])
+        for r in backfill["runs"]
+    )
     assert ranges == [(f"{BACKFILL_DAYS[0]}|{symbol}", f"{BACKFILL_DAYS[-1]}|{symbol}") for symbol in BACKFILL_SYMBOLS]
     statuses = {"/".join(s["assetKey"]["path"]): s for s in backfill["assetBackfillData"]["assetBackfillStatuses"]}
     assert sorted(statuses) == sorted(SYMBOL_LAYER)
     for status in statuses.values():
-        assert (status["numPartitionsTargeted"], status["numPartitionsMaterialized"], status["numPartitionsFailed"]) == (len(BACKFILL_KEYS), len(BACKFILL_KEYS), 0)
+        assert (
+            status["numPartitionsTargeted"],
+            status["numPartitionsMaterialized"],
+            status["numPartitionsFailed"],
+        ) == (len(BACKFILL_KEYS), len(BACKFILL_KEYS), 0)
 
 
 def test_gold_backfill_with_per_asset_ranges_targets_exactly_the_chosen_days(lake: Lake):
     backfill = lake.gold_layer
     assert backfill["status"] == "COMPLETED_SUCCESS", backfill["error"]
     assert all(run["status"] == "SUCCESS" for run in backfill["runs"])
-    targeted = {"/".join(s["assetKey"]["path"]): s["numPartitionsTargeted"] for s in backfill["assetBackfillData"]["assetBackfillStatuses"]}
-    expected = {key: len(BACKFILL_KEYS) if dims == DATE_X_SYMBOL else len(BACKFILL_DAYS) for key, dims in PARTITION_DIMENSIONS.items() if key.startswith("gold/") and dims}
+    targeted = {
+        "/".join(s["assetKey"]["path"]): s["numPartitionsTargeted"]
+        for s in backfill["assetBackfillData"]["assetBackfillStatuses"]
+    }
+    expected = {
+        key: len(BACKFILL_KEYS) if dims == DATE_X_SYMBOL else len(BACKFILL_DAYS)
+        for key, dims in PARTITION_DIMENSIONS.items()
+        if key.startswith("gold/") and dims
+    }
     assert targeted == expected
-    materialized = {"/".join(s["assetKey"]["path"]): s["numPartitionsMaterialized"] for s in backfill["assetBackfillData"]["assetBackfillStatuses"]}
+    materialized = {
+        "/".join(s["assetKey"]["path"]): s["numPartitionsMaterialized"]
+        for s in backfill["assetBackfillData"]["assetBackfillStatuses"]
+    }
     assert materialized == expected
     # Few runs: features per symbol range, then the date-only assets over the 3-day range.
     assert len(backfill["runs"]) < len(BACKFILL_KEYS)
@@ -489,7 +529,9 @@ def test_gold_backfill_with_per_asset_ranges_targets_exactly_the_chosen_days(lak
 
 def test_duckdb_holds_exactly_the_bars_the_simulated_exchange_served(lake: Lake):
     where = f"date IN ({in_list(BACKFILL_DAYS)}) AND symbol IN ({in_list(BACKFILL_SYMBOLS)})"
-    bars = {(str(day), symbol): expected_hourly_bars(day, symbol) for day in BACKFILL_DAYS for symbol in BACKFILL_SYMBOLS}
+    bars = {
+        (str(day), symbol): expected_hourly_bars(day, symbol) for day in BACKFILL_DAYS for symbol in BACKFILL_SYMBOLS
+    }
     per_key = lambda table: {  # noqa: E731
         (str(d), s): n
         for (d, s), n in duckdb_counts(
@@ -532,18 +574,26 @@ def test_gold_materializations_carry_column_lineage_and_a_png_chart(lake: Lake):
 
 def test_asset_checks_record_a_passing_result_per_backfilled_partition(lake: Lake):
     nodes = {"/".join(n["assetKey"]["path"]): n for n in lake.server.graphql(ASSET_GRAPH_QUERY)["assetNodes"]}
-    checks = {key: [c["name"] for c in node["assetChecksOrError"]["checks"]] for key, node in nodes.items() if node["assetChecksOrError"].get("checks")}
+    checks = {
+        key: [c["name"] for c in node["assetChecksOrError"]["checks"]]
+        for key, node in nodes.items()
+        if node["assetChecksOrError"].get("checks")
+    }
     assert checks.get("silver/ohlcv"), f"silver/ohlcv has no asset checks (checks: {checks})"
     for key in ("bronze/klines", "silver/ohlcv", "gold/daily_features"):
         for name in checks.get(key, []):
-            executions = lake.server.graphql(CHECK_EXECUTIONS_QUERY, {"assetKey": {"path": key_path(key)}, "checkName": name})["assetCheckExecutions"]
+            executions = lake.server.graphql(
+                CHECK_EXECUTIONS_QUERY, {"assetKey": {"path": key_path(key)}, "checkName": name}
+            )["assetCheckExecutions"]
             by_partition = {e["partition"]: e for e in executions}
             for partition in BACKFILL_KEYS:
                 assert partition in by_partition, f"{key} check {name}: no result for {partition}"
                 execution = by_partition[partition]
                 if name in REFERENTIAL_CHECKS and execution["status"] == "FAILED":
                     evaluation = execution["evaluation"]
-                    assert evaluation["severity"] == "WARN" and evaluation["description"].startswith("cannot verify"), execution
+                    assert evaluation["severity"] == "WARN" and evaluation["description"].startswith("cannot verify"), (
+                        execution
+                    )
                     continue
                 assert execution["status"] == "SUCCEEDED", (key, name, partition, execution)
 
@@ -572,7 +622,12 @@ def test_selecting_upstream_and_window_downstream_together_reaches_forward(dagst
     keys = [f"{day}|{SINGLE_SYMBOL}" for day in days]
     preview = dagster_dev.graphql(
         BACKFILL_PREVIEW_QUERY,
-        {"params": {"assetSelection": [{"path": ["silver", "ohlcv"]}, {"path": ["gold", "daily_features"]}], "partitionNames": keys}},
+        {
+            "params": {
+                "assetSelection": [{"path": ["silver", "ohlcv"]}, {"path": ["gold", "daily_features"]}],
+                "partitionNames": keys,
+            }
+        },
     )["assetBackfillPreview"]
     targeted = {"/".join(p["assetKey"]["path"]): sorted(p["partitions"]["partitionKeys"]) for p in preview}
     assert targeted["silver/ohlcv"] == sorted(keys)
@@ -583,9 +638,12 @@ def test_selecting_upstream_and_window_downstream_together_reaches_forward(dagst
     # The documented workflow: one layer per backfill targets exactly the chosen keys.
     for selection in (["bronze/klines", "silver/ohlcv", "silver/ohlcv_quarantine"], ["gold/daily_features"]):
         preview = dagster_dev.graphql(
-            BACKFILL_PREVIEW_QUERY, {"params": {"assetSelection": [{"path": key_path(k)} for k in selection], "partitionNames": keys}}
+            BACKFILL_PREVIEW_QUERY,
+            {"params": {"assetSelection": [{"path": key_path(k)} for k in selection], "partitionNames": keys}},
         )["assetBackfillPreview"]
-        assert {"/".join(p["assetKey"]["path"]): sorted(p["partitions"]["partitionKeys"]) for p in preview} == {k: sorted(keys) for k in selection}
+        assert {"/".join(p["assetKey"]["path"]): sorted(p["partitions"]["partitionKeys"]) for p in preview} == {
+            k: sorted(keys) for k in selection
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,7 +679,9 @@ def test_browser_shows_the_asset_graph_partitions_and_the_price_chart(lake: Lake
             wait_until_loaded(page)
             shots = [save_screenshot(page, lake_dir, "asset-graph-layers.png")]
 
-            page.goto(f"{lake.server.url}/locations/{LOCATION_NAME}/asset-groups/gold/lineage", wait_until="networkidle")
+            page.goto(
+                f"{lake.server.url}/locations/{LOCATION_NAME}/asset-groups/gold/lineage", wait_until="networkidle"
+            )
             for name in ("ohlcv", "daily_features", "daily_returns", "correlations", "category_daily", "market_daily"):
                 page.get_by_text(name, exact=True).first.wait_for(timeout=30_000)
             wait_until_loaded(page)

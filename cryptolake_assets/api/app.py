@@ -74,11 +74,18 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
     registry = CollectorRegistry()
     requests = Counter("cryptolake_api_requests", "API requests", ["route", "status"], registry=registry)
     latency = Histogram(
-        "cryptolake_api_request_seconds", "API request latency", ["route"], registry=registry,
+        "cryptolake_api_request_seconds",
+        "API request latency",
+        ["route"],
+        registry=registry,
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     )
-    lag = Gauge("cryptolake_lake_freshness_lag_seconds", "Now minus the end of the newest published day",
-                ["layer"], registry=registry)
+    lag = Gauge(
+        "cryptolake_lake_freshness_lag_seconds",
+        "Now minus the end of the newest published day",
+        ["layer"],
+        registry=registry,
+    )
 
     app.add_middleware(MeasuredRequests, requests=requests, latency=latency)
 
@@ -91,8 +98,9 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path")]
         parameter = loc[-1] if loc else None
-        return JSONResponse({"error": f"{parameter}: {first.get('msg', 'invalid')}", "parameter": parameter},
-                            status_code=422)
+        return JSONResponse(
+            {"error": f"{parameter}: {first.get('msg', 'invalid')}", "parameter": parameter}, status_code=422
+        )
 
     @app.exception_handler(TableNotPublished)
     async def _not_published(request: Request, exc: TableNotPublished):
@@ -119,7 +127,9 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
             raise BadParameter("symbol", f"unknown symbol {symbol!r} (see /v1/symbols)", 404)
         return first, last
 
-    async def _symbol_range_query(layer: str, table: str, symbol: str, first: dt.date, last: dt.date, sort: str, fmt: str):
+    async def _symbol_range_query(
+        layer: str, table: str, symbol: str, first: dt.date, last: dt.date, sort: str, fmt: str
+    ):
         """The encoded response body, memoised per table version: a repeated query is a lookup."""
 
         def compute(frame: pl.DataFrame) -> bytes:
@@ -144,7 +154,9 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
         return await _symbol_range_query("silver", "ohlcv", symbol, first, last, "open_time", fmt)
 
     @app.get("/v1/features")
-    async def get_features(symbol: str, start: str | None = None, end: str | None = None, format: str = "json") -> Response:
+    async def get_features(
+        symbol: str, start: str | None = None, end: str | None = None, format: str = "json"
+    ) -> Response:
         """gold.daily_features rows of ``symbol`` for start..end (inclusive)."""
         fmt = _parse_format(format)
         first, last = await _range(symbol, start, end)
@@ -156,7 +168,9 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
         fmt = _parse_format(format)
         day = _parse_date("date", date)
         version, pairs = await query(
-            "gold", "correlations", ("day", day),
+            "gold",
+            "correlations",
+            ("day", day),
             lambda f: f.filter(pl.col("date") == day).sort("symbol_a", "symbol_b"),
         )
         if pairs.is_empty():
@@ -165,11 +179,14 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
             return render(pairs, fmt, version)
         names = sorted(set(pairs["symbol_a"]) | set(pairs["symbol_b"]))
         index = {s: i for i, s in enumerate(names)}
-        matrix: list[list[float | None]] = [[1.0 if i == j else None for j in range(len(names))] for i in range(len(names))]
+        matrix: list[list[float | None]] = [
+            [1.0 if i == j else None for j in range(len(names))] for i in range(len(names))
+        ]
         for a, b, c in pairs.select("symbol_a", "symbol_b", "corr_30d").iter_rows():
             matrix[index[a]][index[b]] = matrix[index[b]][index[a]] = c
-        return JSONResponse({"date": day.isoformat(), "symbols": names, "matrix": matrix},
-                            headers={"X-Lake-Version": str(version)})
+        return JSONResponse(
+            {"date": day.isoformat(), "symbols": names, "matrix": matrix}, headers={"X-Lake-Version": str(version)}
+        )
 
     @app.get("/v1/market")
     async def get_market(date: str | None = None, format: str = "json") -> Response:
@@ -182,11 +199,15 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
         if fmt != "json":
             return render(daily, fmt, version)
         try:
-            _, overview = await query("gold", "market_overview", ("day", day), lambda f: f.filter(pl.col("date") == day))
+            _, overview = await query(
+                "gold", "market_overview", ("day", day), lambda f: f.filter(pl.col("date") == day)
+            )
         except TableNotPublished:
             overview = pl.DataFrame()
-        return JSONResponse({"date": day.isoformat(), "market_daily": _rows(daily), "market_overview": _rows(overview)},
-                            headers={"X-Lake-Version": str(version)})
+        return JSONResponse(
+            {"date": day.isoformat(), "market_daily": _rows(daily), "market_overview": _rows(overview)},
+            headers={"X-Lake-Version": str(version)},
+        )
 
     async def _layer_health(now: dt.datetime) -> dict[str, Any]:
         layers: dict[str, Any] = {}
@@ -206,14 +227,19 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
             if layer == "silver" and newest is not None:
                 try:
                     _, quarantined = await query(
-                        "silver", "ohlcv_quarantine", ("rows", newest),
+                        "silver",
+                        "ohlcv_quarantine",
+                        ("rows", newest),
                         lambda f, day=newest: int(f.filter(pl.col("date") == day).height),
                     )
                 except TableNotPublished:
                     pass
             layers[layer] = {
-                "table": f"{layer}/{table}", "version": version, "state": state,
-                "newest_partition": newest.isoformat() if newest else None, "lag_seconds": lag_seconds,
+                "table": f"{layer}/{table}",
+                "version": version,
+                "state": state,
+                "newest_partition": newest.isoformat() if newest else None,
+                "lag_seconds": lag_seconds,
                 **({"quarantined_rows_newest_day": quarantined} if quarantined is not None else {}),
                 "failing_checks": await failing_checks(layer),
             }
@@ -222,7 +248,9 @@ def create_app(reader: LakeReader, max_range_days: int = 731) -> FastAPI:
     async def failing_checks(layer: str) -> list[dict[str, Any]] | None:
         """The layer's checks whose latest result fails on some partition (None: no results published)."""
         try:
-            _, failing = await query("quality", "check_results", ("failing", layer), lambda f: _failing_checks(f, layer))
+            _, failing = await query(
+                "quality", "check_results", ("failing", layer), lambda f: _failing_checks(f, layer)
+            )
         except TableNotPublished:
             return None
         return failing
@@ -282,8 +310,10 @@ def _failing_checks(results: pl.DataFrame, layer: str, examples: int = 10) -> li
     failing = results.filter((pl.col("layer") == layer) & ~pl.col("passed"))
     if failing.is_empty():
         return []
-    partition = pl.when(pl.col("symbol").is_null()).then(pl.col("date").cast(pl.String)).otherwise(
-        pl.format("{}|{}", "date", "symbol")
+    partition = (
+        pl.when(pl.col("symbol").is_null())
+        .then(pl.col("date").cast(pl.String))
+        .otherwise(pl.format("{}|{}", "date", "symbol"))
     )
     grouped = (
         failing.with_columns(partition=partition)

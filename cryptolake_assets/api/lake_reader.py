@@ -33,8 +33,13 @@ class LakeReader:
     ``refresh_seconds`` (one log listing), its rows reloaded only when the version changed, and
     query results are memoised per (table, version, query) so a repeated query costs a lookup."""
 
-    def __init__(self, root: str, storage_options: dict[str, str] | None = None, refresh_seconds: float = 0.5,
-                 max_cached_results: int = 512):
+    def __init__(
+        self,
+        root: str,
+        storage_options: dict[str, str] | None = None,
+        refresh_seconds: float = 0.5,
+        max_cached_results: int = 512,
+    ):
         self.root = root
         self.storage_options = dict(storage_options or {})
         self.refresh_seconds = refresh_seconds
@@ -92,7 +97,12 @@ class LakeReader:
             # Python for a 365-file table here, against 240 ms through the pyarrow dataset's Python
             # filesystem), so a reload does not stall the requests this process is serving.
             columns = [field.name for field in entry.table.schema().fields]
-            frame = pl.scan_delta(entry.table, storage_options=entry.storage_options or None).select(columns).collect().rechunk()
+            frame = (
+                pl.scan_delta(entry.table, storage_options=entry.storage_options or None)
+                .select(columns)
+                .collect()
+                .rechunk()
+            )
             entry.snapshot = (version, frame)  # one assignment: readers never pair a version with other rows
             entry.version, entry.frame = version, frame
 

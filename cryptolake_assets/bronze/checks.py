@@ -7,7 +7,6 @@ failures of the built-in structure checks (missing/extra column, dtype, null) ma
 Row-wise rules return one boolean per row (True = row is fine), so the failing rows can be shown.
 """
 
-
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
@@ -64,7 +63,16 @@ class BronzeKlines(pa.DataFrameModel):
 
     @pa.dataframe_check(name="numbers_parse")
     def numbers_parse(cls, data: PolarsData) -> pl.LazyFrame:
-        fields = ["open", "high", "low", "close", "volume", "quote_asset_volume", "taker_buy_base_volume", "taker_buy_quote_volume"]
+        fields = [
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "quote_asset_volume",
+            "taker_buy_base_volume",
+            "taker_buy_quote_volume",
+        ]
         parsed = [pl.col(f).str.strip_chars().cast(pl.Float64, strict=False) for f in fields]
         return row_checks(data, pl.all_horizontal([p.is_not_null() & p.is_finite() for p in parsed]))
 
@@ -110,7 +118,12 @@ class BronzeCoingeckoMarkets(pa.DataFrameModel):
 
     @pa.dataframe_check(name="amounts_non_negative")
     def amounts_non_negative(cls, data: PolarsData) -> pl.LazyFrame:
-        return row_checks(data, non_negative("current_price", "market_cap", "total_volume", "circulating_supply", "total_supply", "max_supply"))
+        return row_checks(
+            data,
+            non_negative(
+                "current_price", "market_cap", "total_volume", "circulating_supply", "total_supply", "max_supply"
+            ),
+        )
 
     @pa.dataframe_check(name="last_updated_parses")
     def last_updated_parses(cls, data: PolarsData) -> pl.LazyFrame:
@@ -149,11 +162,31 @@ BRONZE_KLINES = TableQuality(
     model=BronzeKlines,
     partitions_def=daily_symbol_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "The 17 bronze columns with their types (DATE partition column, epoch-ms BIGINT times, prices as exchange strings, UTC ingested_at), no nulls but `ignore`, a known interval. Silver cannot parse anything else."),
-        Rule("date_is_open_time_day", ERROR, "The DATE partition column is the UTC day of open_time; otherwise a partition replace deletes or duplicates the wrong rows."),
-        Rule("unique_symbol_open_time", WARN, "One row per (symbol, open_time). Overlapping requests can repeat candles; silver keeps the latest ingestion and counts the rest, so this only informs."),
-        Rule("close_after_open", WARN, "close_time after open_time. A violating candle is not a bar; silver quarantines it (rule close_before_open)."),
-        Rule("numbers_parse", WARN, "Prices and volumes parse as finite numbers; silver quarantines the rows that do not (rule unparseable_value)."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "The 17 bronze columns with their types (DATE partition column, epoch-ms BIGINT times, prices as exchange strings, UTC ingested_at), no nulls but `ignore`, a known interval. Silver cannot parse anything else.",
+        ),
+        Rule(
+            "date_is_open_time_day",
+            ERROR,
+            "The DATE partition column is the UTC day of open_time; otherwise a partition replace deletes or duplicates the wrong rows.",
+        ),
+        Rule(
+            "unique_symbol_open_time",
+            WARN,
+            "One row per (symbol, open_time). Overlapping requests can repeat candles; silver keeps the latest ingestion and counts the rest, so this only informs.",
+        ),
+        Rule(
+            "close_after_open",
+            WARN,
+            "close_time after open_time. A violating candle is not a bar; silver quarantines it (rule close_before_open).",
+        ),
+        Rule(
+            "numbers_parse",
+            WARN,
+            "Prices and volumes parse as finite numbers; silver quarantines the rows that do not (rule unparseable_value).",
+        ),
     ),
 )
 
@@ -163,9 +196,21 @@ BRONZE_COINGECKO_MARKETS = TableQuality(
     model=BronzeCoingeckoMarkets,
     partitions_def=daily_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "The 26 /coins/markets fields as CoinGecko sent them (numbers as JSON numbers, times as ISO strings, roi a struct) plus date and UTC ingested_at; id, symbol, name and last_updated never null. Silver cannot type anything else."),
-        Rule("unique_date_id", WARN, "One snapshot row per capture day and coin; silver keeps the latest, so a repeat only informs."),
-        Rule("amounts_non_negative", WARN, "Price, market cap, volume and supplies ≥ 0 where given (null: CoinGecko has none)."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "The 26 /coins/markets fields as CoinGecko sent them (numbers as JSON numbers, times as ISO strings, roi a struct) plus date and UTC ingested_at; id, symbol, name and last_updated never null. Silver cannot type anything else.",
+        ),
+        Rule(
+            "unique_date_id",
+            WARN,
+            "One snapshot row per capture day and coin; silver keeps the latest, so a repeat only informs.",
+        ),
+        Rule(
+            "amounts_non_negative",
+            WARN,
+            "Price, market cap, volume and supplies ≥ 0 where given (null: CoinGecko has none).",
+        ),
         Rule("last_updated_parses", WARN, "last_updated is an ISO timestamp; silver's typed column needs it."),
     ),
 )
@@ -176,10 +221,18 @@ BRONZE_FEAR_GREED = TableQuality(
     model=BronzeFearGreed,
     partitions_def=daily_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "The index's data objects as Alternative.me sent them (value, value_classification, timestamp as strings; time_until_update nullable) plus date and UTC ingested_at."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "The index's data objects as Alternative.me sent them (value, value_classification, timestamp as strings; time_until_update nullable) plus date and UTC ingested_at.",
+        ),
         Rule("unique_date", WARN, "One published value per day; silver keeps one."),
         Rule("value_is_index", WARN, "value is an integer 0..100; silver cannot type anything else."),
-        Rule("date_is_timestamp_day", WARN, "The DATE partition column is the UTC day of the published timestamp; otherwise a partition replace writes the wrong day."),
+        Rule(
+            "date_is_timestamp_day",
+            WARN,
+            "The DATE partition column is the UTC day of the published timestamp; otherwise a partition replace writes the wrong day.",
+        ),
     ),
 )
 
@@ -229,10 +282,23 @@ BRONZE_TRADES = TableQuality(
     model=BronzeTrades,
     partitions_def=daily_symbol_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "The 11 trade columns with their types (prices as exchange strings, epoch-ms times), source ws or rest."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "The 11 trade columns with their types (prices as exchange strings, epoch-ms times), source ws or rest.",
+        ),
         Rule("date_is_trade_time_day", ERROR, "The DATE partition column is the UTC day of trade_time."),
-        Rule("unique_trade_id", ERROR, "Every trade once: no duplicate trade id per symbol (bronze de-duplicates overlaps and REST fills)."),
+        Rule(
+            "unique_trade_id",
+            ERROR,
+            "Every trade once: no duplicate trade id per symbol (bronze de-duplicates overlaps and REST fills).",
+        ),
         Rule("numbers_parse", ERROR, "price and qty parse as positive finite numbers (the rest was quarantined)."),
-        Rule("trade_id_gaps", WARN, "Trade ids are consecutive per symbol; failing rows are the trades right after a jump (missing_ids: how many are missing): a gap REST could not fill.", _trade_id_gaps),
+        Rule(
+            "trade_id_gaps",
+            WARN,
+            "Trade ids are consecutive per symbol; failing rows are the trades right after a jump (missing_ids: how many are missing): a gap REST could not fill.",
+            _trade_id_gaps,
+        ),
     ),
 )

@@ -54,7 +54,9 @@ def bronze_coingecko_markets(context: AssetExecutionContext) -> Output[pl.DataFr
     days = partition_days(*context.partition_time_window)
     today = coingecko.now().astimezone(dt.UTC).date()
     ids = sorted({info.coingecko_id for info in load_universe() if info.coingecko_id})
-    kept = stored_rows(context.resources.io_manager, TABLE, [day for day in days if day != today], empty_coingecko_markets().schema)
+    kept = stored_rows(
+        context.resources.io_manager, TABLE, [day for day in days if day != today], empty_coingecko_markets().schema
+    )
     frames = [kept]
     fetched = 0
     if today in days:
@@ -66,7 +68,9 @@ def bronze_coingecko_markets(context: AssetExecutionContext) -> Output[pl.DataFr
         if absent:
             context.log.warning(f"CoinGecko returned no market data for: {', '.join(absent)}")
     else:
-        context.log.info(f"{days[0]}..{days[-1]} does not include today ({today}): CoinGecko has no history; nothing fetched")
+        context.log.info(
+            f"{days[0]}..{days[-1]} does not include today ({today}): CoinGecko has no history; nothing fetched"
+        )
     rows = pl.concat(frames, how="vertical").sort("date", "market_cap_rank", "id", nulls_last=True)
     return Output(
         rows,
@@ -81,7 +85,15 @@ def bronze_coingecko_markets(context: AssetExecutionContext) -> Output[pl.DataFr
             "source": MetadataValue.text(coingecko.source),
             "preview": markdown_preview(
                 rows.filter(pl.col("date") == rows["date"].max()) if len(rows) else rows,
-                columns=["date", "id", "market_cap_rank", "current_price", "market_cap", "price_change_percentage_24h", "last_updated"],
+                columns=[
+                    "date",
+                    "id",
+                    "market_cap_rank",
+                    "current_price",
+                    "market_cap",
+                    "price_change_percentage_24h",
+                    "last_updated",
+                ],
             ),
         },
     )

@@ -54,7 +54,9 @@ def bronze_klines(
         present = set(frame["date"].unique().to_list())
         empty_partitions += [f"{day}|{symbol} (no data)" for day in listed_days if day not in present]
         frames.append(frame)
-        context.log.info(f"{symbol}: {len(frame)} klines for {listed_days[0]}..{listed_days[-1]} ({len(listed_days)} listed days)")
+        context.log.info(
+            f"{symbol}: {len(frame)} klines for {listed_days[0]}..{listed_days[-1]} ({len(listed_days)} listed days)"
+        )
     klines = pl.concat(frames, how="vertical").sort("symbol", "open_time")
     stats = binance.stats()
     return Output(
@@ -62,7 +64,11 @@ def bronze_klines(
         metadata={
             "rows": len(klines),
             "partitions": len(scope.days) * len(scope.symbols),
-            "symbols": MetadataValue.text(scope.symbols[0] if len(scope.symbols) == 1 else f"{len(scope.symbols)} symbols: {scope.symbols[0]}..{scope.symbols[-1]}"),
+            "symbols": MetadataValue.text(
+                scope.symbols[0]
+                if len(scope.symbols) == 1
+                else f"{len(scope.symbols)} symbols: {scope.symbols[0]}..{scope.symbols[-1]}"
+            ),
             "interval": MetadataValue.text(binance.interval),
             "source": MetadataValue.text(binance.source),
             "empty_partitions": len(empty_partitions),
@@ -72,7 +78,11 @@ def bronze_klines(
             **time_span(klines.with_columns(pl.from_epoch("open_time", time_unit="ms")), "open_time"),
             **rich_metadata(
                 len(scope.days) * len(scope.symbols),
-                lambda: {"preview": markdown_preview(klines, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume"])},
+                lambda: {
+                    "preview": markdown_preview(
+                        klines, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume"]
+                    )
+                },
             ),
         },
     )

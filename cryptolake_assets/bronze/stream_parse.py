@@ -19,38 +19,44 @@ import polars as pl
 
 from resources.landing import LandedFile, closed_files, read_lines
 
-TRADES_SCHEMA = pl.Schema({
-    "date": pl.Date,
-    "symbol": pl.String,
-    "trade_id": pl.Int64,
-    "price": pl.String,
-    "qty": pl.String,
-    "trade_time": pl.Int64,
-    "event_time": pl.Int64,
-    "is_buyer_maker": pl.Boolean,
-    "is_best_match": pl.Boolean,
-    "recv_ms": pl.Int64,
-    "source": pl.String,
-})
-QUOTES_SCHEMA = pl.Schema({
-    "date": pl.Date,
-    "symbol": pl.String,
-    "update_id": pl.Int64,
-    "bid": pl.String,
-    "bid_qty": pl.String,
-    "ask": pl.String,
-    "ask_qty": pl.String,
-    "recv_ms": pl.Int64,
-})
-QUARANTINE_SCHEMA = pl.Schema({
-    "date": pl.Date,
-    "symbol": pl.String,
-    "file": pl.String,
-    "line": pl.Int64,
-    "recv_ms": pl.Int64,
-    "reason": pl.String,
-    "raw": pl.String,
-})
+TRADES_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date,
+        "symbol": pl.String,
+        "trade_id": pl.Int64,
+        "price": pl.String,
+        "qty": pl.String,
+        "trade_time": pl.Int64,
+        "event_time": pl.Int64,
+        "is_buyer_maker": pl.Boolean,
+        "is_best_match": pl.Boolean,
+        "recv_ms": pl.Int64,
+        "source": pl.String,
+    }
+)
+QUOTES_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date,
+        "symbol": pl.String,
+        "update_id": pl.Int64,
+        "bid": pl.String,
+        "bid_qty": pl.String,
+        "ask": pl.String,
+        "ask_qty": pl.String,
+        "recv_ms": pl.Int64,
+    }
+)
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date,
+        "symbol": pl.String,
+        "file": pl.String,
+        "line": pl.Int64,
+        "recv_ms": pl.Int64,
+        "reason": pl.String,
+        "raw": pl.String,
+    }
+)
 GAPS_SCHEMA = pl.Schema({"symbol": pl.String, "from_id": pl.Int64, "to_id": pl.Int64, "reason": pl.String})
 NEXT_DAY_MINUTES = 2  # trades of day D received in the first minutes of D+1
 _RAW_MAX = 2000
@@ -182,8 +188,19 @@ def parse_lines(lines: Iterable[tuple[str, int, str]], symbol: str, day: dt.date
                     hold(file, number, recv_ms, problem, json.dumps(message))
                 elif _day_of(data["T"]) == day:
                     trades.append(
-                        (day, symbol, data["t"], data["p"], data["q"], data["T"], data.get("E") if isinstance(data.get("E"), int) else None,
-                         data["m"], data.get("M") if isinstance(data.get("M"), bool) else None, recv_ms, "ws")
+                        (
+                            day,
+                            symbol,
+                            data["t"],
+                            data["p"],
+                            data["q"],
+                            data["T"],
+                            data.get("E") if isinstance(data.get("E"), int) else None,
+                            data["m"],
+                            data.get("M") if isinstance(data.get("M"), bool) else None,
+                            recv_ms,
+                            "ws",
+                        )
                     )
             elif kind == "bookTicker":
                 problem = _quote_problem(data, symbol)
@@ -200,8 +217,19 @@ def parse_lines(lines: Iterable[tuple[str, int, str]], symbol: str, day: dt.date
                 hold(file, number, recv_ms, problem, json.dumps(item))
             elif _day_of(item["time"]) == day:
                 trades.append(
-                    (day, symbol, item["id"], item["price"], item["qty"], item["time"], None, item["isBuyerMaker"],
-                     item.get("isBestMatch") if isinstance(item.get("isBestMatch"), bool) else None, recv_ms, "rest")
+                    (
+                        day,
+                        symbol,
+                        item["id"],
+                        item["price"],
+                        item["qty"],
+                        item["time"],
+                        None,
+                        item["isBuyerMaker"],
+                        item.get("isBestMatch") if isinstance(item.get("isBestMatch"), bool) else None,
+                        recv_ms,
+                        "rest",
+                    )
                 )
         elif "gap" in record and isinstance(record["gap"], dict):
             gap = record["gap"]

@@ -41,8 +41,16 @@ STREAM_TAGS = {"layer": "bronze", "source": "binance_stream", "pipeline": "strea
 
 def _out(key: str, description: str, schema: pl.Schema, columns: dict[str, str]) -> AssetOut:
     return medallion_out(
-        "bronze", key, schema=schema, description=description, columns=columns, partitions_def=daily_symbol_partitions,
-        source="binance_stream", tags={"pipeline": "stream"}, kinds={"websocket"}, fetches=False,
+        "bronze",
+        key,
+        schema=schema,
+        description=description,
+        columns=columns,
+        partitions_def=daily_symbol_partitions,
+        source="binance_stream",
+        tags={"pipeline": "stream"},
+        kinds={"websocket"},
+        fetches=False,
     )
 
 
@@ -64,7 +72,10 @@ def _out(key: str, description: str, schema: pl.Schema, columns: dict[str, str])
             "quotes",
             "Top-of-book quotes (bookTicker) from the live stream, de-duplicated on update id; the day is the receive day.",
             QUOTES_SCHEMA,
-            {"update_id": "order book update id", "recv_ms": "receive time, epoch ms (spot bookTicker has no event time)"},
+            {
+                "update_id": "order book update id",
+                "recv_ms": "receive time, epoch ms (spot bookTicker has no event time)",
+            },
         ),
         "trades_quarantine": _out(
             "trades_quarantine",
@@ -109,7 +120,11 @@ def bronze_trades(context: AssetExecutionContext, stream_landing: StreamLanding)
     yield Output(
         quarantine,
         output_name="trades_quarantine",
-        metadata={"rows": len(quarantine), "by_reason": MetadataValue.json(by_reason), "preview": markdown_preview(quarantine, columns=["file", "line", "reason"])},
+        metadata={
+            "rows": len(quarantine),
+            "by_reason": MetadataValue.json(by_reason),
+            "preview": markdown_preview(quarantine, columns=["file", "line", "reason"]),
+        },
     )
 
 
@@ -153,7 +168,9 @@ def write_compacted(trades: pl.DataFrame, path: Path) -> tuple[str, int]:
         "path": MetadataValue.text("<CRYPTOLAKE_COMPACTED>/trades/date=<day>/<SYMBOL>.parquet"),
     },
 )
-def trades_compacted(context: AssetExecutionContext, trades: pl.DataFrame, stream_landing: StreamLanding) -> MaterializeResult:
+def trades_compacted(
+    context: AssetExecutionContext, trades: pl.DataFrame, stream_landing: StreamLanding
+) -> MaterializeResult:
     """Each day's trades of a symbol as one Parquet file, its SHA-256 in the metadata."""
     scope = run_scope(context)
     files: dict[str, dict[str, Any]] = {}
@@ -170,5 +187,7 @@ def trades_compacted(context: AssetExecutionContext, trades: pl.DataFrame, strea
             }
     if len(files) == 1:
         return MaterializeResult(metadata=next(iter(files.values())))
-    add_asset_metadata_by_partition(context.get_step_execution_context(), AssetKey(["bronze", "trades_compacted"]), files)
+    add_asset_metadata_by_partition(
+        context.get_step_execution_context(), AssetKey(["bronze", "trades_compacted"]), files
+    )
     return MaterializeResult(metadata={"files": len(files), "rows": len(trades)})

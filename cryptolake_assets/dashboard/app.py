@@ -14,6 +14,7 @@ RENDER = {
 }
 
 st.set_page_config(page_title="CryptoLake", layout="wide")
-page = st.navigation([st.Page(RENDER[path], title=title, url_path=path, default=path == "overview")
-                      for path, title in PAGES.items()])
+page = st.navigation(
+    [st.Page(RENDER[path], title=title, url_path=path, default=path == "overview") for path, title in PAGES.items()]
+)
 page.run()

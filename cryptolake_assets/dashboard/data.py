@@ -13,7 +13,9 @@ import polars as pl
 
 from cryptolake_assets.api.app import FRESH_WITHIN
 
-TOP_SCHEMA = pl.Schema({"rank": pl.UInt32(), "symbol": pl.String(), "market_cap": pl.Float64(), "change_pct_24h": pl.Float64()})
+TOP_SCHEMA = pl.Schema(
+    {"rank": pl.UInt32(), "symbol": pl.String(), "market_cap": pl.Float64(), "change_pct_24h": pl.Float64()}
+)
 
 #: The table whose newest ``date`` stands for each published table's freshness (dims have no date).
 DATED_TABLES = (
@@ -121,7 +123,10 @@ def price_history(features: pl.DataFrame, symbol: str, start: dt.date, end: dt.d
 
 
 def correlation_matrix(
-    correlations: pl.DataFrame, day: dt.date, order: str = "cluster", category_by_symbol: Mapping[str, str] | None = None
+    correlations: pl.DataFrame,
+    day: dt.date,
+    order: str = "cluster",
+    category_by_symbol: Mapping[str, str] | None = None,
 ) -> tuple[list[str], list[list[float | None]]]:
     """The day's 30-day correlation matrix (symbols, rows; 1.0 on the diagonal, None where a pair
     had no full window). ``order``: ``cluster`` (a chain where each next symbol is the one most
@@ -140,6 +145,7 @@ def correlation_matrix(
         categories = category_by_symbol or {}
         names.sort(key=lambda s: (categories.get(s, "~"), s))
     elif order == "cluster" and names:
+
         def known(values: list[float | None]) -> list[float]:
             return [v for v in values if v is not None]
 
@@ -161,14 +167,18 @@ def correlation_matrix(
 
 def pair_correlation(correlations: pl.DataFrame, a: str, b: str, start: dt.date, end: dt.date) -> pl.DataFrame:
     """``corr_30d`` of the pair (either order) per day of start..end, oldest first."""
-    pair = ((pl.col("symbol_a") == a) & (pl.col("symbol_b") == b)) | ((pl.col("symbol_a") == b) & (pl.col("symbol_b") == a))
+    pair = ((pl.col("symbol_a") == a) & (pl.col("symbol_b") == b)) | (
+        (pl.col("symbol_a") == b) & (pl.col("symbol_b") == a)
+    )
     return correlations.filter(pair & pl.col("date").is_between(start, end)).select("date", "corr_30d").sort("date")
 
 
 # --- Sentiment --------------------------------------------------------------------------------
 
 
-def sentiment(overview: pl.DataFrame, features: pl.DataFrame, start: dt.date, end: dt.date, symbol: str = "BTCUSDT") -> pl.DataFrame:
+def sentiment(
+    overview: pl.DataFrame, features: pl.DataFrame, start: dt.date, end: dt.date, symbol: str = "BTCUSDT"
+) -> pl.DataFrame:
     """Per day of start..end: Fear & Greed value and class, ``symbol``'s close, universe quote volume."""
     closes = features.filter(pl.col("symbol") == symbol).select("date", pl.col("close").alias("btc_close"))
     return (
@@ -205,7 +215,14 @@ def layer_health(newest_by_table: Mapping[tuple[str, str], dt.date | None | str]
         state, lag = freshness(newest, now)  # type: ignore[arg-type]
         rows.append((layer, table, newest, state, lag))
     return pl.DataFrame(
-        rows, schema={"layer": pl.String(), "table": pl.String(), "newest_partition": pl.Date(), "state": pl.String(), "lag_hours": pl.Float64()},
+        rows,
+        schema={
+            "layer": pl.String(),
+            "table": pl.String(),
+            "newest_partition": pl.Date(),
+            "state": pl.String(),
+            "lag_hours": pl.Float64(),
+        },
         orient="row",
     )
 
@@ -222,8 +239,17 @@ def failing_checks(results: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         results.filter(~pl.col("passed"))
-        .select("asset", "check_name", partition.alias("partition"), "severity", "failing_rows", "rows_checked",
-                "evaluated_at", "description", "sample")
+        .select(
+            "asset",
+            "check_name",
+            partition.alias("partition"),
+            "severity",
+            "failing_rows",
+            "rows_checked",
+            "evaluated_at",
+            "description",
+            "sample",
+        )
         .sort(["evaluated_at", "asset", "check_name", "partition"], descending=[True, False, False, False])
     )
 
@@ -232,7 +258,11 @@ def failing_by_check(failing: pl.DataFrame) -> pl.DataFrame:
     """Per failing check: severity, how many partitions fail, failing rows and the partitions (sorted)."""
     return (
         failing.group_by("asset", "check_name", "severity")
-        .agg(partitions=pl.len(), failing_rows=pl.col("failing_rows").sum(), failing_partitions=pl.col("partition").sort())
+        .agg(
+            partitions=pl.len(),
+            failing_rows=pl.col("failing_rows").sum(),
+            failing_partitions=pl.col("partition").sort(),
+        )
         .with_columns(pl.col("failing_partitions").list.join(", "))
         .sort("asset", "check_name")
     )

@@ -16,10 +16,16 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
-RUN_SCHEMA = pl.Schema({
-    "run_id": pl.String(), "job": pl.String(), "status": pl.String(), "partitions": pl.String(),
-    "started": pl.Datetime("us", "UTC"), "seconds": pl.Float64(),
-})
+RUN_SCHEMA = pl.Schema(
+    {
+        "run_id": pl.String(),
+        "job": pl.String(),
+        "status": pl.String(),
+        "partitions": pl.String(),
+        "started": pl.Datetime("us", "UTC"),
+        "seconds": pl.Float64(),
+    }
+)
 
 
 def open_instance() -> DagsterInstance | None:

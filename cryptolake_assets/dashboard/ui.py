@@ -76,7 +76,9 @@ def filters(
         picked_day = sidebar.date_input("Day", chosen.day, min_value=first, max_value=last)
         _set_param("day", picked_day.isoformat() if isinstance(picked_day, dt.date) else None)
     if categories is not None:
-        category = sidebar.selectbox("Category", ["All", *categories], index=([None, *categories]).index(chosen.category))
+        category = sidebar.selectbox(
+            "Category", ["All", *categories], index=([None, *categories]).index(chosen.category)
+        )
         category = None if category == "All" else category
         _set_param("category", category)
     if symbols is not None:

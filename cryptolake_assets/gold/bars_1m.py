@@ -43,6 +43,8 @@ def bars_1m(context: AssetExecutionContext, bars_1s: pl.DataFrame) -> Output[pl.
         metadata={
             "rows": len(bars),
             **time_span(bars, "window_start"),
-            "preview": markdown_preview(bars, columns=["symbol", "window_start", "open", "close", "vwap", "spread", "realized_vol"]),
+            "preview": markdown_preview(
+                bars, columns=["symbol", "window_start", "open", "close", "vwap", "spread", "realized_vol"]
+            ),
         },
     )

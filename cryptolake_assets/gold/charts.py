@@ -29,7 +29,11 @@ def png_markdown(figure: "Figure", alt: str) -> MetadataValue:
 
 
 # The window each averaged line needs, in days of closes (gold.features: sma_7, sma_30).
-LINES = (("close", "close", 1, "black", 1.2), ("sma_7", "SMA 7", 7, "tab:blue", 1.0), ("sma_30", "SMA 30", 30, "tab:orange", 1.0))
+LINES = (
+    ("close", "close", 1, "black", 1.2),
+    ("sma_7", "SMA 7", 7, "tab:blue", 1.0),
+    ("sma_30", "SMA 30", 30, "tab:orange", 1.0),
+)
 
 
 def line_label(name: str, values: list[float | None], window_days: int) -> str:
@@ -68,7 +72,16 @@ def price_figure(features: pl.DataFrame, days: list[dt.date]) -> "Figure | None"
                 v is not None and (i == 0 or values[i - 1] is None) and (i == len(values) - 1 or values[i + 1] is None)
                 for i, v in enumerate(values)
             ]
-            ax.plot(dates, values, label=line_label(name, values, window), color=color, linewidth=width, marker=".", markevery=lone, gid=column)
+            ax.plot(
+                dates,
+                values,
+                label=line_label(name, values, window),
+                color=color,
+                linewidth=width,
+                marker=".",
+                markevery=lone,
+                gid=column,
+            )
         ax.axvspan(min(days), max(days) + dt.timedelta(days=1), color="tab:green", alpha=0.08)
         ax.set_title(symbol, fontsize=10)
         locator = AutoDateLocator(maxticks=6)
@@ -76,7 +89,7 @@ def price_figure(features: pl.DataFrame, days: list[dt.date]) -> "Figure | None"
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6, loc="best")
-    for ax in axes[len(shown):]:
+    for ax in axes[len(shown) :]:
         ax.set_visible(False)
     if len(symbols) > len(shown):
         figure.suptitle(f"first {len(shown)} of {len(symbols)} symbols", fontsize=9)
@@ -117,6 +130,14 @@ def correlation_heatmap(correlations: pl.DataFrame, day: dt.date) -> MetadataVal
         for i, row in enumerate(matrix):
             for j, value in enumerate(row):
                 if not math.isnan(value):
-                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(value) > 0.6 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{value:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if abs(value) > 0.6 else "black",
+                    )
     figure.colorbar(image, ax=ax, shrink=0.8)
     return png_markdown(figure, "correlation heatmap")

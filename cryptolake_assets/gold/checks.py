@@ -7,7 +7,6 @@ failures of the built-in structure checks (missing/extra column, dtype, null) ma
 Row-wise rules return one boolean per row (True = row is fine), so the failing rows can be shown.
 """
 
-
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
@@ -69,7 +68,9 @@ class DailyFeatures(pa.DataFrameModel):
 
     @pa.dataframe_check(name="ohlc_consistent")
     def ohlc_consistent(cls, data: PolarsData) -> pl.LazyFrame:
-        return row_checks(data, ohlc_ok() & prices_positive() & (pl.min_horizontal("volume", "quote_volume", "trades") >= 0))
+        return row_checks(
+            data, ohlc_ok() & prices_positive() & (pl.min_horizontal("volume", "quote_volume", "trades") >= 0)
+        )
 
     @pa.dataframe_check(name="rsi_in_range")
     def rsi_in_range(cls, data: PolarsData) -> pl.LazyFrame:
@@ -353,7 +354,9 @@ class MlFeatures(pa.DataFrameModel):
     @pa.dataframe_check(name="target_consistent")
     def target_consistent(cls, data: PolarsData) -> pl.LazyFrame:
         target = pl.col("target_log_return_1d")
-        return row_checks(data, (target.is_null() & pl.col("target_up").is_null()) | (pl.col("target_up") == (target > 0)))
+        return row_checks(
+            data, (target.is_null() & pl.col("target_up").is_null()) | (pl.col("target_up") == (target > 0))
+        )
 
 
 class Predictions(pa.DataFrameModel):
@@ -410,14 +413,32 @@ GOLD_DAILY_FEATURES = TableQuality(
     model=DailyFeatures,
     partitions_def=daily_symbol_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "The 19 feature columns with their types, non-null day aggregates, bars ≥ 1, missing_bars ≥ 0."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "The 19 feature columns with their types, non-null day aggregates, bars ≥ 1, missing_bars ≥ 0.",
+        ),
         Rule("unique_symbol_date", ERROR, "One row per (symbol, date)."),
         Rule("ohlc_consistent", ERROR, "Daily low ≤ open, close ≤ high, prices > 0, volumes and trades ≥ 0."),
         Rule("rsi_in_range", ERROR, "rsi_14 within [0, 100] (or null)."),
         Rule("volatility_non_negative", ERROR, "volatility_30d ≥ 0 (or null)."),
-        Rule("null_where_window_incomplete", ERROR, "A feature is null while its window reaches before the symbol's history (listing day or first partition), and windows nest: a complete n-day window implies every shorter one is complete."),
-        Rule("symbol_in_dim_symbol", ERROR, "Referential: every symbol is a row of the gold.dim_symbol table (read through the I/O manager); WARN \"cannot verify\" while dim_symbol is not materialized.", symbols_in_dim_symbol("symbol")),
-        Rule("date_in_dim_date", ERROR, "Referential: every date is a row of the gold.dim_date table; WARN \"cannot verify\" while dim_date is not materialized.", date_in_dim_date),
+        Rule(
+            "null_where_window_incomplete",
+            ERROR,
+            "A feature is null while its window reaches before the symbol's history (listing day or first partition), and windows nest: a complete n-day window implies every shorter one is complete.",
+        ),
+        Rule(
+            "symbol_in_dim_symbol",
+            ERROR,
+            'Referential: every symbol is a row of the gold.dim_symbol table (read through the I/O manager); WARN "cannot verify" while dim_symbol is not materialized.',
+            symbols_in_dim_symbol("symbol"),
+        ),
+        Rule(
+            "date_in_dim_date",
+            ERROR,
+            'Referential: every date is a row of the gold.dim_date table; WARN "cannot verify" while dim_date is not materialized.',
+            date_in_dim_date,
+        ),
     ),
     dimensions=(DIM_SYMBOL, DIM_DATE),
 )
@@ -431,7 +452,12 @@ GOLD_CORRELATIONS = TableQuality(
         Rule(SCHEMA_RULE, ERROR, "date, symbol_a, symbol_b, corr_30d (Float64, null only for a constant series)."),
         Rule("corr_in_range", ERROR, "corr_30d within [−1, 1] (1e-12 float slack)."),
         Rule("one_row_per_pair", ERROR, "One row per date and unordered pair: symbol_a < symbol_b, no duplicates."),
-        Rule("symbols_in_dim_symbol", ERROR, "Referential: both symbols are rows of the gold.dim_symbol table; WARN \"cannot verify\" while dim_symbol is not materialized.", symbols_in_dim_symbol("symbol_a", "symbol_b")),
+        Rule(
+            "symbols_in_dim_symbol",
+            ERROR,
+            'Referential: both symbols are rows of the gold.dim_symbol table; WARN "cannot verify" while dim_symbol is not materialized.',
+            symbols_in_dim_symbol("symbol_a", "symbol_b"),
+        ),
     ),
     dimensions=(DIM_SYMBOL,),
 )
@@ -454,7 +480,11 @@ GOLD_DIM_DATE = TableQuality(
     model=DimDate,
     partitions_def=daily_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "Calendar columns and types, attributes in their ranges (month 1-12, ISO weekday 1-7, ...)."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "Calendar columns and types, attributes in their ranges (month 1-12, ISO weekday 1-7, ...).",
+        ),
         Rule("unique_date", ERROR, "One row per date (the key facts join on)."),
         Rule("attributes_match_date", ERROR, "year, month, day, weekday and weekend flag agree with the date."),
     ),
@@ -468,7 +498,11 @@ GOLD_CATEGORY_DAILY = TableQuality(
     rules=(
         Rule(SCHEMA_RULE, ERROR, "Category summary columns and types."),
         Rule("unique_date_category", ERROR, "One row per (date, category), a known category."),
-        Rule("member_counts_consistent", ERROR, "0 ≤ members with a return ≤ members ≥ 1; a mean is null exactly when no member has the return; mean return_1d > −100 %."),
+        Rule(
+            "member_counts_consistent",
+            ERROR,
+            "0 ≤ members with a return ≤ members ≥ 1; a mean is null exactly when no member has the return; mean return_1d > −100 %.",
+        ),
     ),
 )
 
@@ -480,7 +514,11 @@ GOLD_MARKET_DAILY = TableQuality(
     rules=(
         Rule(SCHEMA_RULE, ERROR, "Market summary columns and types."),
         Rule("unique_date", ERROR, "One row per date."),
-        Rule("breadth_consistent", ERROR, "advancers + decliners + unchanged ≤ symbols (all ≥ 0), total quote volume ≥ 0, best return ≥ worst return."),
+        Rule(
+            "breadth_consistent",
+            ERROR,
+            "advancers + decliners + unchanged ≤ symbols (all ≥ 0), total quote volume ≥ 0, best return ≥ worst return.",
+        ),
     ),
 )
 
@@ -492,7 +530,11 @@ GOLD_DAILY_RETURNS = TableQuality(
     rules=(
         Rule(SCHEMA_RULE, ERROR, "date, symbol, close > 0, quote_volume ≥ 0, nullable returns."),
         Rule("unique_symbol_date", ERROR, "One row per (symbol, date)."),
-        Rule("returns_consistent", ERROR, "return_1d > −100 % and log_return_1d = ln(1 + return_1d) (1e-9 relative), both null together."),
+        Rule(
+            "returns_consistent",
+            ERROR,
+            "return_1d > −100 % and log_return_1d = ln(1 + return_1d) (1e-9 relative), both null together.",
+        ),
     ),
 )
 
@@ -502,10 +544,18 @@ GOLD_MARKET_OVERVIEW = TableQuality(
     model=MarketOverview,
     partitions_def=daily_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "Overview columns and types; counts and volumes ≥ 0, btc_dominance within [0, 1], Fear & Greed value and 7-day mean within [0, 100], a published classification."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "Overview columns and types; counts and volumes ≥ 0, btc_dominance within [0, 1], Fear & Greed value and 7-day mean within [0, 100], a published classification.",
+        ),
         Rule("unique_date", ERROR, "One row per date."),
         Rule("breadth_consistent", ERROR, "advancers + decliners ≤ symbols_traded."),
-        Rule("market_cap_present_when_counted", ERROR, "universe_market_cap is given exactly when some coin had a market cap that day."),
+        Rule(
+            "market_cap_present_when_counted",
+            ERROR,
+            "universe_market_cap is given exactly when some coin had a market cap that day.",
+        ),
     ),
 )
 
@@ -515,7 +565,11 @@ GOLD_DIM_SYMBOL_MARKET = TableQuality(
     model=DimSymbolMarket,
     partitions_def=None,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "Per symbol its latest CoinGecko snapshot: ids, rank ≥ 1, market cap and supplies ≥ 0, snapshot_date, UTC last_updated, is_stale."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "Per symbol its latest CoinGecko snapshot: ids, rank ≥ 1, market cap and supplies ≥ 0, snapshot_date, UTC last_updated, is_stale.",
+        ),
         Rule("unique_symbol", ERROR, "One row per symbol (the key facts join on)."),
     ),
 )
@@ -526,10 +580,24 @@ GOLD_ML_FEATURES = TableQuality(
     model=MlFeatures,
     partitions_def=daily_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "The 18 feature and target columns with their types; rsi_14 and Fear & Greed within [0, 100], volatility ≥ 0, drawdown within [−1, 0], market-cap rank ≥ 1."),
-        Rule("unique_date_symbol", ERROR, "One row per (date, symbol): a duplicate would weigh a day twice in training."),
-        Rule("features_in_range", ERROR, "corr_btc_30d within [−1, 1] (1e-12 slack), market_breadth within [−1, 1] (or null)."),
-        Rule("target_consistent", ERROR, "target_up = (target_log_return_1d > 0), both null together (D + 1 not closed yet)."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "The 18 feature and target columns with their types; rsi_14 and Fear & Greed within [0, 100], volatility ≥ 0, drawdown within [−1, 0], market-cap rank ≥ 1.",
+        ),
+        Rule(
+            "unique_date_symbol", ERROR, "One row per (date, symbol): a duplicate would weigh a day twice in training."
+        ),
+        Rule(
+            "features_in_range",
+            ERROR,
+            "corr_btc_30d within [−1, 1] (1e-12 slack), market_breadth within [−1, 1] (or null).",
+        ),
+        Rule(
+            "target_consistent",
+            ERROR,
+            "target_up = (target_log_return_1d > 0), both null together (D + 1 not closed yet).",
+        ),
     ),
 )
 
@@ -539,9 +607,15 @@ GOLD_PREDICTIONS = TableQuality(
     model=Predictions,
     partitions_def=daily_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "Prediction columns and types; a known model, training_rows ≥ 1, prob_up within [0, 1]."),
+        Rule(
+            SCHEMA_RULE, ERROR, "Prediction columns and types; a known model, training_rows ≥ 1, prob_up within [0, 1]."
+        ),
         Rule("unique_date_symbol_model", ERROR, "One prediction per (date, symbol, model)."),
-        Rule("trained_before_date", ERROR, "Walk-forward: the model was fit on a day ≤ date, on rows whose target had closed before it (trained_through + 1 < trained_on)."),
+        Rule(
+            "trained_before_date",
+            ERROR,
+            "Walk-forward: the model was fit on a day ≤ date, on rows whose target had closed before it (trained_through + 1 < trained_on).",
+        ),
     ),
 )
 
@@ -551,7 +625,11 @@ GOLD_MODEL_EVALUATION = TableQuality(
     model=ModelEvaluation,
     partitions_def=None,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "Evaluation columns and types; symbols ≥ 1, hit_rate within [0, 1], IC within [−1, 1] or null."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "Evaluation columns and types; symbols ≥ 1, hit_rate within [0, 1], IC within [−1, 1] or null.",
+        ),
         Rule("unique_date_strategy", ERROR, "One row per (date, strategy), hits ≤ symbols."),
     ),
 )
@@ -597,7 +675,11 @@ GOLD_BARS_1M = TableQuality(
     model=GoldBars1m,
     partitions_def=daily_symbol_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "The 1-minute bar columns with their types; realized_vol ≥ 0, 1 ≤ seconds_with_trades ≤ 60."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "The 1-minute bar columns with their types; realized_vol ≥ 0, 1 ≤ seconds_with_trades ≤ 60.",
+        ),
         Rule("unique_symbol_window", ERROR, "One bar per (symbol, minute)."),
         Rule("bar_inside_low_high", ERROR, "low ≤ open, close ≤ high."),
         Rule("vwap_inside_low_high", ERROR, "low ≤ vwap ≤ high (1e-9 relative slack)."),

@@ -69,7 +69,10 @@ _SILVER_DEPS = {
     "bars": ["open_time"],
     "missing_bars": ["open_time", "interval"],
     "vwap": ["quote_volume", "volume"],
-    **{name: ["close"] for name in ("return_1d", "log_return_1d", "sma_7", "sma_30", "volatility_30d", "rsi_14", "drawdown_30d")},
+    **{
+        name: ["close"]
+        for name in ("return_1d", "log_return_1d", "sma_7", "sma_30", "volatility_30d", "rsi_14", "drawdown_30d")
+    },
 }
 LINEAGE = column_lineage({column: [(SILVER, name) for name in names] for column, names in _SILVER_DEPS.items()})
 
@@ -80,7 +83,11 @@ LINEAGE = column_lineage({column: [(SILVER, name) for name in names] for column,
     schema=features.DAILY_FEATURES_SCHEMA,
     columns=COLUMNS,
     partitions_def=daily_symbol_partitions,
-    ins={"silver_ohlcv": AssetIn(key=SILVER, partition_mapping=SILVER_LOOKBACK, metadata={"columns": features.SILVER_COLUMNS})},
+    ins={
+        "silver_ohlcv": AssetIn(
+            key=SILVER, partition_mapping=SILVER_LOOKBACK, metadata={"columns": features.SILVER_COLUMNS}
+        )
+    },
 )
 def daily_features(context: AssetExecutionContext, silver_ohlcv: pl.LazyFrame) -> Output[pl.DataFrame]:
     """Daily OHLCV per symbol with returns, SMA 7/30, 30-day volatility, RSI 14 and 30-day drawdown.
@@ -108,7 +115,17 @@ def daily_features(context: AssetExecutionContext, silver_ohlcv: pl.LazyFrame) -
                 lambda: {
                     "preview": markdown_preview(
                         rows,
-                        columns=["date", "symbol", "close", "return_1d", "sma_7", "sma_30", "volatility_30d", "rsi_14", "drawdown_30d"],
+                        columns=[
+                            "date",
+                            "symbol",
+                            "close",
+                            "return_1d",
+                            "sma_7",
+                            "sma_30",
+                            "volatility_30d",
+                            "rsi_14",
+                            "drawdown_30d",
+                        ],
                     ),
                     "price_chart": price_chart(history, list(scope.days)),
                     "dagster/column_lineage": LINEAGE,

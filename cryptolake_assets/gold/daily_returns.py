@@ -16,14 +16,16 @@ from resources.duckdb_io import partition_days
 
 DAILY_FEATURES = ["gold", "daily_features"]
 
-DAILY_RETURNS_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "symbol": pl.String(),
-    "close": pl.Float64(),
-    "quote_volume": pl.Float64(),
-    "return_1d": pl.Float64(),
-    "log_return_1d": pl.Float64(),
-})
+DAILY_RETURNS_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "symbol": pl.String(),
+        "close": pl.Float64(),
+        "quote_volume": pl.Float64(),
+        "return_1d": pl.Float64(),
+        "log_return_1d": pl.Float64(),
+    }
+)
 
 COLUMNS = {
     "date": "UTC day (joins dim_date.date)",
@@ -67,8 +69,6 @@ def daily_returns(context: AssetExecutionContext, daily_features: pl.DataFrame) 
             "days": len(days),
             "symbols": rows["symbol"].n_unique(),
             "preview": markdown_preview(rows),
-            "dagster/column_lineage": column_lineage(
-                {name: [(DAILY_FEATURES, name)] for name in DAILY_RETURNS_SCHEMA}
-            ),
+            "dagster/column_lineage": column_lineage({name: [(DAILY_FEATURES, name)] for name in DAILY_RETURNS_SCHEMA}),
         },
     )

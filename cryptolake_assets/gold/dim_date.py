@@ -10,21 +10,23 @@ from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
 
-DIM_DATE_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "year": pl.Int32(),
-    "quarter": pl.Int8(),
-    "month": pl.Int8(),
-    "month_name": pl.String(),
-    "day_of_month": pl.Int8(),
-    "day_of_year": pl.Int16(),
-    "iso_year": pl.Int32(),
-    "iso_week": pl.Int8(),
-    "day_of_week": pl.Int8(),
-    "day_name": pl.String(),
-    "is_weekend": pl.Boolean(),
-    "is_month_end": pl.Boolean(),
-})
+DIM_DATE_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "year": pl.Int32(),
+        "quarter": pl.Int8(),
+        "month": pl.Int8(),
+        "month_name": pl.String(),
+        "day_of_month": pl.Int8(),
+        "day_of_year": pl.Int16(),
+        "iso_year": pl.Int32(),
+        "iso_week": pl.Int8(),
+        "day_of_week": pl.Int8(),
+        "day_name": pl.String(),
+        "is_weekend": pl.Boolean(),
+        "is_month_end": pl.Boolean(),
+    }
+)
 
 COLUMNS = {
     "date": "UTC day, the key facts join on",

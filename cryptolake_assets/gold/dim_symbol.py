@@ -8,16 +8,18 @@ from cryptolake_assets.metadata import markdown_preview
 from partitions import SymbolInfo, load_universe
 from partitions.universe import universe_path
 
-DIM_SYMBOL_SCHEMA = pl.Schema({
-    "symbol": pl.String(),
-    "base_asset": pl.String(),
-    "name": pl.String(),
-    "category": pl.String(),
-    "coingecko_id": pl.String(),
-    "listed_on": pl.Date(),
-    "delisted_on": pl.Date(),
-    "stablecoin": pl.Boolean(),
-})
+DIM_SYMBOL_SCHEMA = pl.Schema(
+    {
+        "symbol": pl.String(),
+        "base_asset": pl.String(),
+        "name": pl.String(),
+        "category": pl.String(),
+        "coingecko_id": pl.String(),
+        "listed_on": pl.Date(),
+        "delisted_on": pl.Date(),
+        "stablecoin": pl.Boolean(),
+    }
+)
 
 COLUMNS = {
     "symbol": "Binance spot pair, the key facts join on",
@@ -46,7 +48,9 @@ def dim_symbol() -> Output[pl.DataFrame]:
         rows,
         metadata={
             "rows": len(rows),
-            "by_category": MetadataValue.json({c: n for c, n in rows.group_by("category").len().sort("category").iter_rows()}),
+            "by_category": MetadataValue.json(
+                {c: n for c, n in rows.group_by("category").len().sort("category").iter_rows()}
+            ),
             "universe_file": MetadataValue.path(str(universe_path())),
             "preview": markdown_preview(rows, rows=50),
         },

@@ -9,19 +9,21 @@ from partitions import load_universe
 
 COINGECKO = ["silver", "coingecko_markets"]
 
-DIM_SYMBOL_MARKET_SCHEMA = pl.Schema({
-    "symbol": pl.String(),
-    "coingecko_id": pl.String(),
-    "coingecko_name": pl.String(),
-    "market_cap_rank": pl.Int64(),
-    "market_cap": pl.Float64(),
-    "circulating_supply": pl.Float64(),
-    "total_supply": pl.Float64(),
-    "max_supply": pl.Float64(),
-    "snapshot_date": pl.Date(),
-    "last_updated": pl.Datetime("us", "UTC"),
-    "is_stale": pl.Boolean(),
-})
+DIM_SYMBOL_MARKET_SCHEMA = pl.Schema(
+    {
+        "symbol": pl.String(),
+        "coingecko_id": pl.String(),
+        "coingecko_name": pl.String(),
+        "market_cap_rank": pl.Int64(),
+        "market_cap": pl.Float64(),
+        "circulating_supply": pl.Float64(),
+        "total_supply": pl.Float64(),
+        "max_supply": pl.Float64(),
+        "snapshot_date": pl.Date(),
+        "last_updated": pl.Datetime("us", "UTC"),
+        "is_stale": pl.Boolean(),
+    }
+)
 
 COLUMNS = {
     "symbol": "Binance spot pair (joins gold.dim_symbol.symbol)",
@@ -65,7 +67,11 @@ def latest_market_attributes(snapshots: pl.DataFrame) -> pl.DataFrame:
 
 
 @medallion_asset(
-    "gold", "dim_symbol_market", schema=DIM_SYMBOL_MARKET_SCHEMA, columns=COLUMNS, ins={"snapshots": AssetIn(key=COINGECKO)}
+    "gold",
+    "dim_symbol_market",
+    schema=DIM_SYMBOL_MARKET_SCHEMA,
+    columns=COLUMNS,
+    ins={"snapshots": AssetIn(key=COINGECKO)},
 )
 def dim_symbol_market(snapshots: pl.DataFrame) -> Output[pl.DataFrame]:
     """Market attributes of each symbol (CoinGecko name, market-cap rank, market cap, circulating /
@@ -75,7 +81,9 @@ def dim_symbol_market(snapshots: pl.DataFrame) -> Output[pl.DataFrame]:
         rows,
         metadata={
             "rows": len(rows),
-            "snapshot_dates": MetadataValue.text(", ".join(sorted({str(d) for d in rows["snapshot_date"].to_list()})) or "-"),
+            "snapshot_dates": MetadataValue.text(
+                ", ".join(sorted({str(d) for d in rows["snapshot_date"].to_list()})) or "-"
+            ),
             "stale_symbols": MetadataValue.text(", ".join(rows.filter(pl.col("is_stale"))["symbol"].to_list()) or "-"),
             "preview": markdown_preview(rows.sort("market_cap_rank", nulls_last=True), rows=50),
         },

@@ -39,63 +39,85 @@ ANNUALISATION_DAYS = 365
 READ_ROWS = 1_000_000
 
 # The silver columns the daily aggregation reads (the I/O manager selects only these).
-SILVER_COLUMNS = ["date", "symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "quote_volume", "trades"]
+SILVER_COLUMNS = [
+    "date",
+    "symbol",
+    "interval",
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trades",
+]
 
-DAILY_BARS_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "symbol": pl.String(),
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "volume": pl.Float64(),
-    "quote_volume": pl.Float64(),
-    "trades": pl.Int64(),
-    "bars": pl.Int64(),
-    "missing_bars": pl.Int64(),
-    "vwap": pl.Float64(),
-})
+DAILY_BARS_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "symbol": pl.String(),
+        "open": pl.Float64(),
+        "high": pl.Float64(),
+        "low": pl.Float64(),
+        "close": pl.Float64(),
+        "volume": pl.Float64(),
+        "quote_volume": pl.Float64(),
+        "trades": pl.Int64(),
+        "bars": pl.Int64(),
+        "missing_bars": pl.Int64(),
+        "vwap": pl.Float64(),
+    }
+)
 
-DAILY_FEATURES_SCHEMA = pl.Schema({
-    **DAILY_BARS_SCHEMA,
-    "return_1d": pl.Float64(),
-    "log_return_1d": pl.Float64(),
-    "sma_7": pl.Float64(),
-    "sma_30": pl.Float64(),
-    "volatility_30d": pl.Float64(),
-    "rsi_14": pl.Float64(),
-    "drawdown_30d": pl.Float64(),
-})
+DAILY_FEATURES_SCHEMA = pl.Schema(
+    {
+        **DAILY_BARS_SCHEMA,
+        "return_1d": pl.Float64(),
+        "log_return_1d": pl.Float64(),
+        "sma_7": pl.Float64(),
+        "sma_30": pl.Float64(),
+        "volatility_30d": pl.Float64(),
+        "rsi_14": pl.Float64(),
+        "drawdown_30d": pl.Float64(),
+    }
+)
 
-CORRELATIONS_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "symbol_a": pl.String(),
-    "symbol_b": pl.String(),
-    "corr_30d": pl.Float64(),
-})
+CORRELATIONS_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "symbol_a": pl.String(),
+        "symbol_b": pl.String(),
+        "corr_30d": pl.Float64(),
+    }
+)
 
-CATEGORY_DAILY_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "category": pl.String(),
-    "members": pl.Int64(),
-    "members_with_return_1d": pl.Int64(),
-    "mean_return_1d": pl.Float64(),
-    "members_with_return_30d": pl.Int64(),
-    "mean_return_30d": pl.Float64(),
-})
+CATEGORY_DAILY_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "category": pl.String(),
+        "members": pl.Int64(),
+        "members_with_return_1d": pl.Int64(),
+        "mean_return_1d": pl.Float64(),
+        "members_with_return_30d": pl.Int64(),
+        "mean_return_30d": pl.Float64(),
+    }
+)
 
-MARKET_DAILY_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "symbols": pl.Int64(),
-    "total_quote_volume": pl.Float64(),
-    "advancers": pl.Int64(),
-    "decliners": pl.Int64(),
-    "unchanged": pl.Int64(),
-    "best_symbol": pl.String(),
-    "best_return_1d": pl.Float64(),
-    "worst_symbol": pl.String(),
-    "worst_return_1d": pl.Float64(),
-})
+MARKET_DAILY_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "symbols": pl.Int64(),
+        "total_quote_volume": pl.Float64(),
+        "advancers": pl.Int64(),
+        "decliners": pl.Int64(),
+        "unchanged": pl.Int64(),
+        "best_symbol": pl.String(),
+        "best_return_1d": pl.Float64(),
+        "worst_symbol": pl.String(),
+        "worst_return_1d": pl.Float64(),
+    }
+)
 
 
 def _require(frame: pl.DataFrame | pl.LazyFrame, columns: list[str], what: str) -> None:
@@ -279,7 +301,9 @@ def daily_features(daily: pl.DataFrame, dates: list[dt.date] | None = None) -> p
             14,
             pl.when(pl.lit(mean_gain + mean_loss) == 0)
             .then(pl.lit(50.0))
-            .otherwise(pl.lit(100.0 * (mean_gain / (mean_gain + mean_loss)))),  # ≤ 100 exactly (100·g/g may round above)
+            .otherwise(
+                pl.lit(100.0 * (mean_gain / (mean_gain + mean_loss)))
+            ),  # ≤ 100 exactly (100·g/g may round above)
         ),
         # A maximum has no rounding: the rolling kernel gives the window's exact maximum.
         drawdown_30d=_when_complete("close", 30, pl.col("close") / pl.col("close").rolling_max(30) - 1),
@@ -351,7 +375,9 @@ def category_daily(
     if day_rows.is_empty():
         return pl.DataFrame(schema=CATEGORY_DAILY_SCHEMA)
     earlier = returns_window.select(
-        (pl.col("date") + pl.duration(days=RETURN_30D_DAYS)).alias("date"), "symbol", pl.col("close").alias("close_30d_ago")
+        (pl.col("date") + pl.duration(days=RETURN_30D_DAYS)).alias("date"),
+        "symbol",
+        pl.col("close").alias("close_30d_ago"),
     )
     members = day_rows.join(earlier, on=["date", "symbol"], how="left").with_columns(
         category=pl.col("symbol").replace_strict(category_by_symbol, return_dtype=pl.String),
@@ -376,7 +402,11 @@ def market_daily(returns: pl.DataFrame, dates: list[dt.date]) -> pl.DataFrame:
         return pl.DataFrame(schema=MARKET_DAILY_SCHEMA)
     ranked = day_rows.sort("date", "symbol")
     with_return = pl.col("return_1d").is_not_null()
-    best = pl.col("symbol").filter(with_return).sort_by(pl.col("return_1d").filter(with_return), descending=True, maintain_order=True)
+    best = (
+        pl.col("symbol")
+        .filter(with_return)
+        .sort_by(pl.col("return_1d").filter(with_return), descending=True, maintain_order=True)
+    )
     worst = pl.col("symbol").filter(with_return).sort_by(pl.col("return_1d").filter(with_return), maintain_order=True)
     summary = ranked.group_by("date").agg(
         symbols=pl.len(),

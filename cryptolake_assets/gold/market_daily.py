@@ -32,7 +32,11 @@ COLUMNS = {
     schema=features.MARKET_DAILY_SCHEMA,
     columns=COLUMNS,
     partitions_def=daily_partitions,
-    ins={"daily_returns": AssetIn(key=DAILY_RETURNS, metadata={"columns": ["date", "symbol", "quote_volume", "return_1d"]})},
+    ins={
+        "daily_returns": AssetIn(
+            key=DAILY_RETURNS, metadata={"columns": ["date", "symbol", "quote_volume", "return_1d"]}
+        )
+    },
 )
 def market_daily(context: AssetExecutionContext, daily_returns: pl.DataFrame) -> Output[pl.DataFrame]:
     """Market breadth per day: total quote volume, advancers and decliners, best and worst performer."""
@@ -56,7 +60,10 @@ def market_daily(context: AssetExecutionContext, daily_returns: pl.DataFrame) ->
                     "date": [(DAILY_RETURNS, "date")],
                     "symbols": [(DAILY_RETURNS, "symbol")],
                     "total_quote_volume": [(DAILY_RETURNS, "quote_volume")],
-                    **{c: [(DAILY_RETURNS, "return_1d")] for c in ("advancers", "decliners", "unchanged", "best_return_1d", "worst_return_1d")},
+                    **{
+                        c: [(DAILY_RETURNS, "return_1d")]
+                        for c in ("advancers", "decliners", "unchanged", "best_return_1d", "worst_return_1d")
+                    },
                     "best_symbol": [(DAILY_RETURNS, "symbol"), (DAILY_RETURNS, "return_1d")],
                     "worst_symbol": [(DAILY_RETURNS, "symbol"), (DAILY_RETURNS, "return_1d")],
                 }

@@ -24,22 +24,24 @@ TOP_N = 10
 SENTIMENT_WINDOW_DAYS = 7
 
 TOP_TYPE = pl.List(pl.Struct({"symbol": pl.String(), "market_cap": pl.Float64(), "change_pct_24h": pl.Float64()}))
-MARKET_OVERVIEW_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "symbols_traded": pl.Int64(),
-    "total_quote_volume": pl.Float64(),
-    "advancers": pl.Int64(),
-    "decliners": pl.Int64(),
-    "coins_with_market_cap": pl.Int64(),
-    "universe_market_cap": pl.Float64(),
-    "universe_market_cap_change_pct_24h": pl.Float64(),
-    "btc_dominance": pl.Float64(),
-    "top_by_market_cap": TOP_TYPE,
-    "fear_greed_value": pl.Int64(),
-    "fear_greed_classification": pl.String(),
-    "fear_greed_missing": pl.Boolean(),
-    "fear_greed_7d_mean": pl.Float64(),
-})
+MARKET_OVERVIEW_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "symbols_traded": pl.Int64(),
+        "total_quote_volume": pl.Float64(),
+        "advancers": pl.Int64(),
+        "decliners": pl.Int64(),
+        "coins_with_market_cap": pl.Int64(),
+        "universe_market_cap": pl.Float64(),
+        "universe_market_cap_change_pct_24h": pl.Float64(),
+        "btc_dominance": pl.Float64(),
+        "top_by_market_cap": TOP_TYPE,
+        "fear_greed_value": pl.Int64(),
+        "fear_greed_classification": pl.String(),
+        "fear_greed_missing": pl.Boolean(),
+        "fear_greed_7d_mean": pl.Float64(),
+    }
+)
 
 COLUMNS = {
     "date": "UTC day (joins dim_date.date)",
@@ -72,24 +74,33 @@ def market_overview(
     totals = caps.group_by("date").agg(
         coins_with_market_cap=pl.len(),
         universe_market_cap=pl.col("market_cap").sum(),
-        previous=pl.when(pl.col("market_cap_change_24h").is_not_null()).then(previous_cap).otherwise(pl.col("market_cap")).sum(),
+        previous=pl.when(pl.col("market_cap_change_24h").is_not_null())
+        .then(previous_cap)
+        .otherwise(pl.col("market_cap"))
+        .sum(),
         btc_cap=pl.col("market_cap").filter(pl.col("coingecko_id") == "bitcoin").sum(),
-        top_by_market_cap=pl.struct(
-            "symbol", "market_cap", pl.col("price_change_pct_24h").alias("change_pct_24h")
-        ).sort_by([pl.col("market_cap"), pl.col("symbol")], descending=[True, False]).head(TOP_N),
+        top_by_market_cap=pl.struct("symbol", "market_cap", pl.col("price_change_pct_24h").alias("change_pct_24h"))
+        .sort_by([pl.col("market_cap"), pl.col("symbol")], descending=[True, False])
+        .head(TOP_N),
     )
     totals = totals.with_columns(
         universe_market_cap_change_pct_24h=(pl.col("universe_market_cap") / pl.col("previous") - 1) * 100,
         btc_dominance=pl.col("btc_cap") / pl.col("universe_market_cap"),
     )
-    sentiment = fear_greed.sort("date").with_columns(
-        fear_greed_7d_mean=pl.col("value").cast(pl.Float64).rolling_mean_by("date", window_size=f"{SENTIMENT_WINDOW_DAYS}d", min_samples=1)
-    ).select(
-        "date",
-        pl.col("value").alias("fear_greed_value"),
-        pl.col("value_classification").alias("fear_greed_classification"),
-        pl.col("is_missing").alias("fear_greed_missing"),
-        "fear_greed_7d_mean",
+    sentiment = (
+        fear_greed.sort("date")
+        .with_columns(
+            fear_greed_7d_mean=pl.col("value")
+            .cast(pl.Float64)
+            .rolling_mean_by("date", window_size=f"{SENTIMENT_WINDOW_DAYS}d", min_samples=1)
+        )
+        .select(
+            "date",
+            pl.col("value").alias("fear_greed_value"),
+            pl.col("value_classification").alias("fear_greed_classification"),
+            pl.col("is_missing").alias("fear_greed_missing"),
+            "fear_greed_7d_mean",
+        )
     )
     return (
         grid.join(breadth, on="date", how="left")
@@ -127,13 +138,24 @@ def _top_text(top: list[dict] | None) -> str:
     columns=COLUMNS,
     partitions_def=daily_partitions,
     ins={
-        "market_daily": AssetIn(key=MARKET_DAILY, metadata={"columns": ["date", "symbols", "total_quote_volume", "advancers", "decliners"]}),
+        "market_daily": AssetIn(
+            key=MARKET_DAILY, metadata={"columns": ["date", "symbols", "total_quote_volume", "advancers", "decliners"]}
+        ),
         "fear_greed": AssetIn(
             key=FEAR_GREED, partition_mapping=TimeWindowPartitionMapping(start_offset=-(SENTIMENT_WINDOW_DAYS - 1))
         ),
         "coingecko": AssetIn(
             key=COINGECKO,
-            metadata={"columns": ["date", "symbol", "coingecko_id", "market_cap", "market_cap_change_24h", "price_change_pct_24h"]},
+            metadata={
+                "columns": [
+                    "date",
+                    "symbol",
+                    "coingecko_id",
+                    "market_cap",
+                    "market_cap_change_24h",
+                    "price_change_pct_24h",
+                ]
+            },
         ),
     },
 )
@@ -168,9 +190,16 @@ def gold_market_overview(
                     "decliners": [(MARKET_DAILY, "decliners")],
                     "coins_with_market_cap": [(COINGECKO, "market_cap")],
                     "universe_market_cap": [(COINGECKO, "market_cap")],
-                    "universe_market_cap_change_pct_24h": [(COINGECKO, "market_cap"), (COINGECKO, "market_cap_change_24h")],
+                    "universe_market_cap_change_pct_24h": [
+                        (COINGECKO, "market_cap"),
+                        (COINGECKO, "market_cap_change_24h"),
+                    ],
                     "btc_dominance": [(COINGECKO, "market_cap"), (COINGECKO, "coingecko_id")],
-                    "top_by_market_cap": [(COINGECKO, "symbol"), (COINGECKO, "market_cap"), (COINGECKO, "price_change_pct_24h")],
+                    "top_by_market_cap": [
+                        (COINGECKO, "symbol"),
+                        (COINGECKO, "market_cap"),
+                        (COINGECKO, "price_change_pct_24h"),
+                    ],
                     "fear_greed_value": [(FEAR_GREED, "value")],
                     "fear_greed_classification": [(FEAR_GREED, "value_classification")],
                     "fear_greed_missing": [(FEAR_GREED, "is_missing")],

@@ -38,7 +38,9 @@ def last_closed_day() -> dt.date:
     partitions_def=daily_partitions,
     ins={
         "daily_returns": AssetIn(
-            key=["gold", "daily_returns"], partition_mapping=RETURNS_WINDOW, metadata={"columns": ["date", "symbol", "close", "quote_volume"]}
+            key=["gold", "daily_returns"],
+            partition_mapping=RETURNS_WINDOW,
+            metadata={"columns": ["date", "symbol", "close", "quote_volume"]},
         ),
         "daily_features": AssetIn(
             key=["gold", "daily_features"],
@@ -46,11 +48,17 @@ def last_closed_day() -> dt.date:
             metadata={"columns": ["date", "symbol", "volatility_30d", "rsi_14", "drawdown_30d"]},
         ),
         "correlations": AssetIn(key=["gold", "correlations"]),
-        "category_daily": AssetIn(key=["gold", "category_daily"], metadata={"columns": ["date", "category", "mean_return_1d"]}),
-        "market_daily": AssetIn(key=["gold", "market_daily"], metadata={"columns": ["date", "symbols", "advancers", "decliners"]}),
+        "category_daily": AssetIn(
+            key=["gold", "category_daily"], metadata={"columns": ["date", "category", "mean_return_1d"]}
+        ),
+        "market_daily": AssetIn(
+            key=["gold", "market_daily"], metadata={"columns": ["date", "symbols", "advancers", "decliners"]}
+        ),
         "fear_greed": AssetIn(key=["silver", "fear_greed"], metadata={"columns": ["date", "value"]}),
         "coingecko": AssetIn(
-            key=["silver", "coingecko_markets"], partition_mapping=COINGECKO_WINDOW, metadata={"columns": ["date", "symbol", "market_cap_rank"]}
+            key=["silver", "coingecko_markets"],
+            partition_mapping=COINGECKO_WINDOW,
+            metadata={"columns": ["date", "symbol", "market_cap_rank"]},
         ),
     },
 )
@@ -71,7 +79,16 @@ def ml_features(
     closed = last_closed_day()
     category_by_symbol = {info.symbol: info.category for info in load_universe()}
     rows = ml.ml_features(
-        daily_returns, daily_features, correlations, category_daily, market_daily, fear_greed, coingecko, days, category_by_symbol, closed
+        daily_returns,
+        daily_features,
+        correlations,
+        category_daily,
+        market_daily,
+        fear_greed,
+        coingecko,
+        days,
+        category_by_symbol,
+        closed,
     )
     return Output(
         rows,
@@ -82,7 +99,16 @@ def ml_features(
             "last_closed_day": str(closed),
             "preview": markdown_preview(
                 rows.sort("date", "symbol", descending=[True, False]),
-                columns=["date", "symbol", "ret_1d", "ret_30d", "volatility_30d", "corr_btc_30d", "market_breadth", "target_log_return_1d"],
+                columns=[
+                    "date",
+                    "symbol",
+                    "ret_1d",
+                    "ret_30d",
+                    "volatility_30d",
+                    "corr_btc_30d",
+                    "market_breadth",
+                    "target_log_return_1d",
+                ],
             ),
         },
     )

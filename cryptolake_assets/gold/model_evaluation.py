@@ -23,7 +23,9 @@ def evaluation_chart(daily: pl.DataFrame) -> MetadataValue:
     for strategy in strategies:
         rows = daily.filter(pl.col("strategy") == strategy).sort("date")
         if rows["long_short_return"].count():
-            cumulative.plot(rows["date"].to_list(), rows["cumulative_long_short"].to_list(), label=strategy, linewidth=1)
+            cumulative.plot(
+                rows["date"].to_list(), rows["cumulative_long_short"].to_list(), label=strategy, linewidth=1
+            )
         if rows["ic"].count():
             rolling = rows["ic"].rolling_mean(window_size=IC_WINDOW_DAYS, min_samples=IC_WINDOW_DAYS // 2)
             ic.plot(rows["date"].to_list(), rolling.to_list(), label=strategy, linewidth=1)
@@ -51,7 +53,8 @@ def evaluation_chart(daily: pl.DataFrame) -> MetadataValue:
     ins={
         "predictions": AssetIn(key=["gold", "predictions"]),
         "ml_features": AssetIn(
-            key=["gold", "ml_features"], metadata={"columns": ["date", "symbol", "ret_1d", "target_log_return_1d", "target_up"]}
+            key=["gold", "ml_features"],
+            metadata={"columns": ["date", "symbol", "ret_1d", "target_log_return_1d", "target_up"]},
         ),
     },
 )

@@ -46,7 +46,9 @@ class PredictionsConfig(Config):
         )
     },
 )
-def predictions(context: AssetExecutionContext, config: PredictionsConfig, ml_features: pl.DataFrame) -> Output[pl.DataFrame]:
+def predictions(
+    context: AssetExecutionContext, config: PredictionsConfig, ml_features: pl.DataFrame
+) -> Output[pl.DataFrame]:
     """Per day D and symbol, the predicted next-day log return and probability of an up day from a
     regularised linear model and gradient boosting, trained walk-forward: only on rows whose target
     was known before D (date + 1 < retrain day ≤ D), retrained every ``retrain_every_days``."""
@@ -66,7 +68,10 @@ def predictions(context: AssetExecutionContext, config: PredictionsConfig, ml_fe
                 {
                     "date": [(ML_FEATURES, "date")],
                     "symbol": [(ML_FEATURES, "symbol")],
-                    **{c: [(ML_FEATURES, f) for f in [*FEATURE_COLUMNS, "target_log_return_1d", "target_up"]] for c in ("predicted_log_return", "prob_up")},
+                    **{
+                        c: [(ML_FEATURES, f) for f in [*FEATURE_COLUMNS, "target_log_return_1d", "target_up"]]
+                        for c in ("predicted_log_return", "prob_up")
+                    },
                 }
             ),
         },

@@ -15,16 +15,18 @@ import polars as pl
 BASELINES = ("yesterday_sign", "always_up")
 MIN_IC_SYMBOLS = 5
 
-MODEL_EVALUATION_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "strategy": pl.String(),
-    "symbols": pl.Int64(),
-    "hits": pl.Int64(),
-    "hit_rate": pl.Float64(),
-    "ic": pl.Float64(),
-    "long_short_return": pl.Float64(),
-    "cumulative_long_short": pl.Float64(),
-})
+MODEL_EVALUATION_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "strategy": pl.String(),
+        "symbols": pl.Int64(),
+        "hits": pl.Int64(),
+        "hit_rate": pl.Float64(),
+        "ic": pl.Float64(),
+        "long_short_return": pl.Float64(),
+        "cumulative_long_short": pl.Float64(),
+    }
+)
 
 COLUMNS = {
     "date": "UTC day D of the predictions (their outcome is D+1's return)",
@@ -45,26 +47,43 @@ def scored_rows(predictions: pl.DataFrame, outcomes: pl.DataFrame) -> pl.DataFra
         "date", "symbol", "ret_1d", "target_log_return_1d", "target_up"
     )
     complete = (
-        predictions.group_by("date", "symbol").agg(models=pl.col("model").n_unique()).filter(pl.col("models") == len(models))
+        predictions.group_by("date", "symbol")
+        .agg(models=pl.col("model").n_unique())
+        .filter(pl.col("models") == len(models))
     )
     rows = known.join(complete.select("date", "symbol"), on=["date", "symbol"], how="inner")
     frames = [
         rows.join(predictions.filter(pl.col("model") == model), on=["date", "symbol"], how="inner").select(
-            "date", "symbol", pl.lit(model).alias("strategy"), pl.col("predicted_log_return").alias("score"),
-            (pl.col("prob_up") > 0.5).alias("predicted_up"), "target_log_return_1d", "target_up",
+            "date",
+            "symbol",
+            pl.lit(model).alias("strategy"),
+            pl.col("predicted_log_return").alias("score"),
+            (pl.col("prob_up") > 0.5).alias("predicted_up"),
+            "target_log_return_1d",
+            "target_up",
         )
         for model in models
     ]
     frames.append(
         rows.select(
-            "date", "symbol", pl.lit("yesterday_sign").alias("strategy"), pl.col("ret_1d").alias("score"),
-            (pl.col("ret_1d") > 0).fill_null(True).alias("predicted_up"), "target_log_return_1d", "target_up",
+            "date",
+            "symbol",
+            pl.lit("yesterday_sign").alias("strategy"),
+            pl.col("ret_1d").alias("score"),
+            (pl.col("ret_1d") > 0).fill_null(True).alias("predicted_up"),
+            "target_log_return_1d",
+            "target_up",
         )
     )
     frames.append(
         rows.select(
-            "date", "symbol", pl.lit("always_up").alias("strategy"), pl.lit(None, dtype=pl.Float64).alias("score"),
-            pl.lit(True).alias("predicted_up"), "target_log_return_1d", "target_up",
+            "date",
+            "symbol",
+            pl.lit("always_up").alias("strategy"),
+            pl.lit(None, dtype=pl.Float64).alias("score"),
+            pl.lit(True).alias("predicted_up"),
+            "target_log_return_1d",
+            "target_up",
         )
     )
     return pl.concat(frames).sort("strategy", "date", "symbol")
@@ -95,12 +114,16 @@ def daily_evaluation(predictions: pl.DataFrame, outcomes: pl.DataFrame) -> pl.Da
         bottom=pl.col("target_log_return_1d").filter(pl.col("position") < k).mean(),
     )
     usable = (pl.col("scored") == pl.col("symbols")) & (pl.col("distinct") > 1)
-    daily = daily.with_columns(
-        hit_rate=pl.col("hits") / pl.col("symbols"),
-        ic=pl.when(usable & (pl.col("symbols") >= MIN_IC_SYMBOLS) & pl.col("rank_corr").is_not_nan()).then(pl.col("rank_corr")),
-        long_short_return=pl.when(usable & (pl.col("k") >= 1)).then(pl.col("top") - pl.col("bottom")),
-    ).sort("strategy", "date").with_columns(
-        cumulative_long_short=pl.col("long_short_return").fill_null(0.0).cum_sum().over("strategy")
+    daily = (
+        daily.with_columns(
+            hit_rate=pl.col("hits") / pl.col("symbols"),
+            ic=pl.when(usable & (pl.col("symbols") >= MIN_IC_SYMBOLS) & pl.col("rank_corr").is_not_nan()).then(
+                pl.col("rank_corr")
+            ),
+            long_short_return=pl.when(usable & (pl.col("k") >= 1)).then(pl.col("top") - pl.col("bottom")),
+        )
+        .sort("strategy", "date")
+        .with_columns(cumulative_long_short=pl.col("long_short_return").fill_null(0.0).cum_sum().over("strategy"))
     )
     return daily.select(list(MODEL_EVALUATION_SCHEMA)).cast(MODEL_EVALUATION_SCHEMA).sort("date", "strategy")
 
@@ -153,6 +176,7 @@ def summary(daily: pl.DataFrame) -> dict[str, dict]:
 
 def verdict(figures: dict[str, dict]) -> str:
     """One line per strategy, and whether any model shows an edge."""
+
     def fmt(value, spec):
         return "-" if value is None else format(value, spec)
 
@@ -165,6 +189,8 @@ def verdict(figures: dict[str, dict]) -> str:
     models = [name for name in figures if name not in BASELINES]
     edge = [name for name in models if figures[name]["edge"]]
     lines.append(
-        f"edge detected: {', '.join(edge)}" if edge else "no edge detected: no model beats the best constant guess (z > 2) with a significant IC (t > 2)"
+        f"edge detected: {', '.join(edge)}"
+        if edge
+        else "no edge detected: no model beats the best constant guess (z > 2) with a significant IC (t > 2)"
     )
     return "\n".join(lines)

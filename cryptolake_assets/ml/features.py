@@ -32,26 +32,28 @@ FEATURE_COLUMNS = [
     "market_cap_rank",
 ]
 
-ML_FEATURES_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "symbol": pl.String(),
-    "category": pl.String(),
-    "ret_1d": pl.Float64(),
-    "ret_3d": pl.Float64(),
-    "ret_7d": pl.Float64(),
-    "ret_30d": pl.Float64(),
-    "volatility_30d": pl.Float64(),
-    "rsi_14": pl.Float64(),
-    "drawdown_30d": pl.Float64(),
-    "volume_zscore_30d": pl.Float64(),
-    "corr_btc_30d": pl.Float64(),
-    "category_return_1d": pl.Float64(),
-    "market_breadth": pl.Float64(),
-    "fear_greed": pl.Float64(),
-    "market_cap_rank": pl.Float64(),
-    "target_log_return_1d": pl.Float64(),
-    "target_up": pl.Boolean(),
-})
+ML_FEATURES_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "symbol": pl.String(),
+        "category": pl.String(),
+        "ret_1d": pl.Float64(),
+        "ret_3d": pl.Float64(),
+        "ret_7d": pl.Float64(),
+        "ret_30d": pl.Float64(),
+        "volatility_30d": pl.Float64(),
+        "rsi_14": pl.Float64(),
+        "drawdown_30d": pl.Float64(),
+        "volume_zscore_30d": pl.Float64(),
+        "corr_btc_30d": pl.Float64(),
+        "category_return_1d": pl.Float64(),
+        "market_breadth": pl.Float64(),
+        "fear_greed": pl.Float64(),
+        "market_cap_rank": pl.Float64(),
+        "target_log_return_1d": pl.Float64(),
+        "target_up": pl.Boolean(),
+    }
+)
 
 COLUMNS = {
     "date": "UTC day D the features are known at (its close)",
@@ -123,9 +125,11 @@ def _corr_to_benchmark(correlations: pl.DataFrame) -> pl.DataFrame:
 def _market_cap_rank(base: pl.DataFrame, coingecko: pl.DataFrame) -> pl.DataFrame:
     """The rank of the newest snapshot in [D − 6, D] per (date, symbol)."""
     offsets = pl.DataFrame({"offset": list(range(MARKET_CAP_MAX_AGE_DAYS))}, schema={"offset": pl.Int64})
-    ranks = coingecko.filter(pl.col("market_cap_rank").is_not_null()).select(
-        pl.col("date").alias("day"), "symbol", "market_cap_rank"
-    ).unique(["day", "symbol"], keep="last")
+    ranks = (
+        coingecko.filter(pl.col("market_cap_rank").is_not_null())
+        .select(pl.col("date").alias("day"), "symbol", "market_cap_rank")
+        .unique(["day", "symbol"], keep="last")
+    )
     return (
         base.select("date", "symbol")
         .join(offsets, how="cross")
@@ -170,15 +174,23 @@ def ml_features(
             (pl.col("close") / pl.col(f"close_{lag}")).log().alias(f"ret_{lag}d")
         )
     next_close = _shifted(returns, -1, "close", "close_next")
-    target = pl.when(pl.col("date") + pl.duration(days=1) <= last_closed_day).then((pl.col("close_next") / pl.col("close")).log())
+    target = pl.when(pl.col("date") + pl.duration(days=1) <= last_closed_day).then(
+        (pl.col("close_next") / pl.col("close")).log()
+    )
     breadth = market_daily.select(
         "date", market_breadth=(pl.col("advancers") - pl.col("decliners")).cast(pl.Float64) / pl.col("symbols")
     )
     categories = category_daily.select("date", "category", category_return_1d=pl.col("mean_return_1d"))
     sentiment = fear_greed.select("date", fear_greed=pl.col("value").cast(pl.Float64))
     rows = (
-        rows.with_columns(category=pl.col("symbol").replace_strict(category_by_symbol, default=None, return_dtype=pl.String))
-        .join(day_features.select("date", "symbol", "volatility_30d", "rsi_14", "drawdown_30d"), on=["date", "symbol"], how="left")
+        rows.with_columns(
+            category=pl.col("symbol").replace_strict(category_by_symbol, default=None, return_dtype=pl.String)
+        )
+        .join(
+            day_features.select("date", "symbol", "volatility_30d", "rsi_14", "drawdown_30d"),
+            on=["date", "symbol"],
+            how="left",
+        )
         .join(_volume_zscore(base, past), on=["date", "symbol"], how="left")
         .join(_corr_to_benchmark(correlations), on=["date", "symbol"], how="left")
         .with_columns(

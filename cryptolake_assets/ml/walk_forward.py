@@ -31,17 +31,19 @@ MODELS: dict[str, dict] = {
     "gbm": {"n_estimators": 100, "max_depth": 2, "learning_rate": 0.05, "subsample": 0.8},
 }
 
-PREDICTIONS_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "symbol": pl.String(),
-    "model": pl.String(),
-    "model_version": pl.String(),
-    "trained_on": pl.Date(),
-    "trained_through": pl.Date(),
-    "training_rows": pl.Int64(),
-    "predicted_log_return": pl.Float64(),
-    "prob_up": pl.Float64(),
-})
+PREDICTIONS_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "symbol": pl.String(),
+        "model": pl.String(),
+        "model_version": pl.String(),
+        "trained_on": pl.Date(),
+        "trained_through": pl.Date(),
+        "training_rows": pl.Int64(),
+        "predicted_log_return": pl.Float64(),
+        "prob_up": pl.Float64(),
+    }
+)
 
 COLUMNS = {
     "date": "UTC day D predicted for (features of D; the prediction is of D+1's log return)",
@@ -62,7 +64,13 @@ def retrain_day(day: dt.date, every_days: int) -> dt.date:
 
 
 def model_version(kind: str, trained_through: dt.date) -> str:
-    identity = {"model": kind, "params": MODELS[kind], "features": FEATURE_COLUMNS, "trained_through": str(trained_through), "random_state": RANDOM_STATE}
+    identity = {
+        "model": kind,
+        "params": MODELS[kind],
+        "features": FEATURE_COLUMNS,
+        "trained_through": str(trained_through),
+        "random_state": RANDOM_STATE,
+    }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -70,9 +78,9 @@ def training_rows(features: pl.DataFrame, trained_on: dt.date) -> pl.DataFrame:
     """Rows whose target was known before ``trained_on`` (date + 1 < R), within the window."""
     last = trained_on - dt.timedelta(days=2)
     first = last - dt.timedelta(days=TRAIN_WINDOW_DAYS - 1)
-    return features.filter(
-        pl.col("date").is_between(first, last) & pl.col("target_log_return_1d").is_not_null()
-    ).sort("date", "symbol")
+    return features.filter(pl.col("date").is_between(first, last) & pl.col("target_log_return_1d").is_not_null()).sort(
+        "date", "symbol"
+    )
 
 
 def _matrix(frame: pl.DataFrame) -> np.ndarray:

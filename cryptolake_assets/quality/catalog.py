@@ -74,5 +74,7 @@ def catalog_markdown() -> str:
     for table in TABLES:
         for rule in table.rules:
             why = rule.why.replace("|", "\\|")
-            lines.append(f"| {table.layer} | `{'/'.join(table.asset)}` | `{rule.name}` | {rule.severity.value} | {why} |")
+            lines.append(
+                f"| {table.layer} | `{'/'.join(table.asset)}` | `{rule.name}` | {rule.severity.value} | {why} |"
+            )
     return "\n".join(lines)

@@ -26,7 +26,9 @@ def missing_slots(
     first_bars = silver.group_by("date", "symbol").agg(first_bar=pl.col("open_time").min())
     checked = pl.DataFrame(sorted(set(partitions)), schema={"date": pl.Date, "symbol": pl.String}, orient="row")
     windows = with_expected_slots(
-        checked.join(first_bars, on=["date", "symbol"], how="left", maintain_order="left").with_columns(interval=pl.lit(interval)),
+        checked.join(first_bars, on=["date", "symbol"], how="left", maintain_order="left").with_columns(
+            interval=pl.lit(interval)
+        ),
         now,
     ).filter(pl.col("expected") > 0)
     if windows.is_empty():

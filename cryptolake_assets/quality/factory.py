@@ -185,7 +185,9 @@ def result_metadata(finding: Finding, rows_checked: int, partitions: Sequence[st
     return metadata
 
 
-def partition_evaluation(key: AssetKey, finding: Finding, rows_checked: int, partition: str, target) -> AssetCheckEvaluation:
+def partition_evaluation(
+    key: AssetKey, finding: Finding, rows_checked: int, partition: str, target
+) -> AssetCheckEvaluation:
     """A finding recorded on one partition (the UI's per-partition check status)."""
     return AssetCheckEvaluation(
         asset_key=key,
@@ -246,7 +248,11 @@ def failing_partitions(
         }
     split = {}
     for partition in partitions:
-        [own] = [f for f in evaluate_table(table, partition_rows(rows, partition), context_of((partition,))) if f.rule.name == finding.rule.name]
+        [own] = [
+            f
+            for f in evaluate_table(table, partition_rows(rows, partition), context_of((partition,)))
+            if f.rule.name == finding.rule.name
+        ]
         if not own.passed:
             split[partition] = own
     return split
@@ -263,7 +269,9 @@ def _failed_partitions(
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
     # No partition_keys filter: a two-year range would bind tens of thousands of SQL parameters.
-    infos = context.instance.event_log_storage.get_asset_check_partition_info([AssetCheckKey(key, name) for name in checks])
+    infos = context.instance.event_log_storage.get_asset_check_partition_info(
+        [AssetCheckKey(key, name) for name in checks]
+    )
     wanted = set(partitions)
     failed: dict[str, set[str]] = {}
     for info in infos:
@@ -340,7 +348,9 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
             for partition in partitions:
                 part = partition_rows(rows, partition)
                 target = _target_materialization(context, table.key, partition)
-                for finding in evaluate_table(table, part, RuleContext(partition_keys=(partition,), interval=interval, dimensions=dimensions)):
+                for finding in evaluate_table(
+                    table, part, RuleContext(partition_keys=(partition,), interval=interval, dimensions=dimensions)
+                ):
                     if finding.rule.name in selected:
                         outcomes.append((partition, finding, len(part)))
                         yield partition_evaluation(table.key, finding, len(part), partition, target)
@@ -361,7 +371,10 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
                 for partition in sorted(set(failing) | previously_failed.get(finding.rule.name, set())):
                     partition_finding = failing.get(partition) or Finding(finding.rule, 0, finding.rows.clear())
                     yield partition_evaluation(
-                        table.key, partition_finding, len(partition_rows(rows, partition)), partition,
+                        table.key,
+                        partition_finding,
+                        len(partition_rows(rows, partition)),
+                        partition,
                         _target_materialization(context, table.key, partition),
                     )
         else:
@@ -393,7 +406,9 @@ def load_dimension(context: AssetCheckExecutionContext, path: str) -> pl.DataFra
     try:
         # The whole table (no partition slice, no column selection): dimensions are small.
         stored = build_output_context(asset_key=key, definition_metadata={})
-        loading = build_input_context(asset_key=key, instance=context.instance, dagster_type=_POLARS_FRAME, upstream_output=stored)
+        loading = build_input_context(
+            asset_key=key, instance=context.instance, dagster_type=_POLARS_FRAME, upstream_output=stored
+        )
         return context.resources.io_manager.load_input(loading)
     except DuckDBWriteError:
         return None  # recorded by another instance's storage but absent from this lake

@@ -34,7 +34,9 @@ def first_calendar_day() -> dt.date:
 
 
 def ohlc_ok() -> pl.Expr:
-    return (pl.col("low") <= pl.min_horizontal("open", "close")) & (pl.col("high") >= pl.max_horizontal("open", "close"))
+    return (pl.col("low") <= pl.min_horizontal("open", "close")) & (
+        pl.col("high") >= pl.max_horizontal("open", "close")
+    )
 
 
 def prices_positive() -> pl.Expr:
@@ -83,9 +85,7 @@ def features_window_ok() -> pl.Expr:
         pl.lit(first_calendar_day()),
     )
     days_of_history = (pl.col("date") - history_start).dt.total_days() + 1
-    checks = [
-        pl.col(feature).is_null() | (days_of_history >= days) for feature, days in FEATURE_WINDOW_DAYS.items()
-    ]
+    checks = [pl.col(feature).is_null() | (days_of_history >= days) for feature, days in FEATURE_WINDOW_DAYS.items()]
     for longer, long_days in FEATURE_WINDOW_DAYS.items():
         for shorter, short_days in FEATURE_WINDOW_DAYS.items():
             if short_days <= long_days and longer != shorter:

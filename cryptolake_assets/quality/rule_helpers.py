@@ -13,7 +13,9 @@ from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
 
 
 def partitions_of(context: RuleContext) -> list[tuple[dt.date, str]]:
-    keys = [daily_symbol_partitions.get_partition_key_from_str(str(k)).keys_by_dimension for k in context.partition_keys]
+    keys = [
+        daily_symbol_partitions.get_partition_key_from_str(str(k)).keys_by_dimension for k in context.partition_keys
+    ]
     return [(dt.date.fromisoformat(k[DATE_DIMENSION]), k[SYMBOL_DIMENSION]) for k in keys]
 
 

@@ -7,4 +7,14 @@ from cryptolake_assets.sensors.landing import STREAM_LANDING_SENSOR_NAME, stream
 
 SENSORS = [alert_sensor, dead_run_sensor, closed_day_sensor, stream_landing_sensor]
 
-__all__ = ["ALERT_SENSOR_NAME", "CLOSED_DAY_SENSOR_NAME", "closed_day_sensor", "DEAD_RUN_SENSOR_NAME", "SENSORS", "STREAM_LANDING_SENSOR_NAME", "alert_sensor", "dead_run_sensor", "stream_landing_sensor"]
+__all__ = [
+    "ALERT_SENSOR_NAME",
+    "CLOSED_DAY_SENSOR_NAME",
+    "closed_day_sensor",
+    "DEAD_RUN_SENSOR_NAME",
+    "SENSORS",
+    "STREAM_LANDING_SENSOR_NAME",
+    "alert_sensor",
+    "dead_run_sensor",
+    "stream_landing_sensor",
+]

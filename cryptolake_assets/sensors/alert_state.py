@@ -94,7 +94,11 @@ def _episode(problem: Problem, now: dt.datetime) -> dict[str, Any]:
 
 def _problem_of(key: str, episode: dict[str, Any]) -> Problem:
     return Problem(
-        key=key, group=episode["group"], kind=episode["kind"], line=episode["line"], fields=dict(episode.get("fields") or {})
+        key=key,
+        group=episode["group"],
+        kind=episode["kind"],
+        line=episode["line"],
+        fields=dict(episode.get("fields") or {}),
     )
 
 

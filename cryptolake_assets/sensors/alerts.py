@@ -72,9 +72,15 @@ def evaluate_alerts(context: SensorEvaluationContext, now: dt.datetime) -> tuple
     )
     alerts = alerts_for(changes, now)
     if digest_due(now, state.digest_day):
-        since = dt.datetime.fromtimestamp(state.last_digest_at, dt.UTC) if state.last_digest_at else now - dt.timedelta(days=1)
+        since = (
+            dt.datetime.fromtimestamp(state.last_digest_at, dt.UTC)
+            if state.last_digest_at
+            else now - dt.timedelta(days=1)
+        )
         alerts.append(
-            build_digest(instance, keys, sorted(blocking_by_check, key=str), since, now, stale, open_problems=len(state.open))
+            build_digest(
+                instance, keys, sorted(blocking_by_check, key=str), since, now, stale, open_problems=len(state.open)
+            )
         )
         state.digest_day, state.last_digest_at = now.date().isoformat(), now.timestamp()
     return alerts, state

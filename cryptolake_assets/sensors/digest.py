@@ -47,7 +47,9 @@ def build_digest(
         if count:
             total_materializations += count
             total_rows += rows
-            lines.append(f"• `{key.to_user_string()}`: {count} materializations, {partitions} partitions, {rows:,} rows")
+            lines.append(
+                f"• `{key.to_user_string()}`: {count} materializations, {partitions} partitions, {rows:,} rows"
+            )
     if total_materializations == 0:
         lines.append("• nothing")
 
@@ -97,7 +99,9 @@ def _materializations(instance: DagsterInstance, key: AssetKey, after: float) ->
             partitions.add(record.partition_key)
             materialization = record.asset_materialization
             metadata = materialization.metadata if materialization else {}
-            names = PARTITION_ROW_COUNT_KEYS if record.partition_key else (*PARTITION_ROW_COUNT_KEYS, TABLE_ROW_COUNT_KEY)
+            names = (
+                PARTITION_ROW_COUNT_KEYS if record.partition_key else (*PARTITION_ROW_COUNT_KEYS, TABLE_ROW_COUNT_KEY)
+            )
             for name in names:
                 value = metadata[name].value if name in metadata else None
                 if isinstance(value, int):
@@ -108,7 +112,9 @@ def _materializations(instance: DagsterInstance, key: AssetKey, after: float) ->
         cursor = result.cursor
 
 
-def _check_counts(instance: DagsterInstance, check_keys: Sequence[AssetCheckKey], after: float) -> tuple[Counter, Counter]:
+def _check_counts(
+    instance: DagsterInstance, check_keys: Sequence[AssetCheckKey], after: float
+) -> tuple[Counter, Counter]:
     passed: Counter = Counter()
     failed: Counter = Counter()
     storage = instance.event_log_storage

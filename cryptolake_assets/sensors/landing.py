@@ -38,9 +38,14 @@ def landing_signatures(root: Path, now: dt.datetime) -> dict[str, str]:
     return {key: f"{len(names)}:{max(names)}" for key, names in sorted(grouped.items())}
 
 
-def stream_run_requests(keys: Iterable[str], signatures: dict[str, str] | None = None, purpose: str = STREAM_LANDING_SENSOR_NAME) -> list[RunRequest]:
+def stream_run_requests(
+    keys: Iterable[str], signatures: dict[str, str] | None = None, purpose: str = STREAM_LANDING_SENSOR_NAME
+) -> list[RunRequest]:
     """One request per day and block of symbols adjacent in the partition order (a key range)."""
-    order = {s: i for i, s in enumerate(daily_symbol_partitions.get_partitions_def_for_dimension("symbol").get_partition_keys())}
+    order = {
+        s: i
+        for i, s in enumerate(daily_symbol_partitions.get_partitions_def_for_dimension("symbol").get_partition_keys())
+    }
     by_day: dict[str, list[str]] = {}
     for key in keys:
         day, symbol = key.split("|")

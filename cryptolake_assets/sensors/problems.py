@@ -68,9 +68,7 @@ def freshness_failures(instance: DagsterInstance, asset_keys: Sequence[AssetKey]
     return problems
 
 
-def stale_symbol_problems(
-    instance: DagsterInstance, asset_keys: Iterable[AssetKey], now: dt.datetime
-) -> list[Problem]:
+def stale_symbol_problems(instance: DagsterInstance, asset_keys: Iterable[AssetKey], now: dt.datetime) -> list[Problem]:
     """One problem per (layer, symbol) whose latest expected day is missing past its deadline."""
     problems = []
     for key in asset_keys:
@@ -191,7 +189,9 @@ def _check_evaluations_after(
     on a first tick, not before ``since``), oldest first."""
     storage = instance.event_log_storage
     if not isinstance(storage, SqlEventLogStorage):
-        raise TypeError(f"the alert sensor reads check evaluations from a SQL event log storage, not {type(storage).__name__}")
+        raise TypeError(
+            f"the alert sensor reads check evaluations from a SQL event log storage, not {type(storage).__name__}"
+        )
     table = AssetCheckExecutionsTable
     names_by_asset: dict[str, list[str]] = {}
     for key in check_keys:
@@ -201,7 +201,12 @@ def _check_evaluations_after(
             [AssetCheckExecutionRecordStatus.SUCCEEDED.value, AssetCheckExecutionRecordStatus.FAILED.value]
         ),
         table.c.evaluation_event_storage_id > (after_storage_id or 0),
-        db.or_(*(db.and_(table.c.asset_key == asset, table.c.check_name.in_(names)) for asset, names in names_by_asset.items())),
+        db.or_(
+            *(
+                db.and_(table.c.asset_key == asset, table.c.check_name.in_(names))
+                for asset, names in names_by_asset.items()
+            )
+        ),
     ]
     if since is not None:
         # Stored as naive UTC to the second; the caller applies the exact cut-off to the event's timestamp.
@@ -268,7 +273,9 @@ def _failed_only_on_blocking_checks(instance: DagsterInstance, run_id: str) -> b
         for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)
         if entry.dagster_event and entry.dagster_event.step_failure_data
     ]
-    return bool(failures) and all(error is not None and error.cls_name == "DagsterAssetCheckFailedError" for error in failures)
+    return bool(failures) and all(
+        error is not None and error.cls_name == "DagsterAssetCheckFailedError" for error in failures
+    )
 
 
 def run_target(tags: dict[str, str]) -> str:
@@ -278,7 +285,10 @@ def run_target(tags: dict[str, str]) -> str:
         return partition_key.split("|", 1)[1] if "|" in partition_key else "-"
 
     if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
-        start, end = without_day(tags[ASSET_PARTITION_RANGE_START_TAG]), without_day(tags[ASSET_PARTITION_RANGE_END_TAG])
+        start, end = (
+            without_day(tags[ASSET_PARTITION_RANGE_START_TAG]),
+            without_day(tags[ASSET_PARTITION_RANGE_END_TAG]),
+        )
         return start if start == end else f"{start}..{end}"
     if PARTITION_NAME_TAG in tags:
         return without_day(tags[PARTITION_NAME_TAG])

@@ -14,39 +14,43 @@ import polars as pl
 
 UTC_US = pl.Datetime("us", "UTC")
 
-BARS_1S_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "symbol": pl.String(),
-    "window_start": UTC_US,
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "volume_base": pl.Float64(),
-    "volume_quote": pl.Float64(),
-    "trade_count": pl.Int64(),
-    "vwap": pl.Float64(),
-    "bid": pl.Float64(),
-    "ask": pl.Float64(),
-    "spread": pl.Float64(),
-})
+BARS_1S_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "symbol": pl.String(),
+        "window_start": UTC_US,
+        "open": pl.Float64(),
+        "high": pl.Float64(),
+        "low": pl.Float64(),
+        "close": pl.Float64(),
+        "volume_base": pl.Float64(),
+        "volume_quote": pl.Float64(),
+        "trade_count": pl.Int64(),
+        "vwap": pl.Float64(),
+        "bid": pl.Float64(),
+        "ask": pl.Float64(),
+        "spread": pl.Float64(),
+    }
+)
 
-BARS_1M_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "symbol": pl.String(),
-    "window_start": UTC_US,
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "volume_base": pl.Float64(),
-    "volume_quote": pl.Float64(),
-    "trade_count": pl.Int64(),
-    "vwap": pl.Float64(),
-    "spread": pl.Float64(),
-    "realized_vol": pl.Float64(),
-    "seconds_with_trades": pl.Int64(),
-})
+BARS_1M_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "symbol": pl.String(),
+        "window_start": UTC_US,
+        "open": pl.Float64(),
+        "high": pl.Float64(),
+        "low": pl.Float64(),
+        "close": pl.Float64(),
+        "volume_base": pl.Float64(),
+        "volume_quote": pl.Float64(),
+        "trade_count": pl.Int64(),
+        "vwap": pl.Float64(),
+        "spread": pl.Float64(),
+        "realized_vol": pl.Float64(),
+        "seconds_with_trades": pl.Int64(),
+    }
+)
 
 
 def _sum(values: pl.Expr) -> pl.Expr:
@@ -147,7 +151,9 @@ def seconds_without_trades(bars_1s: pl.DataFrame) -> pl.DataFrame:
     return (
         bars_1s.group_by("symbol")
         .agg(
-            seconds=((pl.col("window_start").max() - pl.col("window_start").min()).dt.total_seconds() + 1).cast(pl.Int64),
+            seconds=((pl.col("window_start").max() - pl.col("window_start").min()).dt.total_seconds() + 1).cast(
+                pl.Int64
+            ),
             bars=pl.len().cast(pl.Int64),
         )
         .with_columns(seconds_without_trades=pl.col("seconds") - pl.col("bars"))

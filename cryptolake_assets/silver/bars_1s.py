@@ -29,8 +29,12 @@ COLUMNS = {
     partitions_def=daily_symbol_partitions,
     tags={"pipeline": "stream"},
     ins={
-        "trades": AssetIn(key=["bronze", "trades"], metadata={"columns": ["symbol", "trade_id", "price", "qty", "trade_time"]}),
-        "quotes": AssetIn(key=["bronze", "quotes"], metadata={"columns": ["symbol", "update_id", "bid", "ask", "recv_ms"]}),
+        "trades": AssetIn(
+            key=["bronze", "trades"], metadata={"columns": ["symbol", "trade_id", "price", "qty", "trade_time"]}
+        ),
+        "quotes": AssetIn(
+            key=["bronze", "quotes"], metadata={"columns": ["symbol", "update_id", "bid", "ask", "recv_ms"]}
+        ),
     },
 )
 def bars_1s(context: AssetExecutionContext, trades: pl.DataFrame, quotes: pl.DataFrame) -> Output[pl.DataFrame]:
@@ -45,7 +49,10 @@ def bars_1s(context: AssetExecutionContext, trades: pl.DataFrame, quotes: pl.Dat
             "seconds_without_trades": int(idle["seconds_without_trades"].sum()) if len(idle) else 0,
             "seconds_without_quotes": int(bars["bid"].is_null().sum()),
             **time_span(bars, "window_start"),
-            "preview": markdown_preview(bars, columns=["symbol", "window_start", "open", "high", "low", "close", "trade_count", "vwap", "spread"]),
+            "preview": markdown_preview(
+                bars,
+                columns=["symbol", "window_start", "open", "high", "low", "close", "trade_count", "vwap", "spread"],
+            ),
             "idle_seconds": markdown_preview(idle),
         },
     )

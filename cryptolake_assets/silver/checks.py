@@ -7,7 +7,6 @@ failures of the built-in structure checks (missing/extra column, dtype, null) ma
 Row-wise rules return one boolean per row (True = row is fine), so the failing rows can be shown.
 """
 
-
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
@@ -142,7 +141,9 @@ class OhlcvQuarantine(pa.DataFrameModel):
 
     @pa.dataframe_check(name="rule_known")
     def rule_known(cls, data: PolarsData) -> pl.LazyFrame:
-        return row_checks(data, pl.col("rule").is_in([r.rule for r in ROW_RULES]) & (pl.col("reason").str.len_chars() > 0))
+        return row_checks(
+            data, pl.col("rule").is_in([r.rule for r in ROW_RULES]) & (pl.col("reason").str.len_chars() > 0)
+        )
 
 
 class SilverCoingeckoMarkets(pa.DataFrameModel):
@@ -188,7 +189,19 @@ class SilverCoingeckoMarkets(pa.DataFrameModel):
 
     @pa.dataframe_check(name="amounts_non_negative")
     def amounts_non_negative(cls, data: PolarsData) -> pl.LazyFrame:
-        return row_checks(data, non_negative("price_usd", "market_cap", "total_volume_24h", "circulating_supply", "total_supply", "max_supply", "high_24h", "low_24h"))
+        return row_checks(
+            data,
+            non_negative(
+                "price_usd",
+                "market_cap",
+                "total_volume_24h",
+                "circulating_supply",
+                "total_supply",
+                "max_supply",
+                "high_24h",
+                "low_24h",
+            ),
+        )
 
     @pa.dataframe_check(name="range_24h_consistent")
     def range_24h_consistent(cls, data: PolarsData) -> pl.LazyFrame:
@@ -222,7 +235,9 @@ class SilverFearGreed(pa.DataFrameModel):
     @pa.dataframe_check(name="missing_means_no_value")
     def missing_means_no_value(cls, data: PolarsData) -> pl.LazyFrame:
         value_null = pl.col("value").is_null()
-        return row_checks(data, (pl.col("is_missing") == value_null) & (value_null == pl.col("value_classification").is_null()))
+        return row_checks(
+            data, (pl.col("is_missing") == value_null) & (value_null == pl.col("value_classification").is_null())
+        )
 
 
 SILVER_OHLCV = TableQuality(
@@ -231,17 +246,46 @@ SILVER_OHLCV = TableQuality(
     partitions_def=daily_symbol_partitions,
     needs_interval=True,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "Typed columns (Float64 prices/volumes, Int64 trades, Datetime(us, UTC) times, DATE partition column), no nulls, gap_before ≥ 0, a known interval."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "Typed columns (Float64 prices/volumes, Int64 trades, Datetime(us, UTC) times, DATE partition column), no nulls, gap_before ≥ 0, a known interval.",
+        ),
         Rule("date_is_open_time_day", ERROR, "The DATE partition column is the UTC day of open_time."),
-        Rule("unique_symbol_open_time", ERROR, "Exactly one bar per (symbol, open_time); a duplicate would double-count volume in gold."),
+        Rule(
+            "unique_symbol_open_time",
+            ERROR,
+            "Exactly one bar per (symbol, open_time); a duplicate would double-count volume in gold.",
+        ),
         Rule("prices_positive", ERROR, "open, high, low, close > 0 (low > 0)."),
         Rule("ohlc_consistent", ERROR, "low ≤ min(open, close) and max(open, close) ≤ high."),
         Rule("volumes_non_negative", ERROR, "volume, quote_volume, taker volumes and trades ≥ 0."),
-        Rule("quote_volume_consistent", ERROR, "low·volume ≤ quote_volume ≤ high·volume (every trade is priced inside the bar; 1e-6 relative slack) and taker volumes ≤ totals."),
-        Rule("close_after_open", ERROR, "close_time after open_time; a candle closing before it opens must not reach silver."),
-        Rule("on_interval_grid", WARN, "open_time on the interval grid. Candles after exchange maintenance can start off the hour (2018-02-09 09:28:14.789); they are real trading, kept and listed here."),
-        Rule("complete_bars", WARN, "Every closed grid slot of the partition has a bar, given the interval and the symbol's listing window (today: closed slots only). Failing rows are the missing open times; gaps are recorded, never filled.", missing_bars),
-        Rule("return_outliers", WARN, "|log return| between consecutive bars beyond 10 robust standard deviations (1.4826·MAD around the median of the partition's own returns, so the result does not depend on the run's range) and ≥ 1 %. Crypto does move: flagged, not removed."),
+        Rule(
+            "quote_volume_consistent",
+            ERROR,
+            "low·volume ≤ quote_volume ≤ high·volume (every trade is priced inside the bar; 1e-6 relative slack) and taker volumes ≤ totals.",
+        ),
+        Rule(
+            "close_after_open",
+            ERROR,
+            "close_time after open_time; a candle closing before it opens must not reach silver.",
+        ),
+        Rule(
+            "on_interval_grid",
+            WARN,
+            "open_time on the interval grid. Candles after exchange maintenance can start off the hour (2018-02-09 09:28:14.789); they are real trading, kept and listed here.",
+        ),
+        Rule(
+            "complete_bars",
+            WARN,
+            "Every closed grid slot of the partition has a bar, given the interval and the symbol's listing window (today: closed slots only). Failing rows are the missing open times; gaps are recorded, never filled.",
+            missing_bars,
+        ),
+        Rule(
+            "return_outliers",
+            WARN,
+            "|log return| between consecutive bars beyond 10 robust standard deviations (1.4826·MAD around the median of the partition's own returns, so the result does not depend on the run's range) and ≥ 1 %. Crypto does move: flagged, not removed.",
+        ),
     ),
 )
 
@@ -251,9 +295,22 @@ SILVER_QUARANTINE = TableQuality(
     model=OhlcvQuarantine,
     partitions_def=daily_symbol_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "The raw bronze columns (original values, nulls allowed where unparseable) plus rule, reason and quarantined_at."),
-        Rule("rule_known", ERROR, "Every quarantined row names a silver row rule and a non-empty reason, so a reader knows why it was held back."),
-        Rule("quarantine_empty", WARN, "Rows of this partition were quarantined; the sample shows them with their rule.", every_row),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "The raw bronze columns (original values, nulls allowed where unparseable) plus rule, reason and quarantined_at.",
+        ),
+        Rule(
+            "rule_known",
+            ERROR,
+            "Every quarantined row names a silver row rule and a non-empty reason, so a reader knows why it was held back.",
+        ),
+        Rule(
+            "quarantine_empty",
+            WARN,
+            "Rows of this partition were quarantined; the sample shows them with their rule.",
+            every_row,
+        ),
     ),
 )
 
@@ -263,11 +320,25 @@ SILVER_COINGECKO_MARKETS = TableQuality(
     model=SilverCoingeckoMarkets,
     partitions_def=daily_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "Typed snapshot columns (Float64 amounts, Datetime(us, UTC) times, is_stale flag); date, symbol, coingecko_id, name, last_updated, ingested_at never null; market_cap_rank ≥ 1."),
-        Rule("unique_date_symbol", ERROR, "One snapshot per capture day and universe symbol; a duplicate would double a market cap in gold."),
-        Rule("amounts_non_negative", ERROR, "Price, market cap, 24 h volume, 24 h high/low and supplies ≥ 0 where given."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "Typed snapshot columns (Float64 amounts, Datetime(us, UTC) times, is_stale flag); date, symbol, coingecko_id, name, last_updated, ingested_at never null; market_cap_rank ≥ 1.",
+        ),
+        Rule(
+            "unique_date_symbol",
+            ERROR,
+            "One snapshot per capture day and universe symbol; a duplicate would double a market cap in gold.",
+        ),
+        Rule(
+            "amounts_non_negative", ERROR, "Price, market cap, 24 h volume, 24 h high/low and supplies ≥ 0 where given."
+        ),
         Rule("range_24h_consistent", ERROR, "low_24h ≤ high_24h where both are given."),
-        Rule("supply_consistent", WARN, "circulating_supply ≤ max_supply (1e-6 relative slack) where a cap is given; CoinGecko's supplies come from different feeds, so this informs."),
+        Rule(
+            "supply_consistent",
+            WARN,
+            "circulating_supply ≤ max_supply (1e-6 relative slack) where a cap is given; CoinGecko's supplies come from different feeds, so this informs.",
+        ),
     ),
 )
 
@@ -277,9 +348,17 @@ SILVER_FEAR_GREED = TableQuality(
     model=SilverFearGreed,
     partitions_def=daily_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "One row per day: value Int64 0..100, classification one of the five published classes, UTC published_at, is_missing flag."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "One row per day: value Int64 0..100, classification one of the five published classes, UTC published_at, is_missing flag.",
+        ),
         Rule("unique_date", ERROR, "One row per day (gold's 7-day mean would count a repeat twice)."),
-        Rule("missing_means_no_value", ERROR, "is_missing exactly when value and classification are null: a gap is explicit, never interpolated."),
+        Rule(
+            "missing_means_no_value",
+            ERROR,
+            "is_missing exactly when value and classification are null: a gap is explicit, never interpolated.",
+        ),
     ),
 )
 
@@ -332,11 +411,19 @@ SILVER_BARS_1S = TableQuality(
     model=SilverBars1s,
     partitions_def=daily_symbol_partitions,
     rules=(
-        Rule(SCHEMA_RULE, ERROR, "The 1-second bar columns with their types; prices and volumes > 0, trade_count ≥ 1; bid/ask/spread nullable."),
+        Rule(
+            SCHEMA_RULE,
+            ERROR,
+            "The 1-second bar columns with their types; prices and volumes > 0, trade_count ≥ 1; bid/ask/spread nullable.",
+        ),
         Rule("date_is_window_day", ERROR, "The DATE partition column is the UTC day of window_start."),
         Rule("unique_symbol_window", ERROR, "One bar per (symbol, second)."),
         Rule("bar_inside_low_high", ERROR, "low ≤ open, close ≤ high."),
-        Rule("vwap_inside_low_high", ERROR, "low ≤ vwap ≤ high (1e-9 relative slack): every trade is priced inside the bar."),
+        Rule(
+            "vwap_inside_low_high",
+            ERROR,
+            "low ≤ vwap ≤ high (1e-9 relative slack): every trade is priced inside the bar.",
+        ),
         Rule("second_has_quote", WARN, "A second with trades but no quote received (bid/ask null)."),
     ),
 )

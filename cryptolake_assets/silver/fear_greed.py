@@ -13,14 +13,16 @@ from resources.duckdb_io import partition_days
 
 BRONZE = ["bronze", "fear_greed"]
 
-SILVER_FEAR_GREED_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "value": pl.Int64(),
-    "value_classification": pl.String(),
-    "published_at": pl.Datetime("us", "UTC"),
-    "is_missing": pl.Boolean(),
-    "ingested_at": pl.Datetime("us", "UTC"),
-})
+SILVER_FEAR_GREED_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "value": pl.Int64(),
+        "value_classification": pl.String(),
+        "published_at": pl.Datetime("us", "UTC"),
+        "is_missing": pl.Boolean(),
+        "ingested_at": pl.Datetime("us", "UTC"),
+    }
+)
 
 
 def silver_fear_greed(bronze: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame:
@@ -32,7 +34,9 @@ def silver_fear_greed(bronze: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame
         "date",
         pl.col("value").cast(pl.Int64, strict=True),
         "value_classification",
-        pl.from_epoch(pl.col("timestamp").cast(pl.Int64, strict=True), time_unit="s").dt.replace_time_zone("UTC").alias("published_at"),
+        pl.from_epoch(pl.col("timestamp").cast(pl.Int64, strict=True), time_unit="s")
+        .dt.replace_time_zone("UTC")
+        .alias("published_at"),
         "ingested_at",
     )
     return (
@@ -67,7 +71,9 @@ def fear_greed(context: AssetExecutionContext, bronze: pl.DataFrame) -> Output[p
             "missing_day_list": MetadataValue.text(", ".join(map(str, missing[:100])) or "-"),
             "mean_value": float(cast(float, rows["value"].mean())) if rows["value"].count() else 0.0,
             "latest": MetadataValue.text(
-                f"{latest['date'][0]}: {latest['value'][0]} ({latest['value_classification'][0]})" if len(latest) else "-"
+                f"{latest['date'][0]}: {latest['value'][0]} ({latest['value_classification'][0]})"
+                if len(latest)
+                else "-"
             ),
             "preview": markdown_preview(rows.sort("date", descending=True)),
         },

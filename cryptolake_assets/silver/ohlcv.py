@@ -96,7 +96,8 @@ def silver_ohlcv(context: AssetExecutionContext, bronze_klines: pl.DataFrame, bi
                 lambda: {
                     "gaps": markdown_preview(gaps.sort("missing", descending=True), rows=15),
                     "preview": markdown_preview(
-                        bars, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume", "gap_before"]
+                        bars,
+                        columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume", "gap_before"],
                     ),
                 },
             ),
@@ -111,14 +112,21 @@ def silver_ohlcv(context: AssetExecutionContext, bronze_klines: pl.DataFrame, bi
                 {r["rule"]: r["len"] for r in quarantine.group_by("rule").len().iter_rows(named=True)}
             ),
             **rich_metadata(
-                len(coverage), lambda: {"preview": markdown_preview(quarantine, columns=["date", "symbol", "open_time", "rule", "reason"])}
+                len(coverage),
+                lambda: {
+                    "preview": markdown_preview(quarantine, columns=["date", "symbol", "open_time", "rule", "reason"])
+                },
             ),
         },
     )
 
 
 def _add_partition_figures(
-    context: AssetExecutionContext, coverage: pl.DataFrame, valid: pl.DataFrame, bars: pl.DataFrame, quarantine: pl.DataFrame
+    context: AssetExecutionContext,
+    coverage: pl.DataFrame,
+    valid: pl.DataFrame,
+    bars: pl.DataFrame,
+    quarantine: pl.DataFrame,
 ) -> None:
     """Each partition's own coverage, gap, duplicate and quarantine counts (not the run's totals)."""
     keys = ["date", "symbol"]

@@ -40,9 +40,14 @@ class RowRule:
 
 
 def _unparseable() -> pl.Expr:
-    return pl.any_horizontal(
-        [pl.col(f"{name}_num").is_null() | ~pl.col(f"{name}_num").is_finite() for name in NUMERIC_FIELDS]
-    ) | pl.col("open_time").is_null() | pl.col("close_time").is_null() | pl.col("number_of_trades").is_null()
+    return (
+        pl.any_horizontal(
+            [pl.col(f"{name}_num").is_null() | ~pl.col(f"{name}_num").is_finite() for name in NUMERIC_FIELDS]
+        )
+        | pl.col("open_time").is_null()
+        | pl.col("close_time").is_null()
+        | pl.col("number_of_trades").is_null()
+    )
 
 
 ROW_RULES: tuple[RowRule, ...] = (

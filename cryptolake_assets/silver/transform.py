@@ -10,31 +10,35 @@ from resources.kline_format import BRONZE_KLINES_SCHEMA, interval_ms
 
 UTC_US = pl.Datetime("us", "UTC")
 
-SILVER_OHLCV_SCHEMA = pl.Schema({
-    "date": pl.Date(),
-    "symbol": pl.String(),
-    "interval": pl.String(),
-    "open_time": UTC_US,
-    "close_time": UTC_US,
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "volume": pl.Float64(),
-    "quote_volume": pl.Float64(),
-    "trades": pl.Int64(),
-    "taker_buy_base_volume": pl.Float64(),
-    "taker_buy_quote_volume": pl.Float64(),
-    "gap_before": pl.Int32(),
-    "source": pl.String(),
-})
+SILVER_OHLCV_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date(),
+        "symbol": pl.String(),
+        "interval": pl.String(),
+        "open_time": UTC_US,
+        "close_time": UTC_US,
+        "open": pl.Float64(),
+        "high": pl.Float64(),
+        "low": pl.Float64(),
+        "close": pl.Float64(),
+        "volume": pl.Float64(),
+        "quote_volume": pl.Float64(),
+        "trades": pl.Int64(),
+        "taker_buy_base_volume": pl.Float64(),
+        "taker_buy_quote_volume": pl.Float64(),
+        "gap_before": pl.Int32(),
+        "source": pl.String(),
+    }
+)
 
-QUARANTINE_SCHEMA = pl.Schema({
-    **BRONZE_KLINES_SCHEMA,
-    "rule": pl.String(),
-    "reason": pl.String(),
-    "quarantined_at": UTC_US,
-})
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        **BRONZE_KLINES_SCHEMA,
+        "rule": pl.String(),
+        "reason": pl.String(),
+        "quarantined_at": UTC_US,
+    }
+)
 
 
 def _parsed(bronze: pl.DataFrame) -> pl.DataFrame:
@@ -102,7 +106,9 @@ def to_silver(valid: pl.DataFrame, listing_days: dict[str, dt.date]) -> pl.DataF
     return bars.with_columns(gap_before=gap.clip(lower_bound=0).cast(pl.Int32)).select(list(SILVER_OHLCV_SCHEMA))
 
 
-def completeness(silver: pl.DataFrame, days: list[dt.date], symbols: list[str], interval: str, now: dt.datetime) -> pl.DataFrame:
+def completeness(
+    silver: pl.DataFrame, days: list[dt.date], symbols: list[str], interval: str, now: dt.datetime
+) -> pl.DataFrame:
     """Per (date, symbol) of the run: expected (``partitions.expected_bars``), present and missing bars."""
     present = silver.group_by("date", "symbol").agg(present=pl.len(), first_bar=pl.col("open_time").min())
     grid = pl.DataFrame(

@@ -31,11 +31,26 @@ PAGES = {
 
 
 def demo(root: Path, days: int) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOLAKE_")} | {"DAGSTER_HOME": str(root / "home")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOLAKE_")} | {
+        "DAGSTER_HOME": str(root / "home")
+    }
     subprocess.run(
-        [sys.executable, "-m", "cryptolake_assets.cli", "demo", "--days", str(days), "--symbols", DEMO_SYMBOLS,
-         "--duckdb", str(root / "demo.duckdb")],
-        cwd=REPO_ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "cryptolake_assets.cli",
+            "demo",
+            "--days",
+            str(days),
+            "--symbols",
+            DEMO_SYMBOLS,
+            "--duckdb",
+            str(root / "demo.duckdb"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
 
 

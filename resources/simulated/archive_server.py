@@ -105,7 +105,9 @@ class SimulatedArchiveServer:
             return not_found(path.lstrip("/"))
         zip_name = path.rsplit("/", 1)[-1].removesuffix(".CHECKSUM")
         if match["checksum"]:
-            return httpx.Response(200, content=checksum_text(content, zip_name).encode(), headers={"Content-Type": "text/plain"})
+            return httpx.Response(
+                200, content=checksum_text(content, zip_name).encode(), headers={"Content-Type": "text/plain"}
+            )
         return httpx.Response(200, content=content, headers={"Content-Type": "application/zip"})
 
     def zip_for(self, period: str, symbol: str, interval: str, label: str) -> bytes | None:

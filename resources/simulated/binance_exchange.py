@@ -57,9 +57,7 @@ class BinanceParameterError(Exception):
 def _mandatory(params: httpx.QueryParams, name: str) -> str:
     value = params.get(name)
     if not value:
-        raise BinanceParameterError(
-            -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-        )
+        raise BinanceParameterError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
     return value
 
 
@@ -208,9 +206,7 @@ class SimulatedBinanceExchange:
         # Binance: endTime is inclusive on open_time; without startTime the newest bars come back.
         end_exclusive = now_ms + 1 if end is None else end + 1
         if start is None:
-            return self.market.klines(
-                symbol, interval, 0, end_exclusive, now_ms=now_ms, limit=limit, from_end=True
-            )
+            return self.market.klines(symbol, interval, 0, end_exclusive, now_ms=now_ms, limit=limit, from_end=True)
         return self.market.klines(symbol, interval, start, end_exclusive, now_ms=now_ms, limit=limit)
 
     def _exchange_info(self, now_ms: int) -> dict:
@@ -238,15 +234,15 @@ class SimulatedBinanceExchange:
                     "filters": [
                         {
                             "filterType": "PRICE_FILTER",
-                            "minPrice": f"{10.0 ** -model.price_decimals:.8f}",
+                            "minPrice": f"{10.0**-model.price_decimals:.8f}",
                             "maxPrice": "1000000.00000000",
-                            "tickSize": f"{10.0 ** -model.price_decimals:.8f}",
+                            "tickSize": f"{10.0**-model.price_decimals:.8f}",
                         },
                         {
                             "filterType": "LOT_SIZE",
-                            "minQty": f"{10.0 ** -model.qty_decimals:.8f}",
+                            "minQty": f"{10.0**-model.qty_decimals:.8f}",
                             "maxQty": "9000000000.00000000",
-                            "stepSize": f"{10.0 ** -model.qty_decimals:.8f}",
+                            "stepSize": f"{10.0**-model.qty_decimals:.8f}",
                         },
                     ],
                     "permissions": [],
@@ -257,7 +253,12 @@ class SimulatedBinanceExchange:
             "timezone": "UTC",
             "serverTime": now_ms,
             "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": self.weight_limit_per_minute},
+                {
+                    "rateLimitType": "REQUEST_WEIGHT",
+                    "interval": "MINUTE",
+                    "intervalNum": 1,
+                    "limit": self.weight_limit_per_minute,
+                },
                 {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
                 {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
             ],

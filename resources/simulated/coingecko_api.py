@@ -83,7 +83,11 @@ class SimulatedCoinGeckoAPI:
         now = self.clock()
         if self._over_limit(now):
             retry_after = 60 - now.second
-            return self._json({"status": {"error_code": 429, "error_message": RATE_LIMIT_MESSAGE}}, 429, {"Retry-After": str(retry_after)})
+            return self._json(
+                {"status": {"error_code": 429, "error_message": RATE_LIMIT_MESSAGE}},
+                429,
+                {"Retry-After": str(retry_after)},
+            )
         path = request.url.path
         if path == PING_PATH:
             return self._json({"gecko_says": "(V3) To the Moon!"})
@@ -145,7 +149,9 @@ class SimulatedCoinGeckoAPI:
             "price_change_24h": _round(price - before),
             "price_change_percentage_24h": round((price / before - 1) * 100, 5),
             "market_cap_change_24h": market_cap - market_cap_before,
-            "market_cap_change_percentage_24h": round((market_cap / market_cap_before - 1) * 100, 5) if market_cap_before else None,
+            "market_cap_change_percentage_24h": round((market_cap / market_cap_before - 1) * 100, 5)
+            if market_cap_before
+            else None,
         }
         if stale:
             day_fields = dict.fromkeys(day_fields)
@@ -236,4 +242,3 @@ def day_index_ms(day: dt.date) -> int:
 
 def _day_iso(epoch_day: int) -> str:
     return (dt.date(1970, 1, 1) + dt.timedelta(days=epoch_day)).isoformat() + "T00:00:00.000Z"
-

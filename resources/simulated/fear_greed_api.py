@@ -47,7 +47,9 @@ class SimulatedFearGreedAPI:
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if request.url.path.rstrip("/") != FNG_PATH.rstrip("/"):
-            return httpx.Response(404, text="<html><head><title>404 Not Found</title></head><body>Not Found</body></html>")
+            return httpx.Response(
+                404, text="<html><head><title>404 Not Found</title></head><body>Not Found</body></html>"
+            )
         raw_limit = request.url.params.get("limit", "1")
         if not raw_limit.isdigit():
             return self._json({"name": "Fear and Greed Index", "data": [], "metadata": {"error": "Invalid limit"}})

@@ -147,9 +147,7 @@ class SymbolModel:
         return math.sqrt((self.beta * _MARKET_VOL) ** 2 + self.idio_vol**2)
 
     def trades_on(self, day_index: int) -> bool:
-        return self.listed_index <= day_index and (
-            self.delisted_index is None or day_index <= self.delisted_index
-        )
+        return self.listed_index <= day_index and (self.delisted_index is None or day_index <= self.delisted_index)
 
 
 def day_index(day: dt.date) -> int:
@@ -331,7 +329,9 @@ def minute_bars(seed: int, model: SymbolModel, index: int) -> Bars:
     quote = np.rint(volume / qty_scale * typical * _UNIT).astype(np.int64)
     trades = np.where(
         volume > 0,
-        np.maximum(1, np.rint(quote / _UNIT / model.avg_trade_usdt * np.exp(0.2 * rng.standard_normal(MINUTES_PER_DAY)))),
+        np.maximum(
+            1, np.rint(quote / _UNIT / model.avg_trade_usdt * np.exp(0.2 * rng.standard_normal(MINUTES_PER_DAY)))
+        ),
         0,
     ).astype(np.int64)
     taker = rng.uniform(0.4, 0.6, MINUTES_PER_DAY)
@@ -385,7 +385,9 @@ def _closed_day_bars(seed: int, model: SymbolModel, index: int, interval_minutes
     return _aggregate(minutes.take(_present_minutes(seed, index, None)), interval_minutes)
 
 
-def day_bars(seed: int, model: SymbolModel, index: int, interval_minutes: int, cutoff_minute: int | None = None) -> Bars:
+def day_bars(
+    seed: int, model: SymbolModel, index: int, interval_minutes: int, cutoff_minute: int | None = None
+) -> Bars:
     """The day's bars at an interval; ``cutoff_minute`` drops minutes after 'now' (in-progress day)."""
     if cutoff_minute is None or cutoff_minute >= MINUTES_PER_DAY - 1:
         return _closed_day_bars(seed, model, index, interval_minutes)
@@ -496,7 +498,9 @@ class SimulatedMarket:
             collected = collected[-wanted:] if from_end else collected[:wanted]
         return collected
 
-    def _day_rows(self, model: SymbolModel, epoch_day: int, interval: str, step_ms: int, now_ms: int | None) -> list[list]:
+    def _day_rows(
+        self, model: SymbolModel, epoch_day: int, interval: str, step_ms: int, now_ms: int | None
+    ) -> list[list]:
         day_start_ms = epoch_day * DAY_MS
         index = epoch_day + _EPOCH_OFFSET
         if not model.trades_on(index):
@@ -509,4 +513,3 @@ class SimulatedMarket:
                 cutoff = (now_ms - day_start_ms) // MINUTE_MS
         bars = day_bars(self.seed, model, index, step_ms // MINUTE_MS, cutoff)
         return _rows(bars, day_start_ms, step_ms, model.qty_decimals)
-

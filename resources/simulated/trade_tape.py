@@ -86,7 +86,9 @@ class TradeTape:
         u2 = ((h >> 20) & 0xFFFFF) / 0x100000
         buyer_maker = bool((h >> 40) & 1)
         per_hour = self.rate * 3600
-        wave = 0.004 * math.sin(2 * math.pi * trade_id / (per_hour / 2)) + 0.0015 * math.sin(2 * math.pi * trade_id / (self.rate * 97))
+        wave = 0.004 * math.sin(2 * math.pi * trade_id / (per_hour / 2)) + 0.0015 * math.sin(
+            2 * math.pi * trade_id / (self.rate * 97)
+        )
         ticks = max(2, round(self._anchor_ticks * math.exp(wave + 0.0004 * (u1 - 0.5))))
         price = ticks / 10**self._pd
         lots = max(1, round(self._avg_quote * (0.1 + 2.0 * u2 * u2) / price * 10**self._qd))
@@ -116,7 +118,9 @@ def _market(seed: int) -> SimulatedMarket:
     return SimulatedMarket(seed=seed)
 
 
-def tape_for(symbol: str, seed: int = 7, rate_multiplier: float = 1.0, market: SimulatedMarket | None = None) -> TradeTape:
+def tape_for(
+    symbol: str, seed: int = 7, rate_multiplier: float = 1.0, market: SimulatedMarket | None = None
+) -> TradeTape:
     """The tape of ``symbol``; ``rate_multiplier`` scales its rate (benchmarks). Unknown symbols raise."""
     model = (market or _market(seed)).model(symbol)
     rate = max(1, round(RATES.get(symbol, DEFAULT_RATE) * rate_multiplier))

@@ -6,7 +6,11 @@ import streamlit as st
 
 from cryptolake_assets.dashboard import data, ui
 
-ORDERS = {"cluster": "by cluster (most correlated next to each other)", "category": "by category", "symbol": "by symbol"}
+ORDERS = {
+    "cluster": "by cluster (most correlated next to each other)",
+    "category": "by category",
+    "symbol": "by symbol",
+}
 
 
 def render() -> None:
@@ -29,9 +33,20 @@ def render() -> None:
     if not names:
         st.info(f"No correlations on {chosen.day}: a pair needs 30 days of returns (run `cryptolake demo --days 40`).")
     else:
-        heatmap = go.Figure(go.Heatmap(z=matrix, x=names, y=names, zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
-                                       text=[[None if v is None else f"{v:.2f}" for v in row] for row in matrix],
-                                       texttemplate="%{text}", hoverongaps=False))
+        heatmap = go.Figure(
+            go.Heatmap(
+                z=matrix,
+                x=names,
+                y=names,
+                zmin=-1,
+                zmax=1,
+                colorscale="RdBu",
+                reversescale=True,
+                text=[[None if v is None else f"{v:.2f}" for v in row] for row in matrix],
+                texttemplate="%{text}",
+                hoverongaps=False,
+            )
+        )
         heatmap.update_layout(height=max(420, 28 * len(names)), yaxis_autorange="reversed", margin=dict(t=20, b=20))
         st.plotly_chart(heatmap, key="heatmap")
 

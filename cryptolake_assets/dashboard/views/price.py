@@ -12,12 +12,23 @@ PANELS = ("price", "volume", "RSI 14", "volatility 30d", "drawdown 30d")
 
 def chart(rows: pl.DataFrame, symbol: str, candles: bool) -> go.Figure:
     """One symbol's five stacked panels sharing the date axis."""
-    figure = make_subplots(rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.03,
-                           row_heights=[0.4, 0.15, 0.15, 0.15, 0.15], subplot_titles=PANELS)
+    figure = make_subplots(
+        rows=5,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.03,
+        row_heights=[0.4, 0.15, 0.15, 0.15, 0.15],
+        subplot_titles=PANELS,
+    )
     x = rows["date"]
     if candles:
-        figure.add_trace(go.Candlestick(x=x, open=rows["open"], high=rows["high"], low=rows["low"], close=rows["close"],
-                                        name=f"{symbol} OHLC"), row=1, col=1)
+        figure.add_trace(
+            go.Candlestick(
+                x=x, open=rows["open"], high=rows["high"], low=rows["low"], close=rows["close"], name=f"{symbol} OHLC"
+            ),
+            row=1,
+            col=1,
+        )
     else:
         figure.add_trace(go.Scatter(x=x, y=rows["close"], mode="lines", name=f"{symbol} close"), row=1, col=1)
     figure.add_trace(go.Scatter(x=x, y=rows["sma_7"], mode="lines", name="SMA 7"), row=1, col=1)
@@ -27,7 +38,9 @@ def chart(rows: pl.DataFrame, symbol: str, candles: bool) -> go.Figure:
     figure.add_hline(y=70, line_dash="dot", row=3, col=1)
     figure.add_hline(y=30, line_dash="dot", row=3, col=1)
     figure.add_trace(go.Scatter(x=x, y=rows["volatility_30d"], mode="lines", name="volatility 30d"), row=4, col=1)
-    figure.add_trace(go.Scatter(x=x, y=rows["drawdown_30d"], mode="lines", fill="tozeroy", name="drawdown 30d"), row=5, col=1)
+    figure.add_trace(
+        go.Scatter(x=x, y=rows["drawdown_30d"], mode="lines", fill="tozeroy", name="drawdown 30d"), row=5, col=1
+    )
     figure.update_layout(height=820, title=symbol, xaxis_rangeslider_visible=False, margin=dict(t=60, b=20))
     return figure
 
@@ -53,6 +66,8 @@ def render() -> None:
     for symbol in shown:
         rows = data.price_history(features, symbol, chosen.start, chosen.end)
         if rows.is_empty():
-            st.info(f"No features for {symbol} in {chosen.start}..{chosen.end}: run `cryptolake backfill --symbols {symbol}`.")
+            st.info(
+                f"No features for {symbol} in {chosen.start}..{chosen.end}: run `cryptolake backfill --symbols {symbol}`."
+            )
             continue
         st.plotly_chart(chart(rows, symbol, candles), key=f"price_{symbol}")

@@ -15,7 +15,9 @@ def newest_partitions() -> dict[tuple[str, str], dt.date | None | str]:
     newest: dict[tuple[str, str], dt.date | None | str] = {}
     for layer, name in data.DATED_TABLES:
         try:
-            newest[(layer, name)] = ui.reader().query(layer, name, "newest", lambda f: f["date"].max() if len(f) else None)[1]
+            newest[(layer, name)] = ui.reader().query(
+                layer, name, "newest", lambda f: f["date"].max() if len(f) else None
+            )[1]
         except TableNotPublished:
             newest[(layer, name)] = "unpublished"
     return newest
@@ -44,8 +46,10 @@ def render() -> None:
         else:
             st.table(data.failing_by_check(failing), hide_index=True)
             for row in failing.head(20).iter_rows(named=True):
-                with st.expander(f"{row['asset']} · {row['check_name']} · {row['partition']}: "
-                                 f"{row['failing_rows']} of {row['rows_checked']} rows"):
+                with st.expander(
+                    f"{row['asset']} · {row['check_name']} · {row['partition']}: "
+                    f"{row['failing_rows']} of {row['rows_checked']} rows"
+                ):
                     st.write(row["description"])
                     st.table(data.sample_rows(row["sample"]))
 
@@ -58,8 +62,12 @@ def render() -> None:
         if counts.is_empty():
             st.success(f"No row was quarantined in {chosen.start}..{chosen.end}.")
         else:
-            figure = go.Figure([go.Bar(x=part["date"], y=part["rows"], name=rule)
-                                for (rule,), part in counts.group_by("rule", maintain_order=True)])
+            figure = go.Figure(
+                [
+                    go.Bar(x=part["date"], y=part["rows"], name=rule)
+                    for (rule,), part in counts.group_by("rule", maintain_order=True)
+                ]
+            )
             figure.update_layout(barmode="stack", height=320, yaxis_title="rows", margin=dict(t=20, b=20))
             st.plotly_chart(figure, key="quarantine")
 
@@ -68,15 +76,26 @@ def render() -> None:
         st.info(f"No gold yet: {ui.DEMO_HINT}.")
     else:
         missing = data.missing_bars(features, chosen.start, chosen.end)
-        figure = go.Figure(go.Bar(x=missing["symbol"], y=missing["missing_bars"], name="missing bars",
-                                  customdata=missing["days_with_gaps"], hovertemplate="%{x}: %{y} bars on %{customdata} day(s)"))
-        figure.update_layout(height=320, yaxis_title=f"missing bars {chosen.start}..{chosen.end}", margin=dict(t=20, b=20))
+        figure = go.Figure(
+            go.Bar(
+                x=missing["symbol"],
+                y=missing["missing_bars"],
+                name="missing bars",
+                customdata=missing["days_with_gaps"],
+                hovertemplate="%{x}: %{y} bars on %{customdata} day(s)",
+            )
+        )
+        figure.update_layout(
+            height=320, yaxis_title=f"missing bars {chosen.start}..{chosen.end}", margin=dict(t=20, b=20)
+        )
         st.plotly_chart(figure, key="missing_bars")
 
     st.subheader("Recent runs")
     instance = runs.open_instance()
     if instance is None:
-        st.info("No Dagster instance at `DAGSTER_HOME`: run `cryptolake demo` (it records its runs in `.dagster_home`).")
+        st.info(
+            "No Dagster instance at `DAGSTER_HOME`: run `cryptolake demo` (it records its runs in `.dagster_home`)."
+        )
     else:
         recent = runs.recent_runs(instance)
         if recent.is_empty():
