@@ -1,11 +1,5 @@
-"""The quality checks of the bronze tables, next to the assets they check: one Pandera (polars)
-model per table (columns, types, nullability and named value rules) and its catalog entry (every
-rule with its severity and why). ``quality/catalog.py`` collects them into asset checks.
-
-Every value rule is a *named* check, so a failure maps to the Dagster asset check of the same name;
-failures of the built-in structure checks (missing/extra column, dtype, null) map to ``schema``.
-Row-wise rules return one boolean per row (True = row is fine), so the failing rows can be shown.
-"""
+"""The Pandera models and catalog entries of the bronze tables (klines, CoinGecko, Fear & Greed, the stream's trades): how each
+rule is written and why, next to the assets it checks (``quality/catalog.py`` collects them)."""
 
 import pandera.polars as pa
 import polars as pl

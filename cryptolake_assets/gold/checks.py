@@ -1,11 +1,5 @@
-"""The quality checks of the gold tables, next to the assets they check: one Pandera (polars)
-model per table (columns, types, nullability and named value rules) and its catalog entry (every
-rule with its severity and why). ``quality/catalog.py`` collects them into asset checks.
-
-Every value rule is a *named* check, so a failure maps to the Dagster asset check of the same name;
-failures of the built-in structure checks (missing/extra column, dtype, null) map to ``schema``.
-Row-wise rules return one boolean per row (True = row is fine), so the failing rows can be shown.
-"""
+"""The Pandera models and catalog entries of the gold tables (features, returns, correlations, dimensions, market summaries, ML, 1-minute bars): how each
+rule is written and why, next to the assets it checks (``quality/catalog.py`` collects them)."""
 
 import pandera.polars as pa
 import polars as pl
@@ -17,14 +11,13 @@ from cryptolake_assets.quality.model_helpers import (
     FEAR_GREED_CLASSES,
     TOP,
     UTC,
+    TradeBars,
     features_window_ok,
-    inside_low_high,
     nullable_field,
     ohlc_ok,
     prices_positive,
     row_checks,
     unique_on,
-    vwap_inside_low_high,
     within,
 )
 from cryptolake_assets.quality.rule_helpers import (
@@ -636,38 +629,12 @@ GOLD_MODEL_EVALUATION = TableQuality(
 
 
 # -- the live stream (cryptolake collect) ----------------------------------------------------
-class GoldBars1m(pa.DataFrameModel):
+class GoldBars1m(TradeBars):
     """gold.bars_1m: one bar per (symbol, minute with trades)."""
 
-    date: pl.Date
-    symbol: pl.String
-    window_start: DateTime = pa.Field(dtype_kwargs=UTC)
-    open: pl.Float64 = pa.Field(gt=0)
-    high: pl.Float64 = pa.Field(gt=0)
-    low: pl.Float64 = pa.Field(gt=0)
-    close: pl.Float64 = pa.Field(gt=0)
-    volume_base: pl.Float64 = pa.Field(gt=0)
-    volume_quote: pl.Float64 = pa.Field(gt=0)
-    trade_count: pl.Int64 = pa.Field(ge=1)
-    vwap: pl.Float64
     spread: pl.Float64 = pa.Field(nullable=True)
     realized_vol: pl.Float64 = pa.Field(ge=0)
     seconds_with_trades: pl.Int64 = pa.Field(ge=1, le=60)
-
-    class Config:
-        strict = True
-
-    @pa.dataframe_check(name="unique_symbol_window")
-    def unique_symbol_window(cls, data: PolarsData) -> pl.LazyFrame:
-        return row_checks(data, unique_on("symbol", "window_start"))
-
-    @pa.dataframe_check(name="bar_inside_low_high")
-    def bar_inside_low_high(cls, data: PolarsData) -> pl.LazyFrame:
-        return row_checks(data, inside_low_high("open", "close"))
-
-    @pa.dataframe_check(name="vwap_inside_low_high")
-    def vwap_inside_low_high(cls, data: PolarsData) -> pl.LazyFrame:
-        return row_checks(data, vwap_inside_low_high())
 
 
 GOLD_BARS_1M = TableQuality(

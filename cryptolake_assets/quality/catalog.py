@@ -2,6 +2,12 @@
 live next to the tables they check (``bronze/checks.py``, ``silver/checks.py``, ``gold/checks.py``);
 this module collects them into the asset checks and the documented table (``catalog_markdown``).
 
+Each table has one Pandera (polars) model (columns, types, nullability and named value rules) and a
+catalog entry (every rule with its severity and why). Every value rule is a *named* check, so a
+failure maps to the Dagster asset check of the same name; failures of the built-in structure checks
+(missing/extra column, dtype, null) map to ``schema``. Row-wise rules return one boolean per row
+(True = row is fine), so the failing rows can be shown.
+
 Severity policy: bronze keeps what the exchange sent, so only its shape blocks (silver quarantines
 or de-duplicates the rest). Silver consistency rules are ERROR: they assert the quarantine worked
 and gold must never aggregate a broken bar. Real-market facts (maintenance gaps, off-grid candles,

@@ -6,6 +6,7 @@ import datetime as dt
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
+from pandera.engines.polars_engine import DateTime
 
 from partitions import daily_partitions, load_universe
 
@@ -126,3 +127,35 @@ def inside_low_high(*columns: str) -> pl.Expr:
 def vwap_inside_low_high() -> pl.Expr:
     slack = pl.col("high").abs() * VWAP_SLACK
     return (pl.col("vwap") >= pl.col("low") - slack) & (pl.col("vwap") <= pl.col("high") + slack)
+
+
+class TradeBars(pa.DataFrameModel):
+    """The columns and rules every bar built from trades shares (silver.bars_1s, gold.bars_1m):
+    one bar per (symbol, window with trades), open and close inside [low, high], VWAP too."""
+
+    date: pl.Date
+    symbol: pl.String
+    window_start: DateTime = pa.Field(dtype_kwargs=UTC)
+    open: pl.Float64 = pa.Field(gt=0)
+    high: pl.Float64 = pa.Field(gt=0)
+    low: pl.Float64 = pa.Field(gt=0)
+    close: pl.Float64 = pa.Field(gt=0)
+    volume_base: pl.Float64 = pa.Field(gt=0)
+    volume_quote: pl.Float64 = pa.Field(gt=0)
+    trade_count: pl.Int64 = pa.Field(ge=1)
+    vwap: pl.Float64
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(name="unique_symbol_window")
+    def unique_symbol_window(cls, data: PolarsData) -> pl.LazyFrame:
+        return row_checks(data, unique_on("symbol", "window_start"))
+
+    @pa.dataframe_check(name="bar_inside_low_high")
+    def bar_inside_low_high(cls, data: PolarsData) -> pl.LazyFrame:
+        return row_checks(data, inside_low_high("open", "close"))
+
+    @pa.dataframe_check(name="vwap_inside_low_high")
+    def vwap_inside_low_high(cls, data: PolarsData) -> pl.LazyFrame:
+        return row_checks(data, vwap_inside_low_high())

@@ -1,11 +1,5 @@
-"""The quality checks of the silver tables, next to the assets they check: one Pandera (polars)
-model per table (columns, types, nullability and named value rules) and its catalog entry (every
-rule with its severity and why). ``quality/catalog.py`` collects them into asset checks.
-
-Every value rule is a *named* check, so a failure maps to the Dagster asset check of the same name;
-failures of the built-in structure checks (missing/extra column, dtype, null) map to ``schema``.
-Row-wise rules return one boolean per row (True = row is fine), so the failing rows can be shown.
-"""
+"""The Pandera models and catalog entries of the silver tables (OHLCV and its quarantine, CoinGecko, Fear & Greed, 1-second bars): how each
+rule is written and why, next to the assets it checks (``quality/catalog.py`` collects them)."""
 
 import pandera.polars as pa
 import polars as pl
@@ -16,7 +10,7 @@ from cryptolake_assets.quality.factory import ERROR, SCHEMA_RULE, WARN, Rule, Ta
 from cryptolake_assets.quality.model_helpers import (
     FEAR_GREED_CLASSES,
     UTC,
-    inside_low_high,
+    TradeBars,
     non_negative,
     nullable_field,
     ohlc_ok,
@@ -24,7 +18,6 @@ from cryptolake_assets.quality.model_helpers import (
     return_outlier_flag,
     row_checks,
     unique_on,
-    vwap_inside_low_high,
 )
 from cryptolake_assets.quality.rule_helpers import (
     every_row,
@@ -364,42 +357,16 @@ SILVER_FEAR_GREED = TableQuality(
 
 
 # -- the live stream (cryptolake collect) ----------------------------------------------------
-class SilverBars1s(pa.DataFrameModel):
+class SilverBars1s(TradeBars):
     """silver.bars_1s: one bar per (symbol, second with trades); bid/ask null when no quote came."""
 
-    date: pl.Date
-    symbol: pl.String
-    window_start: DateTime = pa.Field(dtype_kwargs=UTC)
-    open: pl.Float64 = pa.Field(gt=0)
-    high: pl.Float64 = pa.Field(gt=0)
-    low: pl.Float64 = pa.Field(gt=0)
-    close: pl.Float64 = pa.Field(gt=0)
-    volume_base: pl.Float64 = pa.Field(gt=0)
-    volume_quote: pl.Float64 = pa.Field(gt=0)
-    trade_count: pl.Int64 = pa.Field(ge=1)
-    vwap: pl.Float64
     bid: pl.Float64 = pa.Field(nullable=True)
     ask: pl.Float64 = pa.Field(nullable=True)
     spread: pl.Float64 = pa.Field(nullable=True)
 
-    class Config:
-        strict = True
-
     @pa.dataframe_check(name="date_is_window_day")
     def date_is_window_day(cls, data: PolarsData) -> pl.LazyFrame:
         return row_checks(data, pl.col("date") == pl.col("window_start").dt.date())
-
-    @pa.dataframe_check(name="unique_symbol_window")
-    def unique_symbol_window(cls, data: PolarsData) -> pl.LazyFrame:
-        return row_checks(data, unique_on("symbol", "window_start"))
-
-    @pa.dataframe_check(name="bar_inside_low_high")
-    def bar_inside_low_high(cls, data: PolarsData) -> pl.LazyFrame:
-        return row_checks(data, inside_low_high("open", "close"))
-
-    @pa.dataframe_check(name="vwap_inside_low_high")
-    def vwap_inside_low_high(cls, data: PolarsData) -> pl.LazyFrame:
-        return row_checks(data, vwap_inside_low_high())
 
     @pa.dataframe_check(name="second_has_quote")
     def second_has_quote(cls, data: PolarsData) -> pl.LazyFrame:
