@@ -453,8 +453,8 @@ class CryptoLakeDbIOManager(DbIOManager):
     def __init__(
         self, *, database: str, connection_config: dict[str, Any], lock_timeout_seconds: float, lake: Any = None
     ):
-        self._lake = lake  # resources.lake.DeltaLake: publishes each committed slice (None: off)
-        self.lake: DeltaLake | None = lake  # where other steps (the quality checks) publish beside the tables
+        # Publishes each committed slice (None: off); the quality checks publish their results beside it.
+        self.lake: DeltaLake | None = lake
         super().__init__(
             type_handlers=[
                 DuckDBPolarsHandler(),
@@ -509,7 +509,7 @@ class CryptoLakeDbIOManager(DbIOManager):
             with permanent_errors(IncompatibleSchemaError, MixedIntervalError):
                 written = replace_slice(connection, table_slice, obj, [c.column for c in by_partition])
         # Lake publish: after the DuckDB commit (a failure here fails the step; a re-run republishes).
-        lake_version = self._lake.publish_slice(table_slice, obj) if self._lake is not None else None
+        lake_version = self.lake.publish_slice(table_slice, obj) if self.lake is not None else None
         metadata: dict[str, Any] = {
             "dagster/row_count": written.table_rows,
             "rows_replaced": written.deleted,

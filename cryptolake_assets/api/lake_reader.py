@@ -106,29 +106,32 @@ class LakeReader:
             entry.snapshot = (version, frame)  # one assignment: readers never pair a version with other rows
             entry.version, entry.frame = version, frame
 
+    _MISSING = object()
+
+    def _memoised(self, cache_key: tuple) -> Any:
+        with self._lock:
+            if cache_key not in self._results:
+                return self._MISSING
+            self._results.move_to_end(cache_key)
+            return self._results[cache_key]
+
     def cached(self, layer: str, name: str, key: Hashable) -> tuple[int, Any] | None:
         """The memoised ``(version, result)`` of ``key`` for the table's current version, or None when
         the table is not loaded yet or the result must be computed (then call :meth:`query`). Never
         blocks: an async route answers a repeated query without leaving the event loop."""
-        entry = self._entry(layer, name)
-        if entry.frame is None:
+        if self._entry(layer, name).frame is None:
             return None
         version, _ = self.snapshot(layer, name)
-        with self._lock:
-            cache_key = (layer, name, version, key)
-            if cache_key in self._results:
-                self._results.move_to_end(cache_key)
-                return version, self._results[cache_key]
-        return None
+        result = self._memoised((layer, name, version, key))
+        return None if result is self._MISSING else (version, result)
 
     def query(self, layer: str, name: str, key: Hashable, compute: Callable[[pl.DataFrame], Any]) -> tuple[int, Any]:
         """``compute(rows)`` for the table's current version, memoised per (table, version, key)."""
         version, frame = self.snapshot(layer, name)
         cache_key = (layer, name, version, key)
-        with self._lock:
-            if cache_key in self._results:
-                self._results.move_to_end(cache_key)
-                return version, self._results[cache_key]
+        result = self._memoised(cache_key)
+        if result is not self._MISSING:
+            return version, result
         result = compute(frame)
         with self._lock:
             self._results[cache_key] = result

@@ -202,13 +202,20 @@ def partition_evaluation(
     )
 
 
-def partition_rows(frame: pl.DataFrame, partition_key: str) -> pl.DataFrame:
-    """The rows of one ``date|symbol`` or ``date`` partition of a table slice."""
+def partition_date_symbol(partition_key: str) -> tuple[dt.date, str | None]:
+    """(day, symbol) of a ``date|symbol`` key; (day, None) of a ``date`` key."""
     if "|" in partition_key:
         multi = daily_symbol_partitions.get_partition_key_from_str(partition_key).keys_by_dimension
-        day, symbol = dt.date.fromisoformat(multi[DATE_DIMENSION]), multi[SYMBOL_DIMENSION]
+        return dt.date.fromisoformat(multi[DATE_DIMENSION]), multi[SYMBOL_DIMENSION]
+    return dt.date.fromisoformat(partition_key), None
+
+
+def partition_rows(frame: pl.DataFrame, partition_key: str) -> pl.DataFrame:
+    """The rows of one ``date|symbol`` or ``date`` partition of a table slice."""
+    day, symbol = partition_date_symbol(partition_key)
+    if symbol is not None:
         return frame.filter((pl.col("date") == day) & (pl.col("symbol") == symbol))
-    return frame.filter(pl.col("date") == dt.date.fromisoformat(partition_key))
+    return frame.filter(pl.col("date") == day)
 
 
 def _rows_per_partition(frame: pl.DataFrame, partitions: Sequence[str]) -> dict[str, int]:

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from cryptolake_assets.quality.factory import Finding, TableQuality, describe_finding
-from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION, daily_symbol_partitions
+from cryptolake_assets.quality.factory import Finding, TableQuality, describe_finding, partition_date_symbol
 from resources.lake import DeltaLake, LakePublishError, publish
 
 LAYER, TABLE = "quality", "check_results"
@@ -44,12 +43,7 @@ CHECK_RESULTS_SCHEMA = pl.Schema(
 
 
 def _date_symbol(partition: str | None) -> tuple[dt.date | None, str | None]:
-    if partition is None:
-        return None, None
-    if "|" in partition:
-        keys = daily_symbol_partitions.get_partition_key_from_str(partition).keys_by_dimension
-        return dt.date.fromisoformat(keys[DATE_DIMENSION]), keys[SYMBOL_DIMENSION]
-    return dt.date.fromisoformat(partition), None
+    return partition_date_symbol(partition) if partition is not None else (None, None)
 
 
 def _sample(finding: Finding) -> str | None:

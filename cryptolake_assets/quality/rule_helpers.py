@@ -3,20 +3,16 @@ completeness (needs the partition keys and the clock) and the referential rules 
 dimensions through the I/O manager)."""
 
 import datetime as dt
+from typing import cast
 
 import polars as pl
 
 from cryptolake_assets.quality.completeness import missing_slots
-from cryptolake_assets.quality.factory import RuleContext, Unverifiable
-from partitions import daily_symbol_partitions
-from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
+from cryptolake_assets.quality.factory import RuleContext, Unverifiable, partition_date_symbol
 
 
 def partitions_of(context: RuleContext) -> list[tuple[dt.date, str]]:
-    keys = [
-        daily_symbol_partitions.get_partition_key_from_str(str(k)).keys_by_dimension for k in context.partition_keys
-    ]
-    return [(dt.date.fromisoformat(k[DATE_DIMENSION]), k[SYMBOL_DIMENSION]) for k in keys]
+    return [cast(tuple[dt.date, str], partition_date_symbol(str(k))) for k in context.partition_keys]
 
 
 def missing_bars(frame: pl.DataFrame, context: RuleContext) -> pl.DataFrame:
