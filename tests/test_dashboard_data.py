@@ -277,10 +277,10 @@ def test_failing_checks_from_the_lakes_check_results(lake):
         ("gold/market_daily", "breadth_consistent", "2024-03-02", "ERROR", 1),  # the newest evaluation first
         ("silver/ohlcv", "ohlc_consistent", "2024-03-01|BTCUSDT", "ERROR", 2),
         ("silver/ohlcv", "ohlc_consistent", "2024-03-02|ETHUSDT", "ERROR", 1),
-        ("gold/dim_symbol", "unique_symbol", "-", "WARN", 3),
+        ("gold/dim_symbol", "unique_symbol", "n/a", "WARN", 3),
     ]
     assert data.failing_by_check(failing).rows() == [
-        ("gold/dim_symbol", "unique_symbol", "WARN", 1, 3, "-"),
+        ("gold/dim_symbol", "unique_symbol", "WARN", 1, 3, "n/a"),
         ("gold/market_daily", "breadth_consistent", "ERROR", 1, 1, "2024-03-02"),
         ("silver/ohlcv", "ohlc_consistent", "ERROR", 2, 3, "2024-03-01|BTCUSDT, 2024-03-02|ETHUSDT"),
     ]
@@ -351,3 +351,22 @@ def test_cli_dashboard_runs_streamlit_on_localhost(monkeypatch, tmp_path):
     ]
     assert cli.os.environ["CRYPTOLAKE_LAKE"] == str(tmp_path / "lake")
     assert not (tmp_path / "no_home").exists()
+
+
+def test_model_summary_pools_hits_and_keeps_the_last_cumulative_return():
+    d1, d2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
+    evaluation = pl.DataFrame(
+        {
+            "date": [d2, d1, d1, d2],
+            "strategy": ["gbm", "gbm", "always_up", "always_up"],
+            "symbols": [4, 6, 6, 4],
+            "hits": [3, 2, 5, 1],
+            "ic": [0.5, -0.1, None, None],
+            "cumulative_long_short": [0.03, 0.01, None, None],
+        }
+    )
+    summary = data.model_summary(evaluation)
+    assert summary.to_dicts() == [
+        {"strategy": "always_up", "days": 2, "hit_rate": 6 / 10, "mean_ic": None, "cumulative_long_short": None},
+        {"strategy": "gbm", "days": 2, "hit_rate": 5 / 10, "mean_ic": (0.5 - 0.1) / 2, "cumulative_long_short": 0.03},
+    ]

@@ -22,10 +22,11 @@ from cryptolake_assets.dashboard import dashboard_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# 32 days: the last two have 30-day correlations. Neighbours in universe order: one Dagster run.
-DAYS = 32
+# 60 days: 30-day correlations from day 30 on, and enough history (≥ 200 rows of 5 symbols) for the
+# walk-forward models to score the last ~17 days. Neighbours in universe order: one Dagster run.
+DAYS = 60
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "AVAXUSDT", "ADAUSDT")
-PAGE_PLOTS = {"overview": 3, "price": 1, "correlations": 2, "sentiment": 1, "quality": 1}
+PAGE_PLOTS = {"overview": 3, "price": 1, "correlations": 2, "sentiment": 1, "predictions": 1, "quality": 1}
 
 # A trace's numbers, whether Plotly keeps them as a list or as a typed array.
 TRACES_JS = """els => els.map(e => (e.data || []).map(t => {
@@ -118,6 +119,7 @@ def test_every_page_draws_its_charts_with_data(page, dashboard, name, tmp_path, 
         "Price analysis",
         "Correlations",
         "Sentiment",
+        "Predictions",
         "Data quality",
     ]
     page.screenshot(path=str(tmp_path / f"{name}.png"))
@@ -210,6 +212,35 @@ def test_sentiment_draws_fear_greed_against_btc(page, dashboard, demo):
     assert_no_exception(page)
 
 
+def test_predictions_show_each_strategys_out_of_sample_record(page, dashboard, demo):
+    evaluation = gold(demo, "model_evaluation")
+    start, end = evaluation["date"].min(), evaluation["date"].max()
+    open_dashboard_page(page, f"{dashboard.url}/predictions?start={start}&end={end}", 1)
+    expected = []
+    for strategy in sorted(set(evaluation["strategy"])):
+        rows = sorted(
+            (r for r in evaluation.iter_rows(named=True) if r["strategy"] == strategy), key=lambda r: r["date"]
+        )
+        ics = [r["ic"] for r in rows if r["ic"] is not None]
+        last = rows[-1]["cumulative_long_short"]
+        expected.append(
+            [
+                strategy,
+                str(len(rows)),
+                f"{round(100 * sum(r['hits'] for r in rows) / sum(r['symbols'] for r in rows), 1)}%",
+                str(round(sum(ics) / len(ics), 3)) if ics else "n/a",
+                f"{round(100 * last, 2)}%" if last is not None else "n/a",
+            ]
+        )
+    assert table_rows(page, 0) == expected
+    [chart] = traces(page)
+    assert {t["name"] for t in chart} == set(evaluation["strategy"])
+    gbm = evaluation.filter(pl.col("strategy") == "gbm").sort("date")
+    [drawn] = [t for t in chart if t["name"] == "gbm"]
+    assert drawn["y"] == gbm["cumulative_long_short"].to_list()
+    assert_no_exception(page)
+
+
 def test_quality_shows_freshness_and_the_demos_runs(page, dashboard, demo):
     open_dashboard_page(page, f"{dashboard.url}/quality", 1)
     freshness = {(r[0], r[1]): r for r in table_rows(page, 0)}
@@ -237,6 +268,7 @@ def test_an_empty_lake_says_what_to_run(page, tmp_path):
             ("/price", "No gold yet"),
             ("/correlations", "No gold yet"),
             ("/sentiment", "No gold yet"),
+            ("/predictions", "No gold yet"),
             ("/quality", "No Dagster instance"),
         ):
             page.goto(f"{server.url}{path}")

@@ -20,6 +20,7 @@ PAGES = {
     "price": "Price analysis",
     "correlations": "Correlations",
     "sentiment": "Sentiment",
+    "predictions": "Predictions",
     "quality": "Data quality",
 }
 
@@ -38,6 +39,9 @@ PAGE_BY_ASSET = {
     "gold/correlations": "correlations",
     "silver/fear_greed": "sentiment",
     "bronze/fear_greed": "sentiment",
+    "gold/ml_features": "predictions",
+    "gold/predictions": "predictions",
+    "gold/model_evaluation": "predictions",
 }
 
 

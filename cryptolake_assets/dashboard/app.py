@@ -3,13 +3,14 @@
 import streamlit as st
 
 from cryptolake_assets.dashboard import PAGES
-from cryptolake_assets.dashboard.views import correlations, overview, price, quality, sentiment
+from cryptolake_assets.dashboard.views import correlations, overview, predictions, price, quality, sentiment
 
 RENDER = {
     "overview": overview.render,
     "price": price.render,
     "correlations": correlations.render,
     "sentiment": sentiment.render,
+    "predictions": predictions.render,
     "quality": quality.render,
 }
 

@@ -13,6 +13,9 @@ import polars as pl
 
 from cryptolake_assets.api.app import FRESH_WITHIN
 
+#: What a table cell shows for a missing value ("-" alone would render as an empty markdown list item).
+MISSING = "n/a"
+
 TOP_SCHEMA = pl.Schema(
     {"rank": pl.UInt32(), "symbol": pl.String(), "market_cap": pl.Float64(), "change_pct_24h": pl.Float64()}
 )
@@ -235,7 +238,7 @@ def failing_checks(results: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("symbol").is_not_null())
         .then(pl.format("{}|{}", "date", "symbol"))
         .otherwise(pl.col("date").cast(pl.String))
-        .fill_null("-")
+        .fill_null(MISSING)
     )
     return (
         results.filter(~pl.col("passed"))
@@ -290,4 +293,23 @@ def missing_bars(features: pl.DataFrame, start: dt.date, end: dt.date) -> pl.Dat
         .group_by("symbol")
         .agg(missing_bars=pl.col("missing_bars").sum(), days_with_gaps=(pl.col("missing_bars") > 0).sum())
         .sort("missing_bars", "symbol", descending=[True, False])
+    )
+
+
+# --- Predictions ----------------------------------------------------------------------------
+
+
+def model_summary(evaluation: pl.DataFrame) -> pl.DataFrame:
+    """Per strategy of gold.model_evaluation: scored days, pooled hit rate (hits over predictions),
+    mean daily information coefficient, and the cumulative long-short return of its last day."""
+    return (
+        evaluation.sort("date")
+        .group_by("strategy", maintain_order=True)
+        .agg(
+            days=pl.len(),
+            hit_rate=pl.col("hits").sum() / pl.col("symbols").sum(),
+            mean_ic=pl.col("ic").mean(),
+            cumulative_long_short=pl.col("cumulative_long_short").last(),
+        )
+        .sort("strategy")
     )

@@ -40,7 +40,7 @@ def _partitions(tags: dict[str, str]) -> str:
     if PARTITION_NAME_TAG in tags:
         return tags[PARTITION_NAME_TAG]
     start, end = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
-    return f"{start} .. {end}" if start else "-"
+    return f"{start} .. {end}" if start else "n/a"  # "-" alone renders as an empty markdown list item
 
 
 def recent_runs(instance: DagsterInstance, limit: int = 20) -> pl.DataFrame:

@@ -26,6 +26,7 @@ PAGES = {
     "price": ("?symbols=BTCUSDT", 1),
     "correlations": ("?symbols=BTCUSDT,ETHUSDT", 2),
     "sentiment": ("", 1),
+    "predictions": ("", 1),
     "quality": ("", 1),
 }
 
@@ -58,7 +59,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake", type=Path, help="an existing lake (default: run a demo into a tmp dir)")
     parser.add_argument("--dagster-home", type=Path, help="the instance the lake's runs were recorded in")
-    parser.add_argument("--days", type=int, default=45, help="days of the demo (default 45)")
+    parser.add_argument(
+        "--days", type=int, default=60, help="days of the demo (default 60: the models score the last weeks)"
+    )
     parser.add_argument("--out", type=Path, default=HERE, help="where the PNGs go (default docs/screenshots)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright

@@ -42,7 +42,9 @@ def render() -> None:
                     "rank",
                     "symbol",
                     pl.format("{}B", (pl.col("market_cap") / 1e9).round(2)).alias("market cap (USD)"),
-                    (pl.col("change_pct_24h").round(2).cast(pl.String) + "%").fill_null("-").alias("24 h change"),
+                    (pl.col("change_pct_24h").round(2).cast(pl.String) + "%")
+                    .fill_null(data.MISSING)
+                    .alias("24 h change"),
                 ),
                 hide_index=True,
             )
