@@ -10,7 +10,14 @@ process's VmHWM, imports and input included), ``rows`` (= SYMBOLS·(SYMBOLS−1)
 Cases: ``year`` (300 symbols × 365 days, the issue-17 target: ≤ 60 s, ≤ 2 GB) and ``block`` (200
 symbols × 31 days, the case the old cross-join kernel needed 55 s and 3.6 GB for).
 
-    .venv/bin/python benchmarks/correlations_bench.py                  # both cases
+``--asset`` measures the whole asset instead: the same returns stored as ``gold.daily_returns`` in a
+temporary DuckDB file (not timed), then ONE Dagster range run of ``gold/correlations`` over the
+DAYS partitions (``materialize`` on an ephemeral instance) with the project's DuckDB I/O manager
+publishing to a local Delta lake, as ``resources/definitions.py`` configures it; ``seconds`` is the
+run, ``rows`` what the DuckDB table holds afterwards.
+
+    .venv/bin/python benchmarks/correlations_bench.py                  # both kernel cases
+    .venv/bin/python benchmarks/correlations_bench.py --asset --case year=300,365
     .venv/bin/python benchmarks/correlations_bench.py --case 20x40=20,40 --output out.json
 """
 
@@ -79,15 +86,77 @@ def step(symbols: int, days: int) -> dict:
     }
 
 
-def run_case(name: str, symbols: int, days: int) -> dict:
-    outcome = run_process([sys.executable, str(Path(__file__).resolve()), "--step", str(symbols), str(days)])
+def asset_step(symbols: int, days: int) -> dict:
+    """In this (fresh) process: store the input in DuckDB (untimed), time one range run of the asset."""
+    import shutil
+    import tempfile
+
+    import duckdb
+    from dagster import AssetSpec, materialize
+
+    from cryptolake_assets.gold import features
+    from cryptolake_assets.gold.correlations import DAILY_RETURNS, correlations
+    from partitions import daily_partitions
+    from resources.duckdb_io import CryptoLakeDuckDBIOManager
+    from resources.lake import DeltaLake
+
+    workdir = Path(tempfile.mkdtemp(prefix="cryptolake-corr-bench-"))
+    try:
+        database = workdir / "cryptolake.duckdb"
+        returns = synthetic_returns(symbols, days)
+        input_rows = returns.height
+        with duckdb.connect(str(database)) as connection:
+            connection.execute("CREATE SCHEMA gold")
+            connection.register("returns", returns.to_arrow())
+            connection.execute("CREATE TABLE gold.daily_returns AS SELECT * FROM returns")
+        del returns
+        first = FIRST_DAY + dt.timedelta(days=features.CORRELATION_DAYS - 1)
+        last = first + dt.timedelta(days=days - 1)
+        io_manager = CryptoLakeDuckDBIOManager(database=str(database), lake=DeltaLake(root=str(workdir / "lake")))
+        upstream = AssetSpec(DAILY_RETURNS, partitions_def=daily_partitions, metadata={"partition_expr": "date"})
+        started = time.perf_counter()
+        result = materialize(
+            [upstream, correlations],
+            selection=[correlations],
+            resources={"io_manager": io_manager},
+            # The tags a range run carries (what `dagster asset materialize --partition-range` sets).
+            tags={"dagster/asset_partition_range_start": str(first), "dagster/asset_partition_range_end": str(last)},
+        )
+        seconds = time.perf_counter() - started
+        if not result.success:
+            raise RuntimeError("the gold/correlations range run failed")
+        with duckdb.connect(str(database), read_only=True) as connection:
+            [row] = connection.sql("SELECT count(*), count(corr_30d) FROM gold.correlations").fetchall()
+        return {
+            "symbols": symbols,
+            "days": days,
+            "input_rows": input_rows,
+            "rows": int(row[0]),
+            "null_correlations": int(row[0]) - int(row[1]),
+            "seconds": round(seconds, 3),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_case(name: str, symbols: int, days: int, asset: bool = False) -> dict:
+    mode = "--asset-step" if asset else "--step"
+    outcome = run_process([sys.executable, str(Path(__file__).resolve()), mode, str(symbols), str(days)])
     result = json.loads(outcome.stdout.strip().splitlines()[-1])
-    return {"case": name, **result, "process_seconds": round(outcome.wall_seconds, 3)}
+    return {
+        "case": name,
+        "measured": "asset" if asset else "kernel",
+        **result,
+        "process_seconds": round(outcome.wall_seconds, 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--step", nargs=2, type=int, metavar=("SYMBOLS", "DAYS"), help=argparse.SUPPRESS)
+    parser.add_argument("--asset-step", nargs=2, type=int, metavar=("SYMBOLS", "DAYS"), help=argparse.SUPPRESS)
+    parser.add_argument("--asset", action="store_true", help="measure the asset's range run, not the kernel")
     parser.add_argument(
         "--case",
         action="append",
@@ -100,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.step:
         print(json.dumps(step(*args.step)))
         return 0
+    if args.asset_step:
+        print(json.dumps(asset_step(*args.asset_step)))
+        return 0
     cases = dict(CASES)
     if args.case:
         cases = {}
@@ -108,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
             symbols, days = (int(n) for n in sizes.split(","))
             cases[name] = (symbols, days)
     results = []
-    print(f"{'case':<8} {'symbols':>7} {'days':>5} {'rows':>12} {'kernel s':>9} {'process s':>9} {'peak RSS MB':>11}")
+    timed = "asset s" if args.asset else "kernel s"
+    print(f"{'case':<8} {'symbols':>7} {'days':>5} {'rows':>12} {timed:>9} {'process s':>9} {'peak RSS MB':>11}")
     for name, (symbols, days) in cases.items():
-        result = run_case(name, symbols, days)
+        result = run_case(name, symbols, days, asset=args.asset)
         results.append(result)
         print(
             f"{name:<8} {symbols:>7} {days:>5} {result['rows']:>12,} {result['seconds']:>9.2f} "

@@ -42,3 +42,26 @@ def test_synthetic_returns_are_seeded_and_complete():
         ("SYN001USDT", 31),
         ("SYN002USDT", 31),
     ]
+
+
+def test_asset_mode_runs_the_range_through_dagster_duckdb_and_delta(tmp_path):
+    output = tmp_path / "asset.json"
+    process = subprocess.run(
+        [sys.executable, "benchmarks/correlations_bench.py", "--asset", "--case", "tiny=4,3", "--output", str(output)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    [case] = json.loads(output.read_text())["cases"]
+    # 4 symbols → 6 pairs on each of the 3 partitions, read back from the DuckDB table.
+    assert (case["measured"], case["symbols"], case["days"], case["rows"], case["null_correlations"]) == (
+        "asset",
+        4,
+        3,
+        18,
+        0,
+    )
+    assert case["input_rows"] == 4 * (3 + 29)
+    assert process.stdout.splitlines()[0].split()[4:6] == ["asset", "s"]

@@ -174,3 +174,59 @@ def test_no_dates_or_no_complete_window_give_an_empty_frame_with_the_schema():
         result = features.correlations_30d(frame(rows), dates)
         assert result.height == 0 and result.schema == pl.Schema(features.CORRELATIONS_SCHEMA), dates
     assert features.correlations_30d(frame([]), [day(30)]).schema == pl.Schema(features.CORRELATIONS_SCHEMA)
+
+
+def test_categorical_symbols_hold_the_same_rows():
+    rows = frame(random_returns(4, 12, 70))
+    dates = [day(n) for n in range(25, 71)]
+    plain = features.correlations_30d(rows, dates)
+    compact = features.correlations_30d(rows, dates, categorical_symbols=True)
+    assert compact.columns == plain.columns
+    assert [compact[c].dtype == pl.Categorical for c in ("symbol_a", "symbol_b")] == [True, True]
+    assert plain.height > 500
+    assert_frame_equal(compact.cast(features.CORRELATIONS_SCHEMA), plain, check_exact=True)
+    empty = features.correlations_30d(rows, [], categorical_symbols=True)
+    assert empty.height == 0 and [empty[c].dtype == pl.Categorical for c in ("symbol_a", "symbol_b")] == [True, True]
+
+
+def test_the_asset_stores_categorical_symbols_as_text_in_duckdb_and_delta(tmp_path):
+    """The asset returns Categorical symbols; both stores must hold plain text, on the first write
+    (tables created from the frame) and on a later one (existing tables), and read back as String."""
+    import duckdb
+    from dagster import AssetSpec, materialize
+
+    from cryptolake_assets.gold.correlations import DAILY_RETURNS, correlations
+    from partitions import daily_partitions
+    from resources.duckdb_io import CryptoLakeDuckDBIOManager
+    from resources.lake import DeltaLake
+
+    rows = random_returns(6, 8, 45)
+    database = tmp_path / "lake.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("CREATE SCHEMA gold")
+        connection.register("returns", frame(rows).to_arrow())
+        connection.execute("CREATE TABLE gold.daily_returns AS SELECT * FROM returns")
+    io_manager = CryptoLakeDuckDBIOManager(database=str(database), lake=DeltaLake(root=str(tmp_path / "lake")))
+    upstream = AssetSpec(DAILY_RETURNS, partitions_def=daily_partitions, metadata={"partition_expr": "date"})
+    for first, last in ((day(35), day(40)), (day(38), day(45))):
+        result = materialize(
+            [upstream, correlations],
+            selection=[correlations],
+            resources={"io_manager": io_manager},
+            tags={"dagster/asset_partition_range_start": str(first), "dagster/asset_partition_range_end": str(last)},
+        )
+        assert result.success
+    expected = features.correlations_30d(frame(rows), [day(n) for n in range(35, 46)])
+    assert expected.height > 40
+    with duckdb.connect(str(database), read_only=True) as connection:
+        types = dict(
+            connection.sql(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'correlations'"
+            ).fetchall()
+        )
+        stored = connection.sql("SELECT * FROM gold.correlations ORDER BY ALL").pl()
+    assert (types["symbol_a"], types["symbol_b"]) == ("VARCHAR", "VARCHAR")
+    assert_frame_equal(stored, expected, check_exact=True)
+    published = pl.read_delta(str(tmp_path / "lake" / "gold" / "correlations"))
+    assert published.schema == pl.Schema(features.CORRELATIONS_SCHEMA)
+    assert_frame_equal(published.sort("date", "symbol_a", "symbol_b"), expected, check_exact=True)

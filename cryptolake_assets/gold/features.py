@@ -315,7 +315,9 @@ def daily_features(daily: pl.DataFrame, dates: list[dt.date] | None = None) -> p
     return rows.select(list(DAILY_FEATURES_SCHEMA)).cast(DAILY_FEATURES_SCHEMA).sort("date", maintain_order=True)
 
 
-def correlations_30d(features_window: pl.DataFrame, dates: list[dt.date]) -> pl.DataFrame:
+def correlations_30d(
+    features_window: pl.DataFrame, dates: list[dt.date], *, categorical_symbols: bool = False
+) -> pl.DataFrame:
     """Pearson correlation of ``log_return_1d`` over [D − 29, D] for every symbol pair, per D in ``dates``.
 
     Long format (``symbol_a < symbol_b``), in (date, symbol_a, symbol_b) order; a pair is emitted
@@ -327,11 +329,17 @@ def correlations_30d(features_window: pl.DataFrame, dates: list[dt.date]) -> pl.
     is the sum of its 30 products added oldest first. A value therefore depends only on the two
     series' own 30 values, never on the other symbols or on the range it is computed in. Rows are
     built in blocks of ``CORRELATION_BLOCK_DAYS`` days, so no cross join is ever materialized.
+
+    ``categorical_symbols=True`` returns ``symbol_a`` / ``symbol_b`` as ``pl.Categorical`` (a 4-byte
+    code per cell instead of a 16-byte String view, and Arrow dictionary columns that need no
+    string copy when exported) for writers that store them as text anyway: DuckDB creates and fills
+    VARCHAR columns from them and the Delta publish String ones. Otherwise the frame has exactly
+    ``CORRELATIONS_SCHEMA``.
     """
     _require(features_window, ["date", "symbol", "log_return_1d"], "daily returns")
     wanted = sorted(set(dates))
     if not wanted:
-        return pl.DataFrame(schema=CORRELATIONS_SCHEMA)
+        return _no_correlations(categorical_symbols)
     first = wanted[0] - dt.timedelta(days=CORRELATION_DAYS - 1)
     returns = (
         features_window.select("date", "symbol", "log_return_1d")
@@ -340,8 +348,9 @@ def correlations_30d(features_window: pl.DataFrame, dates: list[dt.date]) -> pl.
     )
     symbols = returns["symbol"].unique().sort()
     if symbols.is_empty():
-        return pl.DataFrame(schema=CORRELATIONS_SCHEMA)
+        return _no_correlations(categorical_symbols)
     values, present = _returns_grid(returns, symbols, first, (wanted[-1] - first).days + 1)
+    names = symbols.cast(pl.Categorical) if categorical_symbols else symbols
     # complete[t, s]: symbol s has all CORRELATION_DAYS values of the window ending on grid day t.
     seen = np.concatenate([np.zeros((1, len(symbols)), dtype=np.int64), np.cumsum(present, axis=0)])
     complete = np.zeros(present.shape, dtype=bool)
@@ -352,8 +361,13 @@ def correlations_30d(features_window: pl.DataFrame, dates: list[dt.date]) -> pl.
             _day_correlations(values, complete, (d - first).days)
             for d in wanted[start : start + CORRELATION_BLOCK_DAYS]
         ]
-        frames.append(_correlation_rows(block, wanted[start : start + CORRELATION_BLOCK_DAYS], symbols))
+        frames.append(_correlation_rows(block, wanted[start : start + CORRELATION_BLOCK_DAYS], names))
     return pl.concat(frames, rechunk=False)
+
+
+def _no_correlations(categorical_symbols: bool) -> pl.DataFrame:
+    empty = pl.DataFrame(schema=CORRELATIONS_SCHEMA)
+    return empty.with_columns(pl.col("symbol_a", "symbol_b").cast(pl.Categorical)) if categorical_symbols else empty
 
 
 def _returns_grid(
@@ -400,7 +414,8 @@ def _day_correlations(values: np.ndarray, complete: np.ndarray, day: int) -> tup
 def _correlation_rows(
     block: list[tuple[np.ndarray, np.ndarray, np.ndarray]], days: list[dt.date], symbols: pl.Series
 ) -> pl.DataFrame:
-    """The block's pairs as CORRELATIONS_SCHEMA rows (NaN marks a null correlation)."""
+    """The block's pairs as CORRELATIONS_SCHEMA rows (NaN marks a null correlation), with the
+    symbols in the dtype of ``symbols`` (String or Categorical)."""
     counts = [len(corr) for _, _, corr in block]
     epoch_days = [(d - dt.date(1970, 1, 1)).days for d in days]
     left = np.concatenate([a for a, _, _ in block])
@@ -411,9 +426,9 @@ def _correlation_rows(
             "date": pl.Series(np.repeat(np.array(epoch_days, dtype=np.int32), counts)).cast(pl.Date),
             "symbol_a": symbols.gather(left),
             "symbol_b": symbols.gather(right),
-            "corr_30d": pl.Series(corr).fill_nan(None),
+            "corr_30d": pl.Series(corr, dtype=pl.Float64).fill_nan(None),
         }
-    ).cast(CORRELATIONS_SCHEMA)
+    )
 
 
 def category_daily(
