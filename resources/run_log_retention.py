@@ -54,6 +54,8 @@ DEFAULT_RUN_LOG_RETENTION_DAYS = 30
 # Rows deleted per transaction, and runs purged per call (the sensor's tick; the CLI loops).
 DELETE_BATCH_ROWS = 5000
 DEFAULT_MAX_RUNS_PER_CALL = 200
+# Page size of a purged run shard after its VACUUM (SQLite's default is 4096; see _vacuum).
+PURGED_SHARD_PAGE_SIZE = 1024
 # Run records read per query while looking for purgeable runs.
 RUN_PAGE_SIZE = 500
 # Set on a run whose logs were purged (value: the UTC date); purged runs are not visited again.
@@ -179,13 +181,17 @@ def purge_run_logs(
 
 
 def purge_all(
-    instance: DagsterInstance, older_than_days: int | None = None, *, echo: Callable[[str], None] = print
+    instance: DagsterInstance,
+    older_than_days: int | None = None,
+    *,
+    now: dt.datetime | None = None,
+    echo: Callable[[str], None] = print,
 ) -> RunLogPurge:
     """``purge_run_logs`` in batches until no old run is left (the CLI); the totals."""
     total: RunLogPurge | None = None
     cursor = None
     while True:
-        batch = purge_run_logs(instance, older_than_days, created_after=cursor)
+        batch = purge_run_logs(instance, older_than_days, now=now, created_after=cursor)
         if batch.runs:
             echo(batch.summary())
         if total is None:
@@ -270,13 +276,22 @@ def _purge_events(storage: SqlEventLogStorage, run_id: str) -> tuple[int, int | 
 
 
 def _vacuum(path: str) -> None:
-    """Rewrite a SQLite run shard without its free pages and fold its WAL back into the file.
+    """Rewrite a SQLite run shard without its free pages, in pages of ``PURGED_SHARD_PAGE_SIZE``.
 
+    A run shard holds every table and index of Dagster's event log schema (25 objects), nearly all
+    empty, and each takes at least one page: at SQLite's default 4 kB pages a purged shard keeps
+    about 130 kB of them, at 1 kB about 50 kB (measured; see docs/deployment.md). The page size can
+    only change outside WAL mode, so the shard goes to rollback-journal mode for the VACUUM and
+    back to WAL; if another connection holds it (the mode stays WAL) it is vacuumed as it is.
     Outside SQLAlchemy: VACUUM cannot run inside the transaction ``run_connection`` opens.
     """
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
+        mode = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        if str(mode).lower() == "delete":
+            conn.execute(f"PRAGMA page_size={PURGED_SHARD_PAGE_SIZE}")
         conn.execute("VACUUM")
+        conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()

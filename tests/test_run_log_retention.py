@@ -1,6 +1,7 @@
 """Run-log retention: old runs lose their step and log events and compute logs, never their asset history."""
 
 import datetime as dt
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -187,6 +188,10 @@ def test_purge_drops_old_step_logs_and_keeps_asset_history(tmp_path, monkeypatch
     if storage == "project":  # the run's shard is vacuumed: what it lost is measured on disk
         assert purge.event_log_bytes_freed == shard_bytes - shard.stat().st_size
         assert purge.event_log_bytes_freed > 0
+        with sqlite3.connect(shard) as conn:  # rewritten in 1 kB pages, back in WAL mode
+            assert conn.execute("PRAGMA page_size").fetchone()[0] == 1024
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert (tmp_path / "home" / "history" / "runs" / f"{recent}.db").stat().st_size % 4096 == 0
     else:  # one shared table: not measured
         assert purge.event_log_bytes_freed is None
     # The recent run is untouched; the asset pages read the same records as before.
