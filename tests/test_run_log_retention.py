@@ -291,15 +291,20 @@ def test_sensor_purges_old_runs_and_reports_in_its_tick(tmp_path, monkeypatch):
     old, recent = _old_and_recent_run(instance)
     created = _backdate(instance, old, days=31)
     old_log_bytes = sum(_files(tmp_path / "home" / "storage" / old).values())
+    shard = tmp_path / "home" / "history" / "runs" / f"{old}.db"
+    shard_bytes = shard.stat().st_size
 
-    assert run_log_retention_sensor in defs.sensors
-    assert defs.get_sensor_def(RUN_LOG_RETENTION_SENSOR_NAME).minimum_interval_seconds == 3600
+    registered = {s.name: s for s in defs.sensors}
+    assert registered[RUN_LOG_RETENTION_SENSOR_NAME] is run_log_retention_sensor
+    assert run_log_retention_sensor.minimum_interval_seconds == 3600
     context = build_sensor_context(instance=instance, sensor_name=RUN_LOG_RETENTION_SENSOR_NAME)
     result = run_log_retention_sensor(context)
     assert isinstance(result, SkipReason)
     assert result.skip_message.startswith("purged 1 run(s) created before ")
-    assert ": 12 events (" in result.skip_message
-    assert result.skip_message.endswith(f" of event log freed), 3 compute-log files ({old_log_bytes:,} bytes)")
+    freed = shard_bytes - shard.stat().st_size
+    assert result.skip_message.endswith(
+        f": 12 events ({freed:,} bytes of event log freed), 3 compute-log files ({old_log_bytes:,} bytes)"
+    )
     assert context.cursor == repr(created - 1.0)
     assert _types(instance, old) == OLD_RUN_KEPT
     assert len(_types(instance, recent)) == 18
