@@ -107,8 +107,10 @@ def via_cli(scale, workdir: Path, log=print) -> dict:
     }
 
 
-def via_daemon(scale, workdir: Path, log=print, start_date: str = "2023-01-01") -> dict:
-    env = _env(workdir, "daemon", start_date)
+def via_daemon(
+    scale, workdir: Path, log=print, start_date: str = "2023-01-01", extra_env: dict[str, str] | None = None
+) -> dict:
+    env = {**_env(workdir, "daemon", start_date), **(extra_env or {})}
     symbols = _symbols(scale.backfill_symbols)
     first, last = str(scale.backfill_start), str(scale.backfill_end)
     log(f"(2) daemon backfill via GraphQL: {len(symbols)} symbols × {first}..{last} (starting dagster dev) ...")

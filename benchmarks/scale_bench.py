@@ -2,6 +2,7 @@
 
     python -m benchmarks.scale_bench                       # everything, full history (≈ 1 h here)
     python -m benchmarks.scale_bench --sections cli,newday,ui --start 2024-01-01   # a quicker look
+    python -m benchmarks.scale_bench --instance postgres   # the instance on a PostgreSQL server started here
 
 Sections (each on the simulated source, hourly klines, ``CRYPTOLAKE_START_DATE`` = ``--start``):
 
@@ -16,6 +17,11 @@ Sections (each on the simulated source, hourly klines, ``CRYPTOLAKE_START_DATE``
   (target ≤ 3 s), cold (first visit) and warm;
 * ``daemon``: the same backfill launched the way the UI launches it (``dagster dev``, GraphQL
   ``launchPartitionBackfill``) on another fresh instance (target ≤ 30 min).
+
+``--instance postgres`` starts a PostgreSQL server from the Debian package on 127.0.0.1 (the tests'
+``tests/postgres_server.py``, with fsync on) and runs every section on the production instance
+(deploy/postgres/dagster.yaml, ``CRYPTOLAKE_INSTANCE=postgres``); the instance size is then the
+database's ``pg_database_size`` plus ``$DAGSTER_HOME``'s files (compute logs).
 
 Prints one line per figure and writes ``benchmarks/results/scale-<UTC time>.json``.
 """
@@ -57,8 +63,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _env(workdir: Path, name: str, start: dt.date) -> dict[str, str]:
+def _env(workdir: Path, name: str, start: dt.date, postgres_url: str | None = None) -> dict[str, str]:
+    instance = {"CRYPTOLAKE_INSTANCE": "postgres", "DAGSTER_POSTGRES_URL": postgres_url} if postgres_url else {}
     return {
+        **instance,
         "DAGSTER_HOME": str(workdir / f"home_{name}"),
         "CRYPTOLAKE_SOURCE": "simulated",
         "CRYPTOLAKE_INTERVAL": "1h",
@@ -86,6 +94,39 @@ def _backfill(env: dict[str, str], first: dt.date, last: dt.date, timeout: float
 
 def _event_log_files(home: Path) -> list[Path]:
     return sorted((home / "history").rglob("*.db"))
+
+
+def postgres_instance_figures(home: Path, url: str) -> dict:
+    """The same figures for an instance on PostgreSQL: the database's size plus ``home``'s files."""
+    import sqlalchemy as db
+
+    engine = db.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            database_bytes = conn.execute(db.text("SELECT pg_database_size(current_database())")).scalar_one()
+            event_bytes = conn.execute(
+                db.text("SELECT pg_total_relation_size('event_logs') + pg_total_relation_size('asset_event_tags')")
+            ).scalar_one()
+            events = dict(
+                conn.execute(db.text("SELECT dagster_event_type, count(*) FROM event_logs GROUP BY 1")).fetchall()
+            )
+            partition_materializations = conn.execute(
+                db.text(
+                    "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' "
+                    "AND partition IS NOT NULL"
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    home_bytes = sum(path.stat().st_size for path in home.rglob("*") if path.is_file())
+    return {
+        "instance_bytes": int(database_bytes) + home_bytes,
+        "database_bytes": int(database_bytes),
+        "event_log_bytes": int(event_bytes),
+        "partition_materializations": int(partition_materializations),
+        "event_log_bytes_per_partition_materialization": round(int(event_bytes) / max(1, partition_materializations)),
+        "events": {str(k or "LOG"): int(v) for k, v in sorted(events.items(), key=lambda item: -item[1])},
+    }
 
 
 def instance_figures(home: Path) -> dict:
@@ -206,19 +247,44 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sections", default="cli,newday,ui,daemon")
     parser.add_argument("--workdir", type=Path, help="keep the instances here (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per backfill before it is stopped")
+    parser.add_argument("--instance", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args(argv)
+    if args.instance == "postgres":
+        sys.path.insert(0, str(REPO))
+        from tests.postgres_server import PostgresServer, postgres_bin_dir
+
+        bin_dir = postgres_bin_dir()
+        if bin_dir is None:
+            raise SystemExit("no PostgreSQL server binaries: apt-get install -y postgresql")
+        server = PostgresServer(bin_dir, fsync=True).start()
+        try:
+            return _main(args, server)
+        finally:
+            server.stop()
+    return _main(args, None)
+
+
+def _main(args: argparse.Namespace, server) -> dict:
     today = dt.datetime.now(dt.UTC).date()
     end = args.end or today - dt.timedelta(days=2)
     sections = set(args.sections.split(","))
-    results: dict = {"start": str(args.start), "end": str(end), "targets": TARGETS, "measured_on": str(today)}
+    results: dict = {
+        "instance": args.instance,
+        "start": str(args.start),
+        "end": str(end),
+        "targets": TARGETS,
+        "measured_on": str(today),
+    }
     with tempfile.TemporaryDirectory(prefix="cryptolake-scale-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        env = _env(workdir, "cli", args.start)
+        url = server.new_database() if server else None
+        env = _env(workdir, "cli", args.start, url)
         if "cli" in sections:
-            print(f"cli: cryptolake backfill {args.start}..{end}, whole universe ...", flush=True)
+            print(f"cli: cryptolake backfill {args.start}..{end}, whole universe ({args.instance}) ...", flush=True)
             results["cli"] = _backfill(env, args.start, end, args.timeout)
-            results["cli"].update(instance_figures(Path(env["DAGSTER_HOME"])))
+            home = Path(env["DAGSTER_HOME"])
+            results["cli"].update(postgres_instance_figures(home, url) if url else instance_figures(home))
             print(f"    {json.dumps(results['cli'])}", flush=True)
         if "newday" in sections:
             day = end + dt.timedelta(days=1)
@@ -243,11 +309,16 @@ def main(argv: list[str] | None = None) -> dict:
                     "backfill_timeout": args.timeout,
                 }
             )
-            results["daemon"] = via_daemon(scale, workdir, start_date=str(args.start))
-            results["daemon"].update(instance_figures(workdir / "home_daemon"))
+            daemon_url = server.new_database() if server else None
+            extra = {"CRYPTOLAKE_INSTANCE": "postgres", "DAGSTER_POSTGRES_URL": daemon_url} if daemon_url else {}
+            results["daemon"] = via_daemon(scale, workdir, start_date=str(args.start), extra_env=extra)
+            home = workdir / "home_daemon"
+            results["daemon"].update(
+                postgres_instance_figures(home, daemon_url) if daemon_url else instance_figures(home)
+            )
             print(f"    {json.dumps({k: v for k, v in results['daemon'].items() if k != 'tables'})}", flush=True)
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"scale-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
+    path = RESULTS / f"scale-{args.instance}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(results, indent=2))
     print(f"results: {path}")
     return results
