@@ -27,15 +27,19 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    bin_dir = postgres_bin_dir()
+def require_postgres_binaries(bin_dir: Path | None, in_ci: bool) -> Path:
+    """The binaries' folder; without one, skip the test (with the reason), or fail it under CI."""
     if bin_dir is None:
         message = f"PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: {INSTALL_HINT}"
-        if _in_ci():
+        if in_ci:
             pytest.fail(f"CI=true and {message}", pytrace=False)
         pytest.skip(message)
-    server = PostgresServer(bin_dir).start()
+    return bin_dir
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer(require_postgres_binaries(postgres_bin_dir(), _in_ci())).start()
     try:
         yield server
     finally:

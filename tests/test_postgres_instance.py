@@ -80,3 +80,13 @@ def test_cryptolake_instance_postgres_copies_the_deploy_config(tmp_path, monkeyp
     monkeypatch.setenv("CRYPTOLAKE_INSTANCE", "mysql")
     with pytest.raises(click.ClickException, match="choose one of sqlite, postgres"):
         cli.ensure_dagster_home()
+
+
+def test_without_the_server_binaries_the_postgres_tests_fail_in_ci_and_skip_elsewhere(tmp_path):
+    from conftest import require_postgres_binaries
+
+    with pytest.raises(pytest.fail.Exception, match="CI=true and PostgreSQL server binaries not found"):
+        require_postgres_binaries(None, in_ci=True)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y postgresql"):
+        require_postgres_binaries(None, in_ci=False)
+    assert require_postgres_binaries(tmp_path, in_ci=True) == tmp_path
