@@ -515,3 +515,13 @@ def test_private_dagster_names_the_event_log_relies_on():
         PostgresEventLogStorage,
     )
     assert BatchedSqliteEventLogStorage.__mro__[2] is SqliteEventLogStorage
+    # dagster-postgres helpers BatchedPostgresEventLogStorage.from_config_value uses (not in its __all__).
+    from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+
+    assert pg_url_from_config({"postgres_url": "postgresql+psycopg2://u@h/d"}) == "postgresql+psycopg2://u@h/d"
+    assert get_token_provider_from_config({}) is None
+    assert set(BatchedPostgresEventLogStorage.config_type()) >= {
+        "postgres_url",
+        "postgres_db",
+        "pool_wait_timeout_seconds",
+    }

@@ -90,3 +90,22 @@ def test_without_the_server_binaries_the_postgres_tests_fail_in_ci_and_skip_else
     with pytest.raises(pytest.skip.Exception, match="apt-get install -y postgresql"):
         require_postgres_binaries(None, in_ci=False)
     assert require_postgres_binaries(tmp_path, in_ci=True) == tmp_path
+
+
+def test_the_pool_wait_timeout_can_be_set_in_the_postgres_event_log_config(tmp_path, monkeypatch, postgres_url):
+    home = tmp_path / "home"
+    home.mkdir()
+    config = POSTGRES_CONFIG.read_text().replace(
+        "    # `pool_wait_timeout_seconds: 600` here sets it instead.",
+        "    pool_wait_timeout_seconds: 600",
+    )
+    assert "    pool_wait_timeout_seconds: 600\n" in config
+    (home / "dagster.yaml").write_text(config)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", postgres_url)
+    monkeypatch.setenv("CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS", "5")
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.event_log_storage._pool_wait.timeout_seconds == 600.0
+    (home / "dagster.yaml").write_text(POSTGRES_CONFIG.read_text())
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.event_log_storage._pool_wait.timeout_seconds == 5.0  # from the environment
