@@ -114,8 +114,9 @@ class BatchedEventLogMixin(SqlEventLogStorage):
     it is a base here only so that type checking sees the storage's methods).
     """
 
-    def _init_batched(self, pool_wait_timeout_seconds: float | None) -> None:
+    def _init_batched(self, pool_wait_timeout_seconds: float | None, run_log_retention_days: int = 30) -> None:
         """Set up the mixin's state; call before the storage's own ``__init__`` (which may write)."""
+        self.run_log_retention_days = run_log_retention_days  # read by resources/run_log_retention.py
         self._pool_wait = PoolWait(pool_wait_timeout_seconds)
         self._known_tables: set[str] = set()
         self._asset_key_cols: dict[str, bool] = {}
@@ -257,8 +258,9 @@ class BatchedSqliteEventLogStorage(BatchedEventLogMixin, SqliteEventLogStorage):
         base_dir: str | None = None,
         inst_data: ConfigurableClassData | None = None,
         pool_wait_timeout_seconds: float | None = None,
+        run_log_retention_days: int = 30,
     ):
-        self._init_batched(pool_wait_timeout_seconds)
+        self._init_batched(pool_wait_timeout_seconds, run_log_retention_days)
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         super().__init__(base_dir=base_dir or default_base_dir(), inst_data=inst_data)
 
@@ -269,6 +271,9 @@ class BatchedSqliteEventLogStorage(BatchedEventLogMixin, SqliteEventLogStorage):
             # How long a step waits for a pool slot before it fails (env CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS
             # when unset here; default 30 min).
             "pool_wait_timeout_seconds": Field(float, is_required=False),
+            # Finished runs older than this many days lose their step/log events and compute logs
+            # (asset and check events stay); < 1 disables it. See resources/run_log_retention.py.
+            "run_log_retention_days": Field(int, is_required=False, default_value=30),
         }
 
     @classmethod
@@ -326,8 +331,9 @@ class BatchedPostgresEventLogStorage(BatchedEventLogMixin, PostgresEventLogStora
         inst_data: ConfigurableClassData | None = None,
         token_provider: Any = None,
         pool_wait_timeout_seconds: float | None = None,
+        run_log_retention_days: int = 30,
     ):
-        self._init_batched(pool_wait_timeout_seconds)
+        self._init_batched(pool_wait_timeout_seconds, run_log_retention_days)
         super().__init__(
             postgres_url,
             should_autocreate_tables=should_autocreate_tables,
@@ -340,6 +346,8 @@ class BatchedPostgresEventLogStorage(BatchedEventLogMixin, PostgresEventLogStora
         return {
             **cast(dict[str, Any], PostgresEventLogStorage.config_type()),
             "pool_wait_timeout_seconds": Field(float, is_required=False),
+            # As for SQLite: resources/run_log_retention.py purges old finished runs' step/log events.
+            "run_log_retention_days": Field(int, is_required=False, default_value=30),
         }
 
     @classmethod
@@ -352,6 +360,7 @@ class BatchedPostgresEventLogStorage(BatchedEventLogMixin, PostgresEventLogStora
             should_autocreate_tables=config_value.get("should_autocreate_tables", True),
             token_provider=get_token_provider_from_config(config_value),
             pool_wait_timeout_seconds=config_value.get("pool_wait_timeout_seconds"),
+            run_log_retention_days=config_value.get("run_log_retention_days", 30),
         )
 
 
