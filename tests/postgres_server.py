@@ -42,8 +42,10 @@ def free_port() -> int:
 class PostgresServer:
     """One server: ``start()``, ``new_database()`` per test, ``stop()``."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, fsync: bool = False) -> None:
+        """``fsync=False`` (the tests): faster, not crash-safe; benchmarks quoting figures use True."""
         self.bin_dir = bin_dir
+        self.fsync = fsync
         self.port = free_port()
         self.data_dir = Path(tempfile.mkdtemp(prefix="cryptolake-pg-"))
         self.as_root = os.geteuid() == 0
@@ -64,7 +66,9 @@ class PostgresServer:
             shutil.chown(self.data_dir, user="postgres", group="postgres")
         pgdata = str(self.data_dir / "data")
         self._run(str(self.bin_dir / "initdb"), "-D", pgdata, "-A", "trust", "-U", self.user, "--no-sync")
-        options = f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = (
+            f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 -c fsync={'on' if self.fsync else 'off'}"
+        )
         self._run(
             str(self.bin_dir / "pg_ctl"),
             "-D",
