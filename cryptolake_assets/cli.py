@@ -159,14 +159,45 @@ def _split_block(block: list[str], parts: int) -> list[list[str]]:
     return pieces
 
 
+# Which instance configuration `ensure_dagster_home` copies into a new DAGSTER_HOME.
+INSTANCE_ENV_VAR = "CRYPTOLAKE_INSTANCE"
+INSTANCE_CONFIGS = {
+    "sqlite": PROJECT_ROOT / "dagster.yaml",  # the default: everything under $DAGSTER_HOME
+    "postgres": PROJECT_ROOT / "deploy" / "postgres" / "dagster.yaml",  # needs DAGSTER_POSTGRES_URL
+}
+
+
 def ensure_dagster_home() -> Path:
-    """``DAGSTER_HOME`` (default ``.dagster_home``) holding a copy of the project's dagster.yaml."""
+    """``DAGSTER_HOME`` (default ``.dagster_home``) holding a copy of the project's dagster.yaml.
+
+    ``CRYPTOLAKE_INSTANCE=postgres`` copies deploy/postgres/dagster.yaml instead (run, event-log and
+    schedule storage on the PostgreSQL server at ``$DAGSTER_POSTGRES_URL``). An existing
+    dagster.yaml is kept, but one that does not match an explicitly chosen instance is refused.
+    """
+    choice = (os.environ.get(INSTANCE_ENV_VAR) or "sqlite").strip().lower()
+    if choice not in INSTANCE_CONFIGS:
+        raise click.ClickException(f"{INSTANCE_ENV_VAR}={choice!r}: choose one of {', '.join(INSTANCE_CONFIGS)}")
+    url = os.environ.get("DAGSTER_POSTGRES_URL") or ""
+    if choice == "postgres" and not url:
+        raise click.ClickException(
+            f"{INSTANCE_ENV_VAR}=postgres needs DAGSTER_POSTGRES_URL (postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB)"
+        )
+    if choice == "postgres" and url.split("://", 1)[0] in ("postgresql", "postgres"):
+        # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; dagster-postgres ships psycopg2.
+        raise click.ClickException("DAGSTER_POSTGRES_URL must start with postgresql+psycopg2:// (the driver installed)")
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    project_config = PROJECT_ROOT / "dagster.yaml"
+    project_config = INSTANCE_CONFIGS[choice]
     if project_config.exists() and not config.exists():
         shutil.copyfile(project_config, config)
+    elif os.environ.get(INSTANCE_ENV_VAR) and config.exists():
+        on_postgres = "dagster_postgres" in config.read_text()
+        if on_postgres != (choice == "postgres"):
+            raise click.ClickException(
+                f"{config} is {'a Postgres' if on_postgres else 'a SQLite'} instance but {INSTANCE_ENV_VAR}={choice}: "
+                "use another DAGSTER_HOME, or replace that dagster.yaml"
+            )
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

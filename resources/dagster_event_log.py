@@ -1,4 +1,4 @@
-"""Dagster's local SQLite event log, made fit for backfills of thousands of partitions.
+"""Dagster's SQLite (and PostgreSQL) event log, made fit for backfills of thousands of partitions.
 
 A materialization of a date × symbol asset over a range writes one ``ASSET_MATERIALIZATION``
 event per partition (25,585 for the default universe over two years, per asset). Dagster's stock
@@ -37,9 +37,11 @@ schema, files and read paths and only changes how events are written:
   row for the whole range, the way the project's checks report it, instead of one PLANNED row per
   partition that no result would ever resolve.
 
-The instance selects it in ``dagster.yaml`` (``event_log_storage``); a Postgres-backed deployment
-replaces that block with ``storage: postgres:`` (whose concurrent writes need no batching; it keeps
-Dagster's per-partition planned check rows, which then show large range runs' checks as planned).
+The instance selects it in ``dagster.yaml`` (``event_log_storage``). Everything above but the
+per-shard engines lives in ``BatchedEventLogMixin``, which ``BatchedPostgresEventLogStorage``
+applies to dagster-postgres' ``PostgresEventLogStorage`` (deploy/postgres/dagster.yaml): there a
+batch is one multi-row insert into the single ``event_logs`` table in the same transaction as its
+tags and asset rows (benchmarks/postgres_event_log_bench.py measures both storages against Dagster's).
 """
 
 import json
@@ -57,11 +59,17 @@ from dagster._core.events import ASSET_EVENTS, DagsterEventType, StepMaterializa
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
+
+# Private, the base of every SQL event log (the mixin's base, so that mypy sees the methods it
+# overrides and calls); contract test: tests/test_dagster_event_log.py::test_private_dagster_names_the_event_log_relies_on.
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._record import copy
 from dagster._serdes import ConfigurableClassData
 from dagster._utils.concurrency import ConcurrencyClaimStatus
+from dagster_postgres import PostgresEventLogStorage
+from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 from dagster_shared.serdes import serialize_value
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
@@ -98,40 +106,20 @@ def default_base_dir() -> str:
     return os.path.join(home, "history", "runs")
 
 
-class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
-    """``SqliteEventLogStorage`` that writes batches of asset events in one transaction."""
+class BatchedEventLogMixin(SqlEventLogStorage):
+    """What the project's event log adds to any of Dagster's SQL event logs (SQLite or Postgres).
 
-    def __init__(
-        self,
-        base_dir: str | None = None,
-        inst_data: ConfigurableClassData | None = None,
-        pool_wait_timeout_seconds: float | None = None,
-        run_log_retention_days: int = 30,
-    ):
+    Put first in the bases (``class X(BatchedEventLogMixin, SqliteEventLogStorage)``): ``super()``
+    then reaches the concrete storage. It never runs on its own (``SqlEventLogStorage`` is abstract;
+    it is a base here only so that type checking sees the storage's methods).
+    """
+
+    def _init_batched(self, pool_wait_timeout_seconds: float | None, run_log_retention_days: int = 30) -> None:
+        """Set up the mixin's state; call before the storage's own ``__init__`` (which may write)."""
         self.run_log_retention_days = run_log_retention_days  # read by resources/run_log_retention.py
         self._pool_wait = PoolWait(pool_wait_timeout_seconds)
         self._known_tables: set[str] = set()
         self._asset_key_cols: dict[str, bool] = {}
-        self._engines: OrderedDict[str, Engine] = OrderedDict()
-        super().__init__(base_dir=base_dir or default_base_dir(), inst_data=inst_data)
-
-    @classmethod
-    def config_type(cls) -> dict[str, Any]:
-        return {
-            "base_dir": Field(StringSource, is_required=False),
-            # How long a step waits for a pool slot before it fails (env CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS
-            # when unset here; default 30 min).
-            "pool_wait_timeout_seconds": Field(float, is_required=False),
-            # Finished runs older than this many days lose their step/log events and compute logs
-            # (asset and check events stay); < 1 disables it. See resources/run_log_retention.py.
-            "run_log_retention_days": Field(int, is_required=False, default_value=30),
-        }
-
-    @classmethod
-    def from_config_value(  # type: ignore[override]  # our config adds fields to SqliteStorageConfig
-        cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
-    ):
-        return cls(inst_data=inst_data, **config_value)
 
     @property
     def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
@@ -142,7 +130,8 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def has_table(self, table_name: str) -> bool:
         if table_name in self._known_tables:
             return True
-        exists = super().has_table(table_name)
+        # Abstract on SqlEventLogStorage; the concrete storage after this mixin in the MRO answers.
+        exists = super().has_table(table_name)  # type: ignore[safe-super]
         if exists:
             self._known_tables.add(table_name)
         return exists
@@ -151,33 +140,6 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         if column_name not in self._asset_key_cols:
             self._asset_key_cols[column_name] = super()._has_asset_key_col_on_connection(conn, column_name)
         return self._asset_key_cols[column_name]
-
-    @contextmanager
-    def _connect(self, shard: str) -> Iterator[Connection]:
-        """Dagster's ``_connect`` with the shard's engine kept instead of made and disposed each time.
-
-        The engine pools nothing (``NullPool``): every call still opens and closes its own SQLite
-        connection, in one transaction, under the storage's lock, as Dagster's does.
-        """
-        with self._db_lock:
-            engine = self._engines.get(shard)
-            if engine is None:
-                engine = create_engine(
-                    self.conn_string_for_shard(shard),
-                    poolclass=NullPool,
-                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
-                )
-                self._engines[shard] = engine
-                if len(self._engines) > ENGINES_KEPT:
-                    self._engines.popitem(last=False)[1].dispose()
-            else:
-                self._engines.move_to_end(shard)
-            if shard not in self._initialized_dbs:  # reset by wipe() and upgrade(), as in Dagster
-                self._initdb(engine)
-                self._initialized_dbs.add(shard)
-            with engine.connect() as conn:
-                with conn.begin():
-                    yield conn
 
     def _event_rows(self, events: Sequence[EventLogEntry]) -> list[dict[str, Any]]:
         """``_event_to_row`` for each event, serializing repeated shapes from a template."""
@@ -198,11 +160,14 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             )
         return rows
 
-    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        """Store asset events of one run in two transactions (run shard, index shard).
+    def _store_run_shard_rows(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        """Where the storage keeps a run's events apart from the index (SQLite's per-run files)."""
 
-        Anything else (mixed runs, step or run events, check evaluations) goes through
-        ``store_event`` one by one, exactly as Dagster does.
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """Store asset events of one run in one index transaction (plus SQLite's run shard).
+
+        Anything else (mixed runs, step or run events, check evaluations) goes to the storage's
+        own ``store_event_batch``, exactly as in Dagster.
         """
         if not events or not all(_is_asset_event(event) for event in events):
             super().store_event_batch(events)
@@ -213,8 +178,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             return
 
         rows = self._event_rows(events)
-        with self.run_connection(run_ids.pop()) as conn:
-            conn.execute(SqlEventLogStorageTable.insert(), rows)
+        self._store_run_shard_rows(run_ids.pop(), rows)
 
         with self.index_transaction() as conn:
             inserted = conn.execute(
@@ -284,6 +248,120 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         if rows:
             with self.index_connection() as conn:
                 conn.execute(AssetCheckExecutionsTable.insert(), rows)
+
+
+class BatchedSqliteEventLogStorage(BatchedEventLogMixin, SqliteEventLogStorage):
+    """``SqliteEventLogStorage`` that writes batches of asset events in one transaction per shard."""
+
+    def __init__(
+        self,
+        base_dir: str | None = None,
+        inst_data: ConfigurableClassData | None = None,
+        pool_wait_timeout_seconds: float | None = None,
+        run_log_retention_days: int = 30,
+    ):
+        self._init_batched(pool_wait_timeout_seconds, run_log_retention_days)
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        super().__init__(base_dir=base_dir or default_base_dir(), inst_data=inst_data)
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {
+            "base_dir": Field(StringSource, is_required=False),
+            # How long a step waits for a pool slot before it fails (env CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS
+            # when unset here; default 30 min).
+            "pool_wait_timeout_seconds": Field(float, is_required=False),
+            # Finished runs older than this many days lose their step/log events and compute logs
+            # (asset and check events stay); < 1 disables it. See resources/run_log_retention.py.
+            "run_log_retention_days": Field(int, is_required=False, default_value=30),
+        }
+
+    @classmethod
+    def from_config_value(  # type: ignore[override]  # our config adds fields to SqliteStorageConfig
+        cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
+    ):
+        return cls(inst_data=inst_data, **config_value)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        """Dagster's ``_connect`` with the shard's engine kept instead of made and disposed each time.
+
+        The engine pools nothing (``NullPool``): every call still opens and closes its own SQLite
+        connection, in one transaction, under the storage's lock, as Dagster's does.
+        """
+        with self._db_lock:
+            engine = self._engines.get(shard)
+            if engine is None:
+                engine = create_engine(
+                    self.conn_string_for_shard(shard),
+                    poolclass=NullPool,
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                )
+                self._engines[shard] = engine
+                if len(self._engines) > ENGINES_KEPT:
+                    self._engines.popitem(last=False)[1].dispose()
+            else:
+                self._engines.move_to_end(shard)
+            if shard not in self._initialized_dbs:  # reset by wipe() and upgrade(), as in Dagster
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+
+    def _store_run_shard_rows(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        """SQLite keeps each run's events in its own file as well as in the index."""
+        with self.run_connection(run_id) as conn:
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
+
+
+class BatchedPostgresEventLogStorage(BatchedEventLogMixin, PostgresEventLogStorage):
+    """dagster-postgres' ``PostgresEventLogStorage`` with the project's event-log behaviours.
+
+    Postgres keeps one ``event_logs`` table (no run shards): a range output's events go in as one
+    multi-row insert in the same transaction as their tags and asset rows. Configured like
+    ``storage: postgres:`` (``postgres_url`` or ``postgres_db``) plus ``pool_wait_timeout_seconds``;
+    see deploy/postgres/dagster.yaml.
+    """
+
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: ConfigurableClassData | None = None,
+        token_provider: Any = None,
+        pool_wait_timeout_seconds: float | None = None,
+        run_log_retention_days: int = 30,
+    ):
+        self._init_batched(pool_wait_timeout_seconds, run_log_retention_days)
+        super().__init__(
+            postgres_url,
+            should_autocreate_tables=should_autocreate_tables,
+            inst_data=inst_data,
+            token_provider=token_provider,
+        )
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {
+            **cast(dict[str, Any], PostgresEventLogStorage.config_type()),
+            "pool_wait_timeout_seconds": Field(float, is_required=False),
+            # As for SQLite: resources/run_log_retention.py purges old finished runs' step/log events.
+            "run_log_retention_days": Field(int, is_required=False, default_value=30),
+        }
+
+    @classmethod
+    def from_config_value(  # type: ignore[override]  # returns this class, with the extra field
+        cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
+    ) -> "BatchedPostgresEventLogStorage":
+        return cls(
+            inst_data=inst_data,
+            postgres_url=pg_url_from_config(config_value),
+            should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+            token_provider=get_token_provider_from_config(config_value),
+            pool_wait_timeout_seconds=config_value.get("pool_wait_timeout_seconds"),
+            run_log_retention_days=config_value.get("run_log_retention_days", 30),
+        )
 
 
 # Stand-ins for the per-event values in a template; NUL characters never occur in Dagster's values.

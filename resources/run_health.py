@@ -14,8 +14,9 @@ touched:
   process (its start time differs: PID reuse cannot fool the check).
 * Other runs (launched by the daemon or the UI) are judged by the pid their run worker recorded
   on its ``RUN_START`` event: dead when that process is gone or started after the run did. This
-  only holds when the instance is local (SQLite storage on this machine); elsewhere, and for runs
-  of other hosts, the verdict is "unknown" and nothing is touched.
+  only holds when the instance is local (SQLite storage on this machine, or a PostgreSQL server
+  reached on this machine's loopback or socket, as deploy/postgres/dagster.yaml on one machine);
+  elsewhere, and for runs of other hosts, the verdict is "unknown" and nothing is touched.
 
 ``recover_dead_runs`` marks dead runs FAILED with the reason (``report_run_failed``) and frees
 their pool slots and pending claims (``free_concurrency_slots_for_run``), plus the slots still
@@ -120,12 +121,26 @@ class RunHealth:
     pid: int | None = None  # the process the verdict is about
 
 
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
+
+
 def _is_local_instance(instance: DagsterInstance) -> bool:
+    """Whether every run worker of this instance runs on this machine (so its pid can be judged here)."""
     # Private: no public name for the default SQLite run storage, whose files (and so whose run
     # workers) are on this machine. Contract test as above.
     from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+    from dagster_postgres import PostgresRunStorage
+    from sqlalchemy.engine import make_url
 
-    return isinstance(instance.run_storage, SqliteRunStorage)
+    storage = instance.run_storage
+    if isinstance(storage, SqliteRunStorage):
+        return True
+    if isinstance(storage, PostgresRunStorage):
+        # A server on this machine's loopback (or Unix socket) is reachable from this machine only.
+        url = make_url(storage.postgres_url)
+        host = url.host or str(url.query.get("host") or "")
+        return host in LOOPBACK_HOSTS or host.startswith("/")
+    return False
 
 
 def _judge_pid(pid: int, started_at: float | None, recorded_start: float | None, what: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ import logging
 
 import pytest
 from alert_webhook_receiver import SECRET_PATH, start_receiver
+from conftest import project_instance_home
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckResult,
@@ -71,11 +72,16 @@ def instance():
         yield instance
 
 
-@pytest.fixture(params=["ephemeral", "sqlite_run_sharded"])
-def any_instance(request):
-    """``dagster dev`` uses the run-sharded SQLite event log, where cross-run event cursors fail."""
+@pytest.fixture(params=["ephemeral", "sqlite_run_sharded", "postgres"])
+def any_instance(request, tmp_path, monkeypatch):
+    """``dagster dev`` uses the run-sharded SQLite event log, where cross-run event cursors fail;
+    ``postgres``: deploy/postgres/dagster.yaml on the session's real server, where ids commit out of order."""
     if request.param == "ephemeral":
         with DagsterInstance.ephemeral() as instance:
+            yield instance
+    elif request.param == "postgres":
+        home = project_instance_home(request, tmp_path / "home", monkeypatch, "postgres")
+        with DagsterInstance.from_config(str(home)) as instance:
             yield instance
     else:
         with instance_for_test() as instance:
@@ -358,14 +364,28 @@ def test_without_webhook_alerts_go_to_log_and_tick_message(instance, clock, capl
     assert "BTCUSDT: 2024-07-02 missing (due 2024-07-03 01:00 UTC)" in logs
 
 
+def _check_storage_ids(instance) -> list[int]:
+    """Storage ids of every stored (passed or failed) check evaluation, read straight from the index table."""
+    import sqlalchemy as db
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+
+    table = AssetCheckExecutionsTable
+    with instance.event_log_storage.index_connection() as conn:
+        rows = conn.execute(
+            db.select(table.c.evaluation_event_storage_id).where(table.c.execution_status.in_(["SUCCEEDED", "FAILED"]))
+        ).fetchall()
+    return sorted(int(row[0]) for row in rows)
+
+
 def test_check_transitions_read_only_evaluations_after_the_cursor(any_instance):
     """New materializations alone cost a tick nothing; each evaluation is seen once, in order."""
     from dagster import AssetCheckKey
 
-    from cryptolake_assets.sensors.problems import check_transitions
+    from cryptolake_assets.sensors.problems import SETTLE_SECONDS, IdWindow, check_transitions
 
     instance = any_instance
     blocking = {AssetCheckKey(SILVER, "ohlcv_schema"): True, AssetCheckKey(SILVER, "row_count"): False}
+    now = NOW.timestamp()
 
     def evaluate_schema(passed, partition):
         monkeypatch = pytest.MonkeyPatch()
@@ -376,25 +396,116 @@ def test_check_transitions_read_only_evaluations_after_the_cursor(any_instance):
         monkeypatch.undo()
 
     evaluate_schema(False, "2024-07-01|BTCUSDT")  # before the cursor: never read again
-    # A first tick looks back only to its timestamp: an evaluation older than that is not read.
-    assert check_transitions(instance, blocking, None, dt.datetime.now(dt.UTC).timestamp() + 60) == ([], None)
-    _, cursor = check_transitions(instance, blocking, None, 0.0)
-    assert cursor is not None
+    (before,) = _check_storage_ids(instance)
+    # A first tick looks back only to its timestamp: an evaluation older than that is not read, and
+    # everything stored so far is settled.
+    window = IdWindow()
+    assert check_transitions(instance, blocking, window, dt.datetime.now(dt.UTC).timestamp() + 60, now) == []
+    assert (window.after, window.seen) == (before, set())
     record_day(instance, SILVER, LISTED)  # one materialization per listed symbol, no evaluation
-    assert check_transitions(instance, blocking, cursor, 0.0) == ([], cursor)
+    assert check_transitions(instance, blocking, window, 0.0, now + 60) == []
+    assert (window.after, window.seen) == (before, set())
 
     evaluate_schema(False, "2024-07-02|ETHUSDT")
-    instance.report_runless_asset_event(  # not blocking: no transition, but the cursor moves past it
+    instance.report_runless_asset_event(  # not blocking: no transition, but the window records it
         AssetCheckEvaluation(asset_key=SILVER, check_name="row_count", passed=False, partition="2024-07-02|ETHUSDT")
     )
     evaluate_schema(True, "2024-07-02|ETHUSDT")
-    transitions, after = check_transitions(instance, blocking, cursor, 0.0)
+    ids = _check_storage_ids(instance)
+    assert len(ids) == 4 and ids[0] == before
+    transitions = check_transitions(instance, blocking, window, 0.0, now + 120)
     assert [(t.opened, t.problem.key) for t in transitions] == [
         (True, "check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"),
         (False, "check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"),
     ]
-    assert transitions[0].storage_id < transitions[1].storage_id == after
-    assert check_transitions(instance, blocking, after, 0.0) == ([], after)
+    assert [t.storage_id for t in transitions] == [ids[1], ids[3]]
+    # Re-read on the next ticks (ids may commit out of order), never reported twice.
+    assert window.seen == set(ids[1:]) and window.after == before
+    assert check_transitions(instance, blocking, window, 0.0, now + 180) == []
+    # Once a tick that read them is SETTLE_SECONDS old, they are settled and leave the cursor.
+    assert check_transitions(instance, blocking, window, 0.0, now + 120 + SETTLE_SECONDS) == []
+    assert (window.after, window.seen) == (ids[3], set())
+
+
+def test_id_window_stays_bounded_and_never_reports_an_id_twice():
+    from cryptolake_assets.sensors.problems import MAX_SEEN_IDS, SETTLE_SECONDS, IdWindow
+
+    window = IdWindow()
+    window.tick(1000.0, 10)
+    assert (window.after, window.seen, window.marks) == (10, set(), [(1000.0, 10)])
+    assert [window.take(i) for i in (9, 10, 11, 12, 11)] == [False, False, True, True, False]
+    window.tick(1060.0, 12)
+    assert window.marks == [(1000.0, 10), (1060.0, 12)]
+    window.tick(1120.0, 12)  # nothing new: no new mark
+    assert window.marks == [(1000.0, 10), (1060.0, 12)]
+    window.tick(1060.0 + SETTLE_SECONDS, 12)
+    assert (window.after, window.seen, window.marks) == (12, set(), [(1060.0 + SETTLE_SECONDS, 12)])
+    # Round trip through the cursor JSON.
+    assert IdWindow.load(window.after, window.dump()) == window
+    # A flood of ids: the lowest settle early, the cursor keeps MAX_SEEN_IDS.
+    for i in range(13, 13 + MAX_SEEN_IDS + 7):
+        assert window.take(i)
+    window.tick(2000.0, 12 + MAX_SEEN_IDS + 7)
+    assert window.after == 12 + 7 and len(window.seen) == MAX_SEEN_IDS and min(window.seen) == 20
+
+
+def test_an_evaluation_whose_transaction_commits_after_a_later_one_is_reported_exactly_once(
+    request, tmp_path, monkeypatch
+):
+    """On Postgres, id N can commit after N + 1 was read: the alert sensor must still report N, once."""
+    from contextlib import contextmanager
+
+    from dagster import AssetCheckKey
+
+    from cryptolake_assets.sensors.problems import IdWindow, check_transitions
+
+    home = project_instance_home(request, tmp_path / "home", monkeypatch, "postgres")
+    blocking = {AssetCheckKey(SILVER, "ohlcv_schema"): True}
+    now = NOW.timestamp()
+
+    def failure(partition):
+        return AssetCheckEvaluation(
+            asset_key=SILVER, check_name="ohlcv_schema", passed=False, partition=partition, blocking=True
+        )
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        window = IdWindow()
+        assert check_transitions(instance, blocking, window, 0.0, now) == [] and window.after == 0
+
+        # Dagster's own write of evaluation N, on one connection whose transaction stays open.
+        entries = []
+        monkeypatch.setattr(storage, "store_event", entries.append)
+        instance.report_runless_asset_event(failure("2024-07-02|BTCUSDT"))
+        monkeypatch.undo()
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        held = storage._engine.connect().execution_options(isolation_level="READ COMMITTED")
+        transaction = held.begin()
+
+        @contextmanager
+        def same_connection():
+            yield held
+
+        monkeypatch.setattr(storage, "_connect", same_connection)
+        storage.store_event(entries[0])  # takes id N, uncommitted
+        monkeypatch.undo()
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+
+        instance.report_runless_asset_event(failure("2024-07-02|ETHUSDT"))  # id N + 1, committed
+        first = check_transitions(instance, blocking, window, 0.0, now + 60)
+        assert [t.problem.key for t in first] == ["check:silver/ohlcv:ohlcv_schema:2024-07-02|ETHUSDT"]
+        n_plus_1 = first[0].storage_id
+
+        transaction.commit()  # N commits after N + 1 was read
+        held.close()
+        ids = _check_storage_ids(instance)
+        assert ids == [n_plus_1 - 1, n_plus_1]
+        # A plain "storage id > cursor" read would now skip N for ever.
+        second = check_transitions(instance, blocking, window, 0.0, now + 120)
+        assert [(t.storage_id, t.problem.key) for t in second] == [
+            (n_plus_1 - 1, "check:silver/ohlcv:ohlcv_schema:2024-07-02|BTCUSDT")
+        ]
+        assert check_transitions(instance, blocking, window, 0.0, now + 180) == []
 
 
 def test_digest_sums_each_partitions_own_rows_not_the_tables():

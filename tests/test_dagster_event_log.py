@@ -1,9 +1,15 @@
-"""The batched SQLite event log keeps exactly what Dagster's stock SQLite event log keeps."""
+"""The batched event log keeps exactly what Dagster's stock event log keeps, on SQLite and on Postgres.
+
+Tests taking ``instance_kind`` run twice: on the project's dagster.yaml (``BatchedSqliteEventLogStorage``)
+and on deploy/postgres/dagster.yaml (``BatchedPostgresEventLogStorage``) against the session's real
+PostgreSQL server (tests/conftest.py), each compared with Dagster's stock storage of the same kind.
+"""
 
 import shutil
 from pathlib import Path
 
 import pytest
+from conftest import project_instance_home
 from dagster import (
     AssetCheckKey,
     AssetCheckSpec,
@@ -24,9 +30,10 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetC
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster_postgres import PostgresEventLogStorage
 from dagster_shared.serdes import serialize_value
 
-from resources.dagster_event_log import BatchedSqliteEventLogStorage
+from resources.dagster_event_log import BatchedPostgresEventLogStorage, BatchedSqliteEventLogStorage
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "dagster.yaml"
 DAYS = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-11")
@@ -52,16 +59,25 @@ CHECK = AssetCheckKey(KEY, "even_days_only")
 PASSED, FAILED = AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED
 
 
-def _project_instance(home: Path, monkeypatch) -> DagsterInstance:
-    home.mkdir()
-    shutil.copyfile(PROJECT_CONFIG, home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+def _project_instance(home: Path, monkeypatch, request=None, kind: str = "sqlite") -> DagsterInstance:
+    if kind == "sqlite":
+        home.mkdir()
+        shutil.copyfile(PROJECT_CONFIG, home / "dagster.yaml")
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+    else:
+        project_instance_home(request, home, monkeypatch, kind)
     return DagsterInstance.from_config(str(home))
 
 
-def _stock_instance(home: Path) -> DagsterInstance:
+BATCHED_CLASSES = {"sqlite": BatchedSqliteEventLogStorage, "postgres": BatchedPostgresEventLogStorage}
+
+
+def _stock_instance(home: Path, request=None, kind: str = "sqlite") -> DagsterInstance:
     home.mkdir()
-    return DagsterInstance.from_config(str(home))  # no dagster.yaml: Dagster's defaults
+    if kind == "postgres":  # Dagster's own Postgres storage, on a database of its own
+        url = request.getfixturevalue("postgres_server").new_database()
+        (home / "dagster.yaml").write_text(f"storage:\n  postgres:\n    postgres_url: {url}\n")
+    return DagsterInstance.from_config(str(home))  # SQLite: no dagster.yaml, Dagster's defaults
 
 
 def _range_run(instance: DagsterInstance, start: str, end: str) -> str:
@@ -85,21 +101,24 @@ def test_project_instance_uses_the_batched_event_log(tmp_path, monkeypatch):
     assert Path(instance.event_log_storage._base_dir) == tmp_path / "home" / "history" / "runs"
 
 
-def test_range_runs_leave_the_same_asset_state_as_the_stock_storage(tmp_path, monkeypatch):
+def test_range_runs_leave_the_same_asset_state_as_the_stock_storage(tmp_path, monkeypatch, request, instance_kind):
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
-    batched = _project_instance(tmp_path / "batched", monkeypatch)
-    stock = _stock_instance(tmp_path / "stock")
-    assert type(stock.event_log_storage) is SqliteEventLogStorage
+    batched = _project_instance(tmp_path / "batched", monkeypatch, request, instance_kind)
+    stock = _stock_instance(tmp_path / "stock", request, instance_kind)
+    assert (
+        type(stock.event_log_storage)
+        is {"sqlite": SqliteEventLogStorage, "postgres": PostgresEventLogStorage}[instance_kind]
+    )
 
     batches = []
-    original = BatchedSqliteEventLogStorage.store_event_batch
+    original = BATCHED_CLASSES[instance_kind].store_event_batch
 
     def spy(self, events):
         if events[0].dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION:
             batches.append([e.dagster_event.partition for e in events])
         original(self, events)
 
-    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event_batch", spy)
+    monkeypatch.setattr(BATCHED_CLASSES[instance_kind], "store_event_batch", spy)
     runs = {}
     for name, instance in (("batched", batched), ("stock", stock)):
         first = _range_run(instance, "2024-01-01", "2024-01-06")
@@ -150,8 +169,8 @@ def test_range_runs_leave_the_same_asset_state_as_the_stock_storage(tmp_path, mo
     assert len(_records(stock, DagsterEventType.ASSET_MATERIALIZATION_PLANNED)) == 6 + 5
 
 
-def test_planned_check_rows_do_not_copy_the_runs_partition_subset(tmp_path, monkeypatch):
-    instance = _project_instance(tmp_path / "home", monkeypatch)
+def test_planned_check_rows_do_not_copy_the_runs_partition_subset(tmp_path, monkeypatch, request, instance_kind):
+    instance = _project_instance(tmp_path / "home", monkeypatch, request, instance_kind)
     run_id = instance.create_run_for_job(
         _job_of_bars_and_check(),
         tags={ASSET_PARTITION_RANGE_START_TAG: "2024-01-01", ASSET_PARTITION_RANGE_END_TAG: "2024-01-10"},
@@ -185,10 +204,12 @@ def rows_ok(context):
     yield AssetCheckResult(asset_key=QUARTER_KEY, check_name="rows_ok", passed=len(context.partition_keys) == 91)
 
 
-def test_a_range_longer_than_per_partition_results_plans_one_row_that_its_result_resolves(tmp_path, monkeypatch):
+def test_a_range_longer_than_per_partition_results_plans_one_row_that_its_result_resolves(
+    tmp_path, monkeypatch, request, instance_kind
+):
     from resources.dagster_event_log import PER_PARTITION_CHECK_RESULTS_MAX
 
-    instance = _project_instance(tmp_path / "home", monkeypatch)
+    instance = _project_instance(tmp_path / "home", monkeypatch, request, instance_kind)
     assert PER_PARTITION_CHECK_RESULTS_MAX == 40
     result = materialize(
         [quarter_bars, rows_ok],
@@ -210,9 +231,9 @@ def _job_of_bars_and_check():
     return Definitions(assets=[bars], asset_checks=[even_days_only], jobs=[job]).resolve_job_def("bars_job")
 
 
-def test_a_batch_with_events_of_two_runs_falls_back_to_one_by_one(tmp_path, monkeypatch):
+def test_a_batch_with_events_of_two_runs_falls_back_to_one_by_one(tmp_path, monkeypatch, request, instance_kind):
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
-    instance = _project_instance(tmp_path / "home", monkeypatch)
+    instance = _project_instance(tmp_path / "home", monkeypatch, request, instance_kind)
     first = _range_run(instance, "2024-01-01", "2024-01-02")
     second = _range_run(instance, "2024-01-03", "2024-01-03")
     events = [
@@ -243,11 +264,13 @@ def pooled() -> None:
     """A step in the project's duckdb pool (the tests below set its limit to 1)."""
 
 
-def test_a_blocked_pool_claim_waits_in_storage_and_asks_to_be_asked_again_at_once(tmp_path, monkeypatch):
+def test_a_blocked_pool_claim_waits_in_storage_and_asks_to_be_asked_again_at_once(
+    tmp_path, monkeypatch, request, instance_kind
+):
     """Blocked: one wait of BLOCKED_CLAIM_WAIT_SECONDS, sleep_interval 0; free slot: no wait."""
     import resources.dagster_event_log as event_log
 
-    instance = _project_instance(tmp_path / "home", monkeypatch)
+    instance = _project_instance(tmp_path / "home", monkeypatch, request, instance_kind)
     storage = instance.event_log_storage
     storage.set_concurrency_slots("duckdb", 1)
     waits: list[float] = []
@@ -265,14 +288,16 @@ def test_a_blocked_pool_claim_waits_in_storage_and_asks_to_be_asked_again_at_onc
     assert third.is_claimed and waits == [event_log.BLOCKED_CLAIM_WAIT_SECONDS]
 
 
-def test_a_run_waiting_for_the_duckdb_slot_sleeps_and_runs_once_the_slot_is_free(tmp_path, monkeypatch):
+def test_a_run_waiting_for_the_duckdb_slot_sleeps_and_runs_once_the_slot_is_free(
+    tmp_path, monkeypatch, request, instance_kind
+):
     """Dagster 1.13's executor would spin a core while it waits (~1 CPU-second per second)."""
     import threading
     import time
 
     from dagster import Definitions, define_asset_job, in_process_executor
 
-    instance = _project_instance(tmp_path / "home", monkeypatch)
+    instance = _project_instance(tmp_path / "home", monkeypatch, request, instance_kind)
     storage = instance.event_log_storage
     storage.set_concurrency_slots("duckdb", 1)
     assert storage.claim_concurrency_slot("duckdb", "other-run", "other-step").is_claimed
@@ -312,19 +337,19 @@ def grid(context) -> None:
     )
 
 
-def _grid_batch(tmp_path, monkeypatch, start: str, end: str):
+def _grid_batch(tmp_path, monkeypatch, request, kind: str, start: str, end: str):
     """The materialization batch Dagster hands to the storage for one range run of ``grid``."""
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
-    instance = _project_instance(tmp_path / "home", monkeypatch)
+    instance = _project_instance(tmp_path / "home", monkeypatch, request, kind)
     batches = []
-    original = BatchedSqliteEventLogStorage.store_event_batch
+    original = BATCHED_CLASSES[kind].store_event_batch
 
     def spy(self, events):
         if events[0].dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION:
             batches.append(list(events))
         original(self, events)
 
-    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event_batch", spy)
+    monkeypatch.setattr(BATCHED_CLASSES[kind], "store_event_batch", spy)
     result = materialize(
         [grid], instance=instance, tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end}
     )
@@ -333,10 +358,14 @@ def _grid_batch(tmp_path, monkeypatch, start: str, end: str):
     return instance, result.run_id, batch
 
 
-def test_a_batch_of_partition_materializations_is_stored_exactly_as_dagster_serializes_it(tmp_path, monkeypatch):
+def test_a_batch_of_partition_materializations_is_stored_exactly_as_dagster_serializes_it(
+    tmp_path, monkeypatch, request, instance_kind
+):
     import resources.dagster_event_log as event_log
 
-    instance, run_id, batch = _grid_batch(tmp_path, monkeypatch, "2024-01-01|BTCUSDT", "2024-01-10|ETHUSDT")
+    instance, run_id, batch = _grid_batch(
+        tmp_path, monkeypatch, request, instance_kind, "2024-01-01|BTCUSDT", "2024-01-10|ETHUSDT"
+    )
     storage = instance.event_log_storage
     assert len(batch) == 20  # 10 days × 2 symbols, each its own event
     assert {e.dagster_event.event_specific_data.materialization.tags["dagster/partition/symbol"] for e in batch} == {
@@ -357,10 +386,12 @@ def test_a_batch_of_partition_materializations_is_stored_exactly_as_dagster_seri
     assert [serialize_value(e) for e in stored] == [serialize_value(e) for e in batch]
 
 
-def test_events_of_another_shape_are_serialized_one_by_one(tmp_path, monkeypatch):
+def test_events_of_another_shape_are_serialized_one_by_one(tmp_path, monkeypatch, request):
     import resources.dagster_event_log as event_log
 
-    instance, run_id, batch = _grid_batch(tmp_path, monkeypatch, "2024-01-01|BTCUSDT", "2024-01-03|BTCUSDT")
+    instance, run_id, batch = _grid_batch(
+        tmp_path, monkeypatch, request, "sqlite", "2024-01-01|BTCUSDT", "2024-01-03|BTCUSDT"
+    )
     storage = instance.event_log_storage
     first, second, third = batch
     # A different metadata value, tag, or a failure-looking event each breaks the shape.
@@ -429,21 +460,21 @@ def per_partition(context) -> None:
         )
 
 
-def test_per_partition_figures_keep_the_template_and_serialize_exactly(tmp_path, monkeypatch):
+def test_per_partition_figures_keep_the_template_and_serialize_exactly(tmp_path, monkeypatch, request, instance_kind):
     """Partitions that differ only in int/text figures share one template; each event keeps its own."""
     import resources.dagster_event_log as event_log
 
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
-    instance = _project_instance(tmp_path / "home", monkeypatch)
+    instance = _project_instance(tmp_path / "home", monkeypatch, request, instance_kind)
     batches = []
-    original = BatchedSqliteEventLogStorage.store_event_batch
+    original = BATCHED_CLASSES[instance_kind].store_event_batch
 
     def spy(self, events):
         if events[0].dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION:
             batches.append(list(events))
         original(self, events)
 
-    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event_batch", spy)
+    monkeypatch.setattr(BATCHED_CLASSES[instance_kind], "store_event_batch", spy)
     tags = {ASSET_PARTITION_RANGE_START_TAG: "2024-01-01|BTCUSDT", ASSET_PARTITION_RANGE_END_TAG: "2024-01-05|ETHUSDT"}
     result = materialize([per_partition], instance=instance, tags=tags)
     assert result.success
@@ -468,3 +499,29 @@ def test_per_partition_figures_keep_the_template_and_serialize_exactly(tmp_path,
         ].value
         for e in stored
     } == rows_by_partition
+
+
+def test_private_dagster_names_the_event_log_relies_on():
+    """Contract test: the private Dagster names the mixin builds on still mean what it assumes."""
+    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+
+    for storage in (SqliteEventLogStorage, PostgresEventLogStorage):
+        assert issubclass(storage, SqlEventLogStorage)
+    for name in ("_store_asset_check_evaluation_planned", "_has_asset_key_col_on_connection", "_event_to_row"):
+        assert callable(getattr(SqlEventLogStorage, name)), name
+    # The mixin comes first: its overrides win and super() reaches the concrete storage.
+    assert BatchedPostgresEventLogStorage.__mro__[1:3] == (
+        BatchedPostgresEventLogStorage.__mro__[1],
+        PostgresEventLogStorage,
+    )
+    assert BatchedSqliteEventLogStorage.__mro__[2] is SqliteEventLogStorage
+    # dagster-postgres helpers BatchedPostgresEventLogStorage.from_config_value uses (not in its __all__).
+    from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+
+    assert pg_url_from_config({"postgres_url": "postgresql+psycopg2://u@h/d"}) == "postgresql+psycopg2://u@h/d"
+    assert get_token_provider_from_config({}) is None
+    assert set(BatchedPostgresEventLogStorage.config_type()) >= {
+        "postgres_url",
+        "postgres_db",
+        "pool_wait_timeout_seconds",
+    }

@@ -2,15 +2,15 @@
 the range's result names the failing partitions AND each failing partition gets its own evaluation
 (Dagster 1.13 keeps a check status per partition), so a later, unrelated passing run does not hide
 it; a range in which it passes again resolves it. Runs on the project's instance (its event log
-plans one row for such a range)."""
+plans one row for such a range), on SQLite and on the session's PostgreSQL server."""
 
 import datetime as dt
-import shutil
 import warnings
 from pathlib import Path
 
 import polars as pl
 import test_quality_pipeline as pipeline
+from conftest import project_instance_home
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -30,11 +30,8 @@ FAILED, PASSED = AssetCheckExecutionRecordStatus.FAILED, AssetCheckExecutionReco
 ASSETS = [pipeline.stub_silver, build_table_checks(SILVER_OHLCV)]
 
 
-def _instance(tmp_path, monkeypatch) -> DagsterInstance:
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_CONFIG, home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+def _instance(request, kind, tmp_path, monkeypatch) -> DagsterInstance:
+    home = project_instance_home(request, tmp_path / "home", monkeypatch, kind)
     return DagsterInstance.from_config(str(home))
 
 
@@ -48,8 +45,10 @@ def _status(instance, key: AssetCheckKey) -> dict[str, AssetCheckExecutionRecord
     return {i.partition_key: i.latest_execution_status for i in infos if i.partition_key is not None}
 
 
-def test_a_failure_inside_a_large_range_stays_on_its_partition_until_that_partition_passes(tmp_path, monkeypatch):
-    instance, path = _instance(tmp_path, monkeypatch), tmp_path / "lake.duckdb"
+def test_a_failure_inside_a_large_range_stays_on_its_partition_until_that_partition_passes(
+    request, instance_kind, tmp_path, monkeypatch
+):
+    instance, path = _instance(request, instance_kind, tmp_path, monkeypatch), tmp_path / "lake.duckdb"
     # BAD repeats a bar (ERROR); another day misses 3 bars (complete_bars, WARN).
     missing_day = f"{DAY - dt.timedelta(days=10)}|BTCUSDT"
     gappy = pipeline._bars("BTCUSDT", range(24), DAY - dt.timedelta(days=10)).filter(

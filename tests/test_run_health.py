@@ -1,17 +1,17 @@
-"""Dead-run detection and repair (resources/run_health.py) on a real SQLite instance.
+"""Dead-run detection and repair (resources/run_health.py) on a real SQLite and a real Postgres instance.
 
 A run is judged by its process: a live one is never failed and its pool slots are never freed; a
 gone one (or a pid now used by another process) is failed with the reason and its slots freed.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+from conftest import project_instance_home
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
 
 from resources import run_health
@@ -22,11 +22,9 @@ POOL = "duckdb"
 
 
 @pytest.fixture
-def instance(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+def instance(request, instance_kind, tmp_path, monkeypatch):
+    """The project's instance on SQLite and on the session's PostgreSQL server (tests/conftest.py)."""
+    home = project_instance_home(request, tmp_path / "home", monkeypatch, instance_kind)
     monkeypatch.setenv("CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS", "1.0")
     with DagsterInstance.from_config(str(home)) as inst:
         inst.event_log_storage.initialize_concurrency_limit_to_default(POOL)  # as a run's executor does
@@ -221,5 +219,22 @@ def test_private_dagster_imports_exist(instance):
         JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION).failure_reason
         is RunFailureReason.UNEXPECTED_TERMINATION
     )
-    assert isinstance(instance.run_storage, SqliteRunStorage)
+    assert isinstance(instance.run_storage, SqliteRunStorage) or "127.0.0.1" in instance.run_storage.postgres_url
     assert run_health._is_local_instance(instance)
+
+
+def test_a_postgres_instance_on_another_host_is_not_local():
+    """Run workers writing to a remote server may be on other machines: their pids are not judged here."""
+    from types import SimpleNamespace
+
+    from dagster_postgres import PostgresRunStorage
+
+    def on(url):
+        storage = PostgresRunStorage.__new__(PostgresRunStorage)  # no connection: only the URL is read
+        storage.postgres_url = url
+        return SimpleNamespace(run_storage=storage)
+
+    assert run_health._is_local_instance(on("postgresql+psycopg2://u@127.0.0.1:5432/d"))
+    assert run_health._is_local_instance(on("postgresql+psycopg2://u@localhost/d"))
+    assert run_health._is_local_instance(on("postgresql+psycopg2://u@/d?host=/var/run/postgresql"))
+    assert not run_health._is_local_instance(on("postgresql+psycopg2://u:p@db.internal:5432/d"))

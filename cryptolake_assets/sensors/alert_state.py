@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cryptolake_assets.sensors.problems import Problem, Transition
+from cryptolake_assets.sensors.problems import IdWindow, Problem, Transition
 from resources.alerting import Alert
 
 STATE_KINDS = ("freshness", "stale_symbols")
@@ -34,10 +34,21 @@ class AlertState:
     digest_day: str | None = None
     last_digest_at: float | None = None
     outbox: list[dict[str, Any]] = field(default_factory=list)  # {"alert": {...}, "attempts": n}
+    # Per event cursor above ("check", "run_failure", "run_success"): the ids already reported above
+    # it and the ticks' marks (problems.IdWindow: ids may commit out of order).
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> "AlertState":
         return cls(**json.loads(cursor)) if cursor else cls()
+
+    def window(self, name: str) -> IdWindow:
+        """The ``IdWindow`` of event cursor ``name`` (``check``, ``run_failure``, ``run_success``)."""
+        return IdWindow.load(getattr(self, f"{name}_after"), self.windows.get(name))
+
+    def set_window(self, name: str, window: IdWindow) -> None:
+        setattr(self, f"{name}_after", window.after)
+        self.windows[name] = window.dump()
 
     def to_cursor(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))

@@ -61,10 +61,13 @@ def evaluate_alerts(context: SensorEvaluationContext, now: dt.datetime) -> tuple
     closed = closed_day_gold_problems(instance, now) if DATE_LEVEL_GOLD in keys else []
     state_changes = apply_states(state, freshness_failures(instance, keys) + stale + closed, now)
 
-    checks, state.check_after = check_transitions(instance, blocking_by_check, state.check_after, lookback)
-    runs, state.run_failure_after, state.run_success_after = run_transitions(
-        instance, state.run_failure_after, state.run_success_after, lookback
-    )
+    # Event cursors re-read a window behind them and skip what they reported (ids can commit out
+    # of order on Postgres): see problems.IdWindow.
+    windows = {name: state.window(name) for name in ("check", "run_failure", "run_success")}
+    checks = check_transitions(instance, blocking_by_check, windows["check"], lookback, now.timestamp())
+    runs = run_transitions(instance, windows["run_failure"], windows["run_success"], lookback, now.timestamp())
+    for name, window in windows.items():
+        state.set_window(name, window)
     event_changes = apply_transitions(state, checks + runs, now)
 
     changes = Changes(

@@ -1,9 +1,15 @@
-"""What is wrong right now: the problems the alert sensor turns into alerts.
+r"""What is wrong right now: the problems the alert sensor turns into alerts.
 
 Two families. *States* are recomputed every tick (asset freshness FAIL, stale symbols): a problem
 is open while it is in the set. *Events* are read incrementally after a storage-id cursor (blocking
 check evaluations, run failures/successes): a failure opens a problem, a later success on the same
 thing closes it.
+
+Storage ids are not commit order. On Postgres a transaction that took id N may commit after N + 1
+was read, and even on SQLite a check evaluation's row is updated in its own transaction after the
+event is stored. So the event cursors are ``IdWindow``\ s: each tick re-reads the ids above a
+*settled* watermark and skips those already reported (kept in the cursor); an id becomes settled
+``SETTLE_SECONDS`` after a tick read a higher one, by when its transaction has long committed.
 """
 
 import datetime as dt
@@ -125,33 +131,110 @@ class Transition:
     problem: Problem
 
 
+# An id below one a tick has read is committed within this long (a transaction open longer than
+# this, holding a lower id, could be missed; Dagster's writes are single statements or short batches).
+SETTLE_SECONDS = 600.0
+# At most this many reported ids are remembered above the watermark (about 2 ids per tick-second
+# of sustained check results for 10 minutes); beyond it the lowest ones settle early.
+MAX_SEEN_IDS = 5000
+
+
+@dataclass
+class IdWindow:
+    """An event cursor that misses nothing when ids commit out of order, and repeats nothing.
+
+    ``after``: every id up to it is settled (read, or past the time its transaction could still
+    commit); None before the first tick. ``seen``: ids above ``after`` already reported.
+    ``marks``: (tick time, highest id read by then); once a mark is ``SETTLE_SECONDS`` old, every
+    id up to its id is settled and ``after`` moves there. The cursor stays bounded: ``seen`` holds
+    only ids above ``after`` (at most ``MAX_SEEN_IDS``), ``marks`` one entry per tick of the window.
+    """
+
+    after: int | None = None
+    seen: set[int] = field(default_factory=set)
+    marks: list[tuple[float, int]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, after: int | None, saved: Mapping | None) -> "IdWindow":
+        saved = saved or {}
+        return cls(
+            after=after,
+            seen={int(i) for i in saved.get("seen", [])},
+            marks=[(float(t), int(i)) for t, i in saved.get("marks", [])],
+        )
+
+    def dump(self) -> dict:
+        return {"seen": sorted(self.seen), "marks": [[t, i] for t, i in self.marks]}
+
+    def read_after(self) -> int:
+        """Read the ids above this (0 before the first tick, whose reads are cut by time instead)."""
+        return self.after or 0
+
+    def take(self, storage_id: int) -> bool:
+        """True the first time ``storage_id`` is read (report it), False when it was reported already."""
+        if (self.after is not None and storage_id <= self.after) or storage_id in self.seen:
+            return False
+        self.seen.add(storage_id)
+        return True
+
+    def tick(self, now: float, highest_read: int | None) -> None:
+        """End a tick at ``now``: remember what was read, settle old marks, bound the cursor."""
+        if self.after is None:
+            # First tick (reads cut by time, not by id): everything up to the highest id read, or
+            # the highest stored when nothing was read, is settled. Only on this tick can a row
+            # still committing below that id be missed.
+            self.after = highest_read or 0
+            self.seen = set()
+        top = max([highest_read or 0, *(i for _, i in self.marks)])
+        if top:
+            self.marks.append((now, top))
+        settled = [i for t, i in self.marks if t <= now - SETTLE_SECONDS]
+        if settled:
+            self.after = max(self.after, *settled)
+        self.marks = [(t, i) for t, i in self.marks if t > now - SETTLE_SECONDS]
+        self.seen = {i for i in self.seen if i > self.after}
+        if len(self.seen) > MAX_SEEN_IDS:
+            ordered = sorted(self.seen)
+            self.after = ordered[len(ordered) - MAX_SEEN_IDS - 1]
+            self.seen = set(ordered[len(ordered) - MAX_SEEN_IDS :])
+        # Keep one mark per distinct id (newest time last): ticks with nothing new add no entries.
+        latest: dict[int, float] = {}
+        for t, i in self.marks:
+            latest.setdefault(i, t)
+        self.marks = sorted(((t, i) for i, t in latest.items()), key=lambda m: m[0])
+
+
 def check_transitions(
     instance: DagsterInstance,
     blocking_by_check: Mapping[AssetCheckKey, bool],
-    after_storage_id: int | None,
+    window: IdWindow,
     after_timestamp: float,
-) -> tuple[list[Transition], int | None]:
+    now: float,
+) -> list[Transition]:
     """Blocking check failures open a problem per (check, partition); a passing evaluation closes it.
 
-    Reads the check evaluations stored after ``after_storage_id`` (an event storage id) from the
-    asset-check index, which every SQL event log storage keeps globally ordered (cross-run event
-    cursors do not work on the default run-sharded SQLite storage). Only rows whose evaluation is
-    new are read, so a tick costs what happened since the last one, not the size of the history
-    (Dagster's ``get_asset_check_partition_info`` also returns, and joins against, every partition
-    with a new materialization: a 25,000-partition backfill made each tick scan the whole table).
-    On the first tick only evaluations from the last ``after_timestamp`` onwards count.
+    Reads the check evaluations stored above ``window``'s settled id (an event storage id) from
+    the asset-check index, which every SQL event log storage keeps globally ordered (cross-run
+    event cursors do not work on the default run-sharded SQLite storage), and reports each once
+    (``IdWindow``). Only rows whose evaluation is new are read, so a tick costs what happened since
+    the last ones, not the size of the history (Dagster's ``get_asset_check_partition_info`` also
+    returns, and joins against, every partition with a new materialization: a 25,000-partition
+    backfill made each tick scan the whole table). On the first tick only evaluations from the
+    last ``after_timestamp`` onwards count. ``window`` is updated in place.
     """
     if not blocking_by_check:
-        return [], after_storage_id
+        return []
+    first_tick = window.after is None
     transitions = []
-    cursor = after_storage_id
-    since = None if after_storage_id is not None else dt.datetime.fromtimestamp(after_timestamp, dt.UTC)
-    for storage_id, event in _check_evaluations_after(instance, list(blocking_by_check), after_storage_id, since):
-        cursor = max(cursor or 0, storage_id)
+    since = dt.datetime.fromtimestamp(after_timestamp, dt.UTC) if first_tick else None
+    rows = _check_evaluations_after(instance, list(blocking_by_check), window.read_after(), since)
+    for storage_id, event in rows:
+        if not window.take(storage_id):
+            continue
         evaluation = event.dagster_event.event_specific_data if event.dagster_event else None
         if not isinstance(evaluation, AssetCheckEvaluation):
             continue
-        if after_storage_id is None and event.timestamp < after_timestamp:
+        if first_tick and event.timestamp < after_timestamp:
             continue
         check_key = AssetCheckKey(evaluation.asset_key, evaluation.check_name)
         blocking = evaluation.blocking if evaluation.blocking is not None else blocking_by_check.get(check_key, False)
@@ -176,7 +259,29 @@ def check_transitions(
             fields={"Asset": name, "Check": evaluation.check_name, "Run": event.run_id or "-"},
         )
         transitions.append(Transition(storage_id, opened=not evaluation.passed, problem=problem))
-    return transitions, cursor
+    ids = [storage_id for storage_id, _ in rows]
+    if first_tick and not ids:
+        ids = [_max_check_storage_id(instance)]
+    window.tick(now, max(ids) if ids else None)
+    return transitions
+
+
+def _max_check_storage_id(instance: DagsterInstance) -> int:
+    """The highest evaluation storage id in the asset-check index (0 when there is none)."""
+    storage = _sql_storage(instance)
+    table = AssetCheckExecutionsTable
+    with storage.index_connection() as connection:
+        value = connection.execute(db_select([db.func.max(table.c.evaluation_event_storage_id)])).scalar()
+    return int(value or 0)
+
+
+def _sql_storage(instance: DagsterInstance) -> SqlEventLogStorage:
+    storage = instance.event_log_storage
+    if not isinstance(storage, SqlEventLogStorage):
+        raise TypeError(
+            f"the alert sensor reads check evaluations from a SQL event log storage, not {type(storage).__name__}"
+        )
+    return storage
 
 
 def _check_evaluations_after(
@@ -187,11 +292,7 @@ def _check_evaluations_after(
 ) -> list[tuple[int, EventLogEntry]]:
     """(storage id, evaluation event) of the given checks evaluated after ``after_storage_id`` (and,
     on a first tick, not before ``since``), oldest first."""
-    storage = instance.event_log_storage
-    if not isinstance(storage, SqlEventLogStorage):
-        raise TypeError(
-            f"the alert sensor reads check evaluations from a SQL event log storage, not {type(storage).__name__}"
-        )
+    storage = _sql_storage(instance)
     table = AssetCheckExecutionsTable
     names_by_asset: dict[str, list[str]] = {}
     for key in check_keys:
@@ -231,27 +332,37 @@ def _metadata_summary(evaluation: AssetCheckEvaluation) -> str:
 
 def run_transitions(
     instance: DagsterInstance,
-    after_failure_id: int | None,
-    after_success_id: int | None,
+    failures: IdWindow,
+    successes: IdWindow,
     after_timestamp: float | None,
-) -> tuple[list[Transition], int | None, int | None]:
-    """A failed run opens a problem for its job and symbols; a later success of the same closes it."""
+    now: float,
+) -> list[Transition]:
+    """A failed run opens a problem for its job and symbols; a later success of the same closes it.
+
+    Each window is updated in place (see ``IdWindow``); each status change is reported once.
+    """
     transitions: list[Transition] = []
-    cursors = []
-    for event_type, after_id in (
-        (DagsterEventType.RUN_FAILURE, after_failure_id),
-        (DagsterEventType.RUN_SUCCESS, after_success_id),
-    ):
-        result = instance.fetch_run_status_changes(
-            RunStatusChangeRecordsFilter(
-                event_type=event_type,  # type: ignore[arg-type]  # RUN_FAILURE/RUN_SUCCESS are run status events
-                after_storage_id=after_id,
-                after_timestamp=None if after_id is not None else after_timestamp,
-            ),
-            limit=EVENT_BATCH,
-            ascending=True,
-        )
-        for record in result.records:
+    for event_type, window in ((DagsterEventType.RUN_FAILURE, failures), (DagsterEventType.RUN_SUCCESS, successes)):
+        first_tick = window.after is None
+        records: list = []
+        after_id = window.after
+        while True:  # page through everything above the settled id (most of it seen on busy ticks)
+            result = instance.fetch_run_status_changes(
+                RunStatusChangeRecordsFilter(
+                    event_type=event_type,  # type: ignore[arg-type]  # RUN_FAILURE/RUN_SUCCESS are run status events
+                    after_storage_id=after_id,
+                    after_timestamp=after_timestamp if first_tick else None,
+                ),
+                limit=EVENT_BATCH,
+                ascending=True,
+            )
+            records.extend(result.records)
+            if len(result.records) < EVENT_BATCH:
+                break
+            after_id = result.records[-1].storage_id
+        for record in records:
+            if not window.take(record.storage_id):
+                continue
             run = instance.get_run_by_id(record.run_id)
             if run is None:
                 continue
@@ -261,9 +372,22 @@ def run_transitions(
             transitions.append(
                 Transition(record.storage_id, opened=failed, problem=_run_problem(instance, run, failed))
             )
-        cursors.append(result.records[-1].storage_id if result.records else after_id)
+        ids = [record.storage_id for record in records]
+        if first_tick and not ids:
+            ids = [_max_run_status_storage_id(instance, event_type)]
+        window.tick(now, max(ids) if ids else None)
     transitions.sort(key=lambda t: t.storage_id)
-    return transitions, cursors[0], cursors[1]
+    return transitions
+
+
+def _max_run_status_storage_id(instance: DagsterInstance, event_type: DagsterEventType) -> int:
+    """The storage id of the newest run status change of this type (0 when there is none)."""
+    result = instance.fetch_run_status_changes(
+        RunStatusChangeRecordsFilter(event_type=event_type),  # type: ignore[arg-type]
+        limit=1,
+        ascending=False,
+    )
+    return result.records[0].storage_id if result.records else 0
 
 
 def _failed_only_on_blocking_checks(instance: DagsterInstance, run_id: str) -> bool:
