@@ -27,7 +27,9 @@ def main(day: str, symbol: str) -> int:
             resources={
                 "io_manager": CryptoLakeDuckDBIOManager(database=os.environ["CRYPTOLAKE_DUCKDB"]),
                 # timeout above the fake exchange's barrier; no client-side retries to hide a failure
-                "binance": BinanceClient(base_url=os.environ["CRYPTOLAKE_BINANCE_URL"], timeout_seconds=120, max_retries=0),
+                "binance": BinanceClient(
+                    base_url=os.environ["CRYPTOLAKE_BINANCE_URL"], timeout_seconds=120, max_retries=0
+                ),
                 "binance_archive": BinanceArchiveClient(enabled=False),
             },
             raise_on_error=False,

@@ -30,6 +30,11 @@ STAGING_ENV_VAR = "CRYPTOLAKE_STAGING"
 STAGING_IO_MANAGER_KEY = "bronze_staging_io_manager"
 
 
+def _with(path: Path, suffix: str) -> Path:
+    """``path`` with ``suffix`` appended (its name holds dots: ``<step_key>.<output>``)."""
+    return path.with_name(path.name + suffix)
+
+
 @dataclass(frozen=True)
 class StagedFrame:
     """What a fetching op hands to its write op: the rows and JSON-able notes about the download."""
@@ -54,9 +59,12 @@ class StagingIOManager(ConfigurableIOManager):
             self._resolved_root = Path(context.instance.storage_directory()) / "staging"
 
     def _root(self) -> Path:
-        if self._resolved_root is None:
+        if self._resolved_root is not None:
+            return self._resolved_root
+        configured = self.root or os.environ.get(STAGING_ENV_VAR)
+        if not configured:
             raise RuntimeError(f"{type(self).__name__}: no root configured and no Dagster instance to stage under")
-        return self._resolved_root
+        return Path(configured).expanduser().resolve()
 
     def _path(self, context: InputContext | OutputContext) -> Path:
         # get_identifier(): [run_id, step_key, output_name] of the output (of the upstream output for
@@ -73,20 +81,20 @@ class StagingIOManager(ConfigurableIOManager):
         base = self._path(context)
         base.parent.mkdir(parents=True, exist_ok=True)
         self._prune(base.parent.parent, keep=base.parent)
-        parquet, sidecar = base.with_suffix(".parquet"), base.with_suffix(".json")
+        parquet, sidecar = _with(base, ".parquet"), _with(base, ".json")
         sidecar.unlink(missing_ok=True)  # the sidecar marks a complete pair: never beside an old file
-        tmp = parquet.with_suffix(".parquet.tmp")
+        tmp = _with(parquet, ".tmp")
         obj.frame.write_parquet(tmp)
         os.replace(tmp, parquet)
-        tmp = sidecar.with_suffix(".json.tmp")
+        tmp = _with(sidecar, ".tmp")
         tmp.write_text(json.dumps({"rows": len(obj.frame), "notes": obj.notes}, sort_keys=True))
         os.replace(tmp, sidecar)
         context.add_output_metadata({"staged_rows": len(obj.frame), "staged_path": str(parquet)})
 
     def load_input(self, context: InputContext) -> StagedFrame:
         base = self._path(context)
-        sidecar = json.loads(base.with_suffix(".json").read_text())
-        frame = pl.read_parquet(base.with_suffix(".parquet"))
+        sidecar = json.loads(_with(base, ".json").read_text())
+        frame = pl.read_parquet(_with(base, ".parquet"))
         if len(frame) != sidecar["rows"]:
             raise OSError(f"{base}.parquet holds {len(frame)} rows, its sidecar says {sidecar['rows']}")
         return StagedFrame(frame, sidecar["notes"])
