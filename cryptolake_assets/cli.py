@@ -5,6 +5,7 @@
 * ``cryptolake ui``: ``dagster dev`` on 127.0.0.1 with the same instance and DuckDB file.
 * ``cryptolake summary``: tables, rows and partitions in the DuckDB file.
 * ``cryptolake doctor``: dead runs, pool slots, DuckDB lock holders; ``--fix`` repairs dead runs.
+* ``cryptolake prune``: old finished runs' step and log events and compute logs (asset events stay).
 * ``cryptolake serve``: the read API over the published lake.
 * ``cryptolake collect``: the live trade/quote stream into landing files (``--materialize``: then the tables).
 * ``cryptolake dashboard``: Streamlit dashboards over the published lake.
@@ -415,6 +416,23 @@ def doctor(fix: bool, duckdb_path: str | None) -> None:
         hint = "" if fix else "; `cryptolake doctor --fix` repairs dead runs and their slots"
         click.echo(f"\n{len(problems)} problem(s){hint}.")
         raise SystemExit(1)
+
+
+@main.command()
+@click.option(
+    "--older-than-days",
+    type=int,
+    help="Purge finished runs created more than this many days ago (default: run_log_retention_days in dagster.yaml, 30).",
+)
+def prune(older_than_days: int | None) -> None:
+    """Delete old finished runs' step/log events and compute logs; asset and check events stay."""
+    from dagster import DagsterInstance
+
+    from resources.run_log_retention import purge_all
+
+    ensure_dagster_home()
+    total = purge_all(DagsterInstance.get(), older_than_days, echo=click.echo)
+    click.echo(f"total: {total.summary()}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
