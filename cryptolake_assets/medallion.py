@@ -7,14 +7,29 @@ fills in the key (``layer/name``), group (the layer), kinds, owner, ``layer``/``
 tables, the I/O manager's ``partition_expr`` and the column schema shown in the UI. Bronze assets
 fetch over HTTP: they also get the ``httpx`` kind and the transient-error retry policy.
 ``medallion_out`` is the same for one output of a ``@multi_asset``.
+
+``@medallion_graph_asset`` declares the same table as a graph of ops, for a bronze asset whose
+download must not hold a ``duckdb`` slot: a ``@fetch_op`` (no pool, transient-error retries, its
+output staged as Parquet by ``bronze.staging``) feeds a ``@write_op`` (pool ``duckdb``), whose
+output is the table. See docs/adr/0004-downloads-outside-the-duckdb-pool.md.
 """
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import polars as pl
-from dagster import AssetOut, BackfillPolicy, MultiPartitionsDefinition, PartitionsDefinition, asset
+from dagster import (
+    AssetOut,
+    BackfillPolicy,
+    MultiPartitionsDefinition,
+    Out,
+    PartitionsDefinition,
+    asset,
+    graph_asset,
+    op,
+)
 
+from cryptolake_assets.bronze.staging import STAGING_IO_MANAGER_KEY, StagingIOManager
 from cryptolake_assets.metadata import table_schema_of
 from cryptolake_assets.retries import TRANSIENT_RETRY_POLICY
 from partitions import DAILY_SYMBOL_PARTITION_EXPR
@@ -100,6 +115,63 @@ def medallion_asset(
         ),
         **asset_kwargs,
     )
+
+
+def medallion_graph_asset(
+    layer: str,
+    name: str,
+    *,
+    schema: Mapping[str, pl.DataType],
+    columns: Mapping[str, str] | None = None,
+    partitions_def: PartitionsDefinition | None = None,
+    source: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    kinds: Iterable[str] = (),
+    tags: Mapping[str, str] | None = None,
+    fetches: bool | None = None,
+    **asset_kwargs: Any,
+):
+    """``@graph_asset`` for the table ``layer/name`` with the house conventions of
+    ``medallion_asset``. The pool and the retry policy belong to the graph's ops (``fetch_op``,
+    ``write_op``); the staging I/O manager that carries a download to its write comes with the
+    asset, so every ``Definitions`` or ``materialize`` that holds the asset can run it."""
+    resource_defs = {
+        STAGING_IO_MANAGER_KEY: StagingIOManager().get_resource_definition(),
+        **asset_kwargs.pop("resource_defs", {}),
+    }
+    return graph_asset(
+        key=[layer, name],
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run() if partitions_def is not None else None,
+        resource_defs=resource_defs,
+        **medallion_conventions(
+            layer,
+            schema=schema,
+            columns=columns,
+            partitions_def=partitions_def,
+            source=source,
+            metadata=metadata,
+            kinds=kinds,
+            tags=tags,
+            fetches=fetches,
+        ),
+        **asset_kwargs,
+    )
+
+
+def fetch_op(**op_kwargs: Any):
+    """``@op`` that downloads outside every pool (its run's other steps and other runs keep the
+    ``duckdb`` slots), retried on transient errors, its ``StagedFrame`` output staged as Parquet."""
+    op_kwargs.setdefault("retry_policy", TRANSIENT_RETRY_POLICY)
+    op_kwargs.setdefault("out", Out(io_manager_key=STAGING_IO_MANAGER_KEY))
+    return op(**op_kwargs)
+
+
+def write_op(**op_kwargs: Any):
+    """``@op`` whose output is a medallion table: it holds a ``duckdb`` pool slot, and is retried
+    like any bronze step (DuckDB lock contention is transient)."""
+    op_kwargs.setdefault("retry_policy", TRANSIENT_RETRY_POLICY)
+    return op(pool=POOL, **op_kwargs)
 
 
 def medallion_out(

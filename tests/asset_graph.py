@@ -3,7 +3,16 @@ the conventions every medallion asset carries), for the snapshot test."""
 
 from typing import Any
 
-from dagster import Definitions
+from dagster import AssetsDefinition, Definitions, GraphDefinition, OpDefinition
+
+
+def _retry_policies(assets_def: AssetsDefinition) -> str | dict[str, str]:
+    """The op's retry policy; for a graph-backed asset, each op's by name (and its pool)."""
+    node = assets_def.node_def
+    if not isinstance(node, GraphDefinition):
+        return repr(assets_def.op.retry_policy)
+    ops = [n for n in node.iterate_node_defs() if isinstance(n, OpDefinition)]
+    return {f"{o.name} (pool {o.pool})": repr(o.retry_policy) for o in sorted(ops, key=lambda o: o.name)}
 
 
 def describe_asset_graph(defs: Definitions) -> dict[str, Any]:
@@ -22,7 +31,7 @@ def describe_asset_graph(defs: Definitions) -> dict[str, Any]:
             "partitions": type(partitions).__name__ if partitions is not None else None,
             "backfill_policy": str(node.backfill_policy.policy_type) if node.backfill_policy else None,
             "pools": sorted(node.pools or []),
-            "retry_policy": repr(defs.get_assets_def(key).op.retry_policy),
+            "retry_policy": _retry_policies(defs.get_assets_def(key)),
             "partition_expr": spec_metadata.get("partition_expr"),
             "columns": [c.name for c in spec_metadata["dagster/column_schema"].columns]
             if "dagster/column_schema" in spec_metadata

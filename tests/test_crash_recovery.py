@@ -1,7 +1,8 @@
 """A `cryptolake backfill` killed with SIGKILL never wedges the lake (issue 22).
 
 The same range is killed at several moments on the same Dagster instance and DuckDB file: while
-bronze fetches, while silver writes DuckDB, while checks run. After every kill the DuckDB file
+bronze fetches (its download step, which holds no pool slot), once bronze has staged its download
+and its write step starts, while silver writes DuckDB, while checks run. After every kill the DuckDB file
 opens and holds no partial partition; the next backfill gets past the point where the last one
 died (the killed runs' pool slots do not block it), and finishes within a bounded time with
 exactly the rows of an uninterrupted run into a fresh instance and file.
@@ -32,9 +33,11 @@ BACKFILL_TIMEOUT_S = 120
 KILL_WAIT_TIMEOUT_S = 90
 # Columns that record when a row was written, not what it says.
 VOLATILE_COLUMNS = {"ingested_at", "quarantined_at", "time_until_update"}
-# (step, event) after which the backfill is killed: while fetching, while writing DuckDB, while checks run.
+# (step, event) after which the backfill is killed: while fetching, between bronze's download and
+# its write (the download staged as Parquet), while writing DuckDB, while checks run.
 KILL_MOMENTS = [
-    ("bronze__klines", DagsterEventType.STEP_START),
+    ("bronze__klines.download_klines", DagsterEventType.STEP_START),
+    ("bronze__klines.write_klines", DagsterEventType.STEP_START),
     ("silver_ohlcv", DagsterEventType.STEP_OUTPUT),
     ("silver_ohlcv_quality", DagsterEventType.STEP_START),
 ]

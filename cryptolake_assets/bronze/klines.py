@@ -1,11 +1,18 @@
-"""bronze/klines: Binance spot klines exactly as received, one partition per UTC day × symbol."""
+"""bronze/klines: Binance spot klines exactly as received, one partition per UTC day × symbol.
+
+A graph-backed asset (docs/adr/0004-downloads-outside-the-duckdb-pool.md): ``download_klines``
+fetches outside the ``duckdb`` pool and stages the rows as Parquet; ``write_klines`` takes a
+``duckdb`` slot only to hand them to the DuckDB I/O manager. Same key, table, checks, metadata and
+lineage as the single op it replaced.
+"""
 
 import datetime as dt
 
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output
 
-from cryptolake_assets.medallion import medallion_asset
+from cryptolake_assets.bronze.staging import StagedFrame
+from cryptolake_assets.medallion import fetch_op, medallion_graph_asset, write_op
 from cryptolake_assets.metadata import markdown_preview, rich_metadata, time_span
 from cryptolake_assets.partition_scope import run_scope
 from cryptolake_assets.retries import permanent_errors
@@ -15,27 +22,12 @@ from resources.binance_archive import ArchiveChecksumError, BinanceArchiveClient
 from resources.kline_format import BRONZE_KLINES_SCHEMA, empty_bronze_klines
 
 
-@medallion_asset(
-    "bronze",
-    "klines",
-    schema=BRONZE_KLINES_SCHEMA,
-    columns={
-        "open_time": "candle open, epoch milliseconds UTC (dump µs normalised)",
-        "close_time": "candle close, epoch milliseconds UTC",
-        "open": "exact string sent by the exchange",
-        "ignore": "Binance's unused 12th field, kept as received",
-        "source": "binance | simulated | archive provenance",
-        "ingested_at": "when CryptoLake fetched the row",
-    },
-    partitions_def=daily_symbol_partitions,
-    source="binance",
-)
-def bronze_klines(
+@fetch_op()
+def download_klines(
     context: AssetExecutionContext, binance: BinanceClient, binance_archive: BinanceArchiveClient
-) -> Output[pl.DataFrame]:
-    """Raw Binance spot klines (all 12 fields as received, times normalised to epoch ms) plus
-    ingestion time, source and interval. One paginated request series per symbol covers the whole
-    run; days outside a symbol's listing window are written as empty partitions."""
+) -> StagedFrame:
+    """Fetch the run's days × symbols (whole past months from checksum-verified archive dumps, the
+    rest over REST: one paginated request series per symbol), holding no pool slot."""
     scope = run_scope(context)
     frames = [empty_bronze_klines()]
     empty_partitions: list[str] = []
@@ -48,7 +40,6 @@ def bronze_klines(
         start = dt.datetime.combine(listed_days[0], dt.time(), tzinfo=dt.UTC)
         end = dt.datetime.combine(listed_days[-1] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
         with permanent_errors(InvalidSymbolError, InvalidIntervalError, ArchiveChecksumError):
-            # Whole past months from checksum-verified archive dumps, the rest over REST.
             fetched = fetch_klines_archive_first(binance, binance_archive, symbol, start, end, warn=context.log.warning)
             frame = fetched.frame.filter(pl.col("date").is_in(listed_days))
         present = set(frame["date"].unique().to_list())
@@ -57,8 +48,25 @@ def bronze_klines(
         context.log.info(
             f"{symbol}: {len(frame)} klines for {listed_days[0]}..{listed_days[-1]} ({len(listed_days)} listed days)"
         )
-    klines = pl.concat(frames, how="vertical").sort("symbol", "open_time")
     stats = binance.stats()
+    return StagedFrame(
+        pl.concat(frames, how="vertical").sort("symbol", "open_time"),
+        notes={
+            "empty_partitions": empty_partitions,
+            "interval": binance.interval,
+            "source": binance.source,
+            "http_requests": int(stats.get("requests", 0)),
+            "used_weight_1m": int(stats.get("used_weight", 0)),
+        },
+    )
+
+
+@write_op()
+def write_klines(context: AssetExecutionContext, downloaded: StagedFrame) -> Output[pl.DataFrame]:
+    """Hand the staged rows to the DuckDB I/O manager (the only part that holds a ``duckdb`` slot)."""
+    scope = run_scope(context)
+    klines, notes = downloaded.frame, downloaded.notes
+    empty_partitions: list[str] = notes["empty_partitions"]
     partitions = len(scope.days) * len(scope.symbols)
     run_figures = {
         "symbols": MetadataValue.text(
@@ -66,18 +74,18 @@ def bronze_klines(
             if len(scope.symbols) == 1
             else f"{len(scope.symbols)} symbols: {scope.symbols[0]}..{scope.symbols[-1]}"
         ),
-        "interval": MetadataValue.text(binance.interval),
-        "source": MetadataValue.text(binance.source),
+        "interval": MetadataValue.text(notes["interval"]),
+        "source": MetadataValue.text(notes["source"]),
         "empty_partition_examples": MetadataValue.text("\n".join(empty_partitions[:10]) or "-"),
-        "http_requests": stats.get("requests", 0),
-        "used_weight_1m": stats.get("used_weight", 0),
+        "http_requests": notes["http_requests"],
+        "used_weight_1m": notes["used_weight_1m"],
     }
     if partitions > 1:
         # Figures of the whole run, not of any one partition: Dagster would copy them onto every
         # partition's event (docs/performance.md, event log per partition), so they go to the run's log.
         context.log.info(
-            f"{scope.describe()}: {len(klines)} klines from {binance.source} ({binance.interval}), "
-            f"{run_figures['http_requests']} HTTP requests, used weight {run_figures['used_weight_1m']}, "
+            f"{scope.describe()}: {len(klines)} klines from {notes['source']} ({notes['interval']}), "
+            f"{notes['http_requests']} HTTP requests, used weight {notes['used_weight_1m']}, "
             f"{len(empty_partitions)} empty partitions" + (f" e.g. {empty_partitions[0]}" if empty_partitions else "")
         )
         run_figures = {}
@@ -99,3 +107,26 @@ def bronze_klines(
             ),
         },
     )
+
+
+@medallion_graph_asset(
+    "bronze",
+    "klines",
+    schema=BRONZE_KLINES_SCHEMA,
+    columns={
+        "open_time": "candle open, epoch milliseconds UTC (dump µs normalised)",
+        "close_time": "candle close, epoch milliseconds UTC",
+        "open": "exact string sent by the exchange",
+        "ignore": "Binance's unused 12th field, kept as received",
+        "source": "binance | simulated | archive provenance",
+        "ingested_at": "when CryptoLake fetched the row",
+    },
+    partitions_def=daily_symbol_partitions,
+    source="binance",
+)
+def bronze_klines():
+    """Raw Binance spot klines (all 12 fields as received, times normalised to epoch ms) plus
+    ingestion time, source and interval. One paginated request series per symbol covers the whole
+    run; days outside a symbol's listing window are written as empty partitions. Downloads hold no
+    ``duckdb`` pool slot: only the write does."""
+    return write_klines(download_klines())
