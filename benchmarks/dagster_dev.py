@@ -37,7 +37,11 @@ class DagsterDev:
 
     def __enter__(self) -> "DagsterDev":
         self.home.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REPO / "dagster.yaml", self.home / "dagster.yaml")
+        # The instance the environment chooses, as `cryptolake ui` does (CRYPTOLAKE_INSTANCE=postgres:
+        # deploy/postgres/dagster.yaml, server at DAGSTER_POSTGRES_URL).
+        on_postgres = (self.env.get("CRYPTOLAKE_INSTANCE") or "").lower() == "postgres"
+        config = REPO / "deploy" / "postgres" / "dagster.yaml" if on_postgres else REPO / "dagster.yaml"
+        shutil.copyfile(config, self.home / "dagster.yaml")
         dagster = Path(sys.executable).with_name("dagster")
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(

@@ -49,7 +49,10 @@ def test_two_workers_write_what_one_writes_in_two_runs(tmp_path, monkeypatch):
     with DagsterInstance.get() as instance:
         records = instance.get_run_records(RunsFilter(job_name="daily_symbol_assets"))
         ranges = sorted(
-            (r.dagster_run.tags["dagster/asset_partition_range_start"], r.dagster_run.tags["dagster/asset_partition_range_end"])
+            (
+                r.dagster_run.tags["dagster/asset_partition_range_start"],
+                r.dagster_run.tags["dagster/asset_partition_range_end"],
+            )
             for r in records
         )
         assert all(r.dagster_run.is_success for r in records)
