@@ -185,7 +185,7 @@ def add_asset_metadata_by_partition(
     and fall back to the public call one by one if that API changes.
     """
     try:
-        from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
+        from resources.dagster_internals import AssetMetadataHandle, OutputMetadataAccumulator
 
         accumulator = step_context._metadata_accumulator
         merged = dict(accumulator.per_output_metadata)

@@ -16,6 +16,8 @@ from dagster import (
     AssetCheckResult,
     AssetKey,
     AssetMaterialization,
+    DagsterEvent,
+    DagsterEventType,
     DagsterInstance,
     Definitions,
     asset,
@@ -24,8 +26,6 @@ from dagster import (
     instance_for_test,
     materialize,
 )
-from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
-from dagster._core.events import DagsterEvent, DagsterEventType
 
 import cryptolake_assets.sensors.alerts as alerts_module
 from cryptolake_assets.freshness import apply_freshness
@@ -33,6 +33,7 @@ from cryptolake_assets.sensors import SENSORS, alert_sensor
 from cryptolake_assets.sensors.alert_state import AlertState
 from partitions import daily_symbol_partitions, universe_symbols
 from resources.alerting import AlertWebhook
+from resources.dagster_internals import FreshnessState, FreshnessStateChange
 
 BRONZE = AssetKey(["bronze", "klines"])
 SILVER = AssetKey(["silver", "ohlcv"])

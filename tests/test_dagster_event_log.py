@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckKey,
     AssetCheckSpec,
     AssetKey,
@@ -19,14 +20,16 @@ from dagster import (
     asset,
     materialize,
     multi_asset_check,
+    serialize_value,
 )
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from dagster_shared.serdes import serialize_value
 
 from resources.dagster_event_log import BatchedSqliteEventLogStorage
+from resources.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    AssetCheckExecutionRecordStatus,
+    SqliteEventLogStorage,
+)
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "dagster.yaml"
 DAYS = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-11")

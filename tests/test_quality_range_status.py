@@ -6,19 +6,19 @@ plans one row for such a range)."""
 
 import datetime as dt
 import shutil
-import warnings
 from pathlib import Path
 
 import polars as pl
 import test_quality_pipeline as pipeline
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.quality.catalog import SILVER_OHLCV
 from cryptolake_assets.quality.factory import build_table_checks
-
-warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+from resources.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    AssetCheckExecutionRecordStatus,
+)
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "dagster.yaml"
 DAY, BAD = pipeline.DAY, pipeline.BAD
