@@ -78,7 +78,9 @@ def _range_run(instance: DagsterInstance, start: str, end: str) -> str:
 
 
 def _records(instance: DagsterInstance, event_type: DagsterEventType):
-    return instance.get_event_records(EventRecordsFilter(event_type=event_type, asset_key=KEY))
+    """Every event of ``event_type`` for KEY, newest first. The storage's reader: DagsterInstance's
+    get_event_records and fetch_planned_materializations are deprecated (Dagster 2.0)."""
+    return instance.event_log_storage.get_event_records(EventRecordsFilter(event_type=event_type, asset_key=KEY))
 
 
 def test_project_instance_uses_the_batched_event_log(tmp_path, monkeypatch):
@@ -209,7 +211,7 @@ def test_a_range_longer_than_per_partition_results_plans_one_row_that_its_result
 def _job_of_bars_and_check():
     from dagster import Definitions, define_asset_job
 
-    job = define_asset_job("bars_job", selection=[KEY], partitions_def=DAYS)
+    job = define_asset_job("bars_job", selection=[KEY])  # partitioned like its assets
     return Definitions(assets=[bars], asset_checks=[even_days_only], jobs=[job]).resolve_job_def("bars_job")
 
 
