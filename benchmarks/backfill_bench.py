@@ -54,12 +54,12 @@ def _symbols(count: int | None) -> list[str]:
     return symbols if count is None else symbols[:count]
 
 
-def _env(workdir: Path, name: str) -> dict[str, str]:
+def _env(workdir: Path, name: str, start_date: str = "2023-01-01") -> dict[str, str]:
     return {
         "DAGSTER_HOME": str(workdir / f"home_{name}"),
         "CRYPTOLAKE_SOURCE": "simulated",
         "CRYPTOLAKE_INTERVAL": "1h",
-        "CRYPTOLAKE_START_DATE": "2023-01-01",
+        "CRYPTOLAKE_START_DATE": start_date,
         "CRYPTOLAKE_DUCKDB": str(workdir / f"{name}.duckdb"),
         "CRYPTOLAKE_UNIVERSE": "",
     }
@@ -107,8 +107,10 @@ def via_cli(scale, workdir: Path, log=print) -> dict:
     }
 
 
-def via_daemon(scale, workdir: Path, log=print) -> dict:
-    env = _env(workdir, "daemon")
+def via_daemon(
+    scale, workdir: Path, log=print, start_date: str = "2023-01-01", extra_env: dict[str, str] | None = None
+) -> dict:
+    env = {**_env(workdir, "daemon", start_date), **(extra_env or {})}
     symbols = _symbols(scale.backfill_symbols)
     first, last = str(scale.backfill_start), str(scale.backfill_end)
     log(f"(2) daemon backfill via GraphQL: {len(symbols)} symbols × {first}..{last} (starting dagster dev) ...")

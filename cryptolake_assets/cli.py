@@ -5,6 +5,7 @@
 * ``cryptolake ui``: ``dagster dev`` on 127.0.0.1 with the same instance and DuckDB file.
 * ``cryptolake summary``: tables, rows and partitions in the DuckDB file.
 * ``cryptolake doctor``: dead runs, pool slots, DuckDB lock holders; ``--fix`` repairs dead runs.
+* ``cryptolake prune``: old finished runs' step and log events and compute logs (asset events stay).
 * ``cryptolake serve``: the read API over the published lake.
 * ``cryptolake collect``: the live trade/quote stream into landing files (``--materialize``: then the tables).
 * ``cryptolake dashboard``: Streamlit dashboards over the published lake.
@@ -42,14 +43,82 @@ class RunChunk:
     def days(self) -> int:
         return (self.last_day - self.first_day).days + 1
 
+    def describe(self) -> str:
+        return (
+            f"{self.first_day}..{self.last_day} × {len(self.symbols)} symbol(s) ({self.symbols[0]}..{self.symbols[-1]})"
+        )
+
+    def range_tags(self) -> dict[str, str]:
+        """The run's partition-range tags (Dagster's public tag names)."""
+        return {
+            "dagster/asset_partition_range_start": f"{self.first_day}|{self.symbols[0]}",
+            "dagster/asset_partition_range_end": f"{self.last_day}|{self.symbols[-1]}",
+        }
+
+
+def _worker_queues(chunks: list[RunChunk], workers: int) -> list[list[RunChunk]]:
+    """The chunks each worker runs, in order: a symbol block's chunks stay with one worker, and
+    blocks go to the worker with the fewest partitions so far."""
+    if workers <= 1:
+        return [chunks]
+    by_block: dict[tuple[str, ...], list[RunChunk]] = {}
+    for chunk in chunks:
+        by_block.setdefault(chunk.symbols, []).append(chunk)
+    queues: list[list[RunChunk]] = [[] for _ in range(min(workers, len(by_block)))]
+    for block_chunks in sorted(by_block.values(), key=lambda c: -sum(x.days * len(x.symbols) for x in c)):
+        lightest = min(queues, key=lambda q: sum(x.days * len(x.symbols) for x in q))
+        lightest.extend(block_chunks)
+    return [queue for queue in queues if queue]
+
+
+def _run_chunk_queue(queue: list[RunChunk]) -> int:
+    """In a worker process: the code location, the instance and the queue's runs, one after another."""
+    from dagster import DagsterInstance
+
+    defs = _load_definitions()
+    instance = DagsterInstance.get()
+    for chunk in queue:
+        click.echo(f"[worker {os.getpid()}] daily × symbol assets: {chunk.describe()}")
+        try:
+            _run_job(defs, instance, "daily_symbol_assets", tags=chunk.range_tags())
+        except click.ClickException as error:  # re-raised as a plain error: click's does not pickle its message
+            raise RuntimeError(error.format_message()) from None
+    return len(queue)
+
+
+def _run_chunk_queues(queues: list[list[RunChunk]]) -> int:
+    """Each queue in its own process (a run of Python-heavy Dagster steps uses one core); the first
+    failure stops the backfill with its message once the others are done."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=len(queues), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_run_chunk_queue, queue) for queue in queues]
+        errors, runs = [], 0
+        for future in futures:
+            try:
+                runs += future.result()
+            except Exception as error:  # every worker's failure, reported together below
+                errors.append(str(error))
+    if errors:
+        raise click.ClickException("\n".join(errors))
+    return runs
+
 
 def plan_runs(
-    first_day: dt.date, last_day: dt.date, symbols: list[str], all_symbols: list[str], bars_per_day: int
+    first_day: dt.date,
+    last_day: dt.date,
+    symbols: list[str],
+    all_symbols: list[str],
+    bars_per_day: int,
+    workers: int = 1,
 ) -> list[RunChunk]:
     """Split days × symbols into as few rectangular runs as memory allows.
 
     A Dagster range run covers a contiguous range of the static symbol dimension, so the chosen
-    symbols are grouped into blocks that are contiguous in universe order.
+    symbols are grouped into blocks that are contiguous in universe order. With ``workers`` > 1
+    each block is cut into that many contiguous sub-blocks of near-equal size, so that as many
+    runs can go at once (``run_pipeline`` gives each worker its own sub-blocks).
     """
     if last_day < first_day:
         raise click.BadParameter(f"--end {last_day} is before --start {first_day}")
@@ -65,6 +134,8 @@ def plan_runs(
             blocks[-1].append(symbol)
         else:
             blocks.append([symbol])
+    if workers > 1:
+        blocks = [part for block in blocks for part in _split_block(block, workers)]
     chunks = []
     for block in blocks:
         days_per_run = max(1, ROWS_PER_RUN // max(1, bars_per_day * len(block)))
@@ -74,6 +145,18 @@ def plan_runs(
             chunks.append(RunChunk(day, end, tuple(block)))
             day = end + dt.timedelta(days=1)
     return chunks
+
+
+def _split_block(block: list[str], parts: int) -> list[list[str]]:
+    """``block`` cut into at most ``parts`` contiguous pieces whose sizes differ by at most one."""
+    parts = min(parts, len(block))
+    size, extra = divmod(len(block), parts)
+    pieces, start = [], 0
+    for index in range(parts):
+        end = start + size + (1 if index < extra else 0)
+        pieces.append(block[start:end])
+        start = end
+    return pieces
 
 
 def ensure_dagster_home() -> Path:
@@ -156,6 +239,7 @@ def run_pipeline(
     symbols: list[str] | None,
     echo=click.echo,
     showcase_partitions: tuple[str, ...] = (),
+    workers: int = 1,
 ) -> dict:
     """Materialize every layer for the range through Dagster; returns counts for the summary.
 
@@ -186,7 +270,7 @@ def run_pipeline(
     refuse_other_interval(defs.resources["io_manager"].database, binance.interval)
     bars_per_day = 86_400_000 // interval_ms(binance.interval)
     all_symbols = universe_symbols()
-    chunks = plan_runs(first_day, last_day, symbols or all_symbols, all_symbols, bars_per_day)
+    chunks = plan_runs(first_day, last_day, symbols or all_symbols, all_symbols, bars_per_day, workers)
     runs = 0
     started = time.monotonic()
     if {"daily_assets", "reference_assets"} <= job_names:
@@ -201,20 +285,13 @@ def run_pipeline(
             asset_selection=[AssetKey(["gold", "dim_date"])],
         )
         runs += 2
-    for index, chunk in enumerate(chunks, start=1):
-        echo(
-            f"[{index}/{len(chunks)}] daily × symbol assets: {chunk.first_day}..{chunk.last_day} "
-            f"× {len(chunk.symbols)} symbol(s) ({chunk.symbols[0]}..{chunk.symbols[-1]})"
-        )
-        _run_job(
-            defs,
-            instance,
-            "daily_symbol_assets",
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: f"{chunk.first_day}|{chunk.symbols[0]}",
-                ASSET_PARTITION_RANGE_END_TAG: f"{chunk.last_day}|{chunk.symbols[-1]}",
-            },
-        )
+    queues = _worker_queues(chunks, workers)
+    if len(queues) > 1:
+        echo(f"daily × symbol assets: {len(chunks)} runs in {len(queues)} worker processes")
+        runs += _run_chunk_queues(queues)
+    for index, chunk in enumerate(chunks if len(queues) <= 1 else [], start=1):
+        echo(f"[{index}/{len(chunks)}] daily × symbol assets: {chunk.describe()}")
+        _run_job(defs, instance, "daily_symbol_assets", tags=chunk.range_tags())
         runs += 1
     if "daily_assets" in job_names:
         echo(f"daily (cross-symbol) assets: {first_day}..{last_day}")
@@ -389,10 +466,17 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None, stream_seconds
 @click.option("--source", type=click.Choice(["simulated", "binance"]), help="Default: $CRYPTOLAKE_SOURCE or binance.")
 @click.option("--interval", help="Kline interval, e.g. 1m, 1h (default: $CRYPTOLAKE_INTERVAL or 1h).")
 @click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
-def backfill(start, end, symbols, source, interval, duckdb_path) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=lambda: int(os.environ.get("CRYPTOLAKE_BACKFILL_WORKERS") or min(2, os.cpu_count() or 1)),
+    show_default="$CRYPTOLAKE_BACKFILL_WORKERS or min(2, cores)",
+    help="Processes running the date × symbol runs at once, each on its own block of symbols.",
+)
+def backfill(start, end, symbols, source, interval, duckdb_path, workers) -> None:
     """Materialize a date range for some or all symbols through Dagster, in as few runs as possible."""
     _set_env(CRYPTOLAKE_SOURCE=source, CRYPTOLAKE_INTERVAL=interval, CRYPTOLAKE_DUCKDB=duckdb_path)
-    outcome = run_pipeline(start.date(), end.date(), _parse_symbols(symbols))
+    outcome = run_pipeline(start.date(), end.date(), _parse_symbols(symbols), workers=workers)
     print_summary(outcome["database"])
     click.echo(
         f"\nBackfill done in {outcome['seconds']:.0f}s ({outcome['runs']} runs). DuckDB file: {outcome['database']}"
@@ -429,6 +513,23 @@ def doctor(fix: bool, duckdb_path: str | None) -> None:
         hint = "" if fix else "; `cryptolake doctor --fix` repairs dead runs and their slots"
         click.echo(f"\n{len(problems)} problem(s){hint}.")
         raise SystemExit(1)
+
+
+@main.command()
+@click.option(
+    "--older-than-days",
+    type=int,
+    help="Purge finished runs created more than this many days ago (default: run_log_retention_days in dagster.yaml, 30).",
+)
+def prune(older_than_days: int | None) -> None:
+    """Delete old finished runs' step/log events and compute logs; asset and check events stay."""
+    from dagster import DagsterInstance
+
+    from resources.run_log_retention import purge_all
+
+    ensure_dagster_home()
+    total = purge_all(DagsterInstance.get(), older_than_days, echo=click.echo)
+    click.echo(f"total: {total.summary()}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -4,7 +4,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetKey, MetadataValue, MultiPartitionKey, TableColumn, TableSchema
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    DagsterInvariantViolationError,
+    MetadataValue,
+    MultiPartitionKey,
+    TableColumn,
+    TableSchema,
+)
 
 from resources.partition_metadata import add_asset_metadata_by_partition
 
@@ -46,27 +54,37 @@ def time_span(frame: pl.DataFrame, column: str) -> dict[str, MetadataValue]:
 
 
 # Dagster copies a run's output metadata onto the materialization event of EVERY partition the run
-# covers; previews and PNG charts on a 3,000-partition backfill multiply into minutes of event
-# serialization and megabytes of event log. Runs covering more partitions than this keep only the
-# scalar metadata; a single-partition (or small) run shows the previews and plots.
-RICH_METADATA_MAX_PARTITIONS = 40
+# covers, and keeps every event for ever: a 600×300 PNG chart is ~34 k characters, so charts on the
+# hourly schedule's runs cost ~185 kB of event log per partition (≈ 100 GB a year for the universe).
+# Previews and charts are therefore drawn only for a run a person launches for ONE partition (the
+# UI's "Materialize" on a partition, `cryptolake demo`'s showcase partitions); ranges, schedules,
+# sensors and backfills record the scalar figures only (≤ 5 kB per partition event, measured by
+# benchmarks/scale_bench.py). The dashboards draw the same charts from the lake for any range.
+RICH_METADATA_MAX_PARTITIONS = 1
+# Run tags Dagster sets on runs it launches itself (schedule, sensor, backfill daemon).
+AUTOMATION_RUN_TAGS = ("dagster/schedule_name", "dagster/sensor_name", "dagster/backfill")
+
+
+def launched_by_automation() -> bool:
+    """Whether the current run was launched by a schedule, a sensor or a backfill."""
+    try:
+        tags = AssetExecutionContext.get().run.tags
+    except DagsterInvariantViolationError:  # outside a run (direct calls in tests)
+        return False
+    return any(tag in tags for tag in AUTOMATION_RUN_TAGS)
 
 
 def rich_metadata(
     partitions: int, entries: Callable[[], dict[str, Any]], limit: int = RICH_METADATA_MAX_PARTITIONS
 ) -> dict[str, Any]:
-    """``entries()`` (previews, charts) for small runs; a one-line note for large range runs.
+    """``entries()`` (previews, charts) for a run a person launched for at most ``limit``
+    partitions; nothing otherwise (see ``RICH_METADATA_MAX_PARTITIONS``).
 
-    ``entries`` is called only for small runs: a range run does not pay for drawing what it omits.
+    ``entries`` is called only when kept: a range run does not pay for drawing what it omits.
     """
-    if partitions <= limit:
+    if partitions <= limit and not launched_by_automation():
         return entries()
-    return {
-        "previews": MetadataValue.text(
-            f"omitted for this {partitions}-partition range run (Dagster copies metadata onto every "
-            "partition); materialize one partition to see previews and charts"
-        )
-    }
+    return {}
 
 
 def add_partition_figures(

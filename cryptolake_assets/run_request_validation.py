@@ -98,7 +98,7 @@ def validate_request(
         raise RunRequestError("; ".join(notices))
     if not symbols and notices:
         # The whole universe: one line, not one per symbol outside its listing window.
-        outside = [notice.split(" ", 1)[0] for notice in notices]
+        outside = list(dict.fromkeys(notice.split(" ", 1)[0] for notice in notices))  # listed late and delisted: once
         notices = [
             f"{len(outside)} symbol(s) not listed on every day of {first_day}..{last_day} ({', '.join(outside)}): those partitions stay empty"
         ]

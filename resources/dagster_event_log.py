@@ -106,7 +106,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         base_dir: str | None = None,
         inst_data: ConfigurableClassData | None = None,
         pool_wait_timeout_seconds: float | None = None,
+        run_log_retention_days: int = 30,
     ):
+        self.run_log_retention_days = run_log_retention_days  # read by resources/run_log_retention.py
         self._pool_wait = PoolWait(pool_wait_timeout_seconds)
         self._known_tables: set[str] = set()
         self._asset_key_cols: dict[str, bool] = {}
@@ -120,6 +122,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             # How long a step waits for a pool slot before it fails (env CRYPTOLAKE_POOL_WAIT_TIMEOUT_SECONDS
             # when unset here; default 30 min).
             "pool_wait_timeout_seconds": Field(float, is_required=False),
+            # Finished runs older than this many days lose their step/log events and compute logs
+            # (asset and check events stay); < 1 disables it. See resources/run_log_retention.py.
+            "run_log_retention_days": Field(int, is_required=False, default_value=30),
         }
 
     @classmethod

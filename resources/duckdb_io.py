@@ -517,8 +517,10 @@ class CryptoLakeDbIOManager(DbIOManager):
         metadata: dict[str, Any] = {
             "dagster/row_count": written.table_rows,
             "rows_replaced": written.deleted,
-            "dagster/table_name": f"{table_slice.schema}.{table_slice.table}",
         }
+        if "dagster/table_name" not in (context.definition_metadata or {}):
+            # Medallion assets declare it (cryptolake_assets/medallion.py): not repeated on every event.
+            metadata["dagster/table_name"] = f"{table_slice.schema}.{table_slice.table}"
         if lake_version is not None:
             metadata["lake_version"] = lake_version
         query = select_statement(table_slice)

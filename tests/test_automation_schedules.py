@@ -75,13 +75,13 @@ def test_daily_close_requests_the_closed_day_in_blocks_of_listed_symbols():
     assert [(r.run_key, r.tags.get(RANGE_START), r.tags.get(RANGE_END)) for r in result.run_requests] == [
         ("close:2024-07-02:2024-07-02|USDCUSDT...2024-07-02|DAIUSDT", "2024-07-02|USDCUSDT", "2024-07-02|DAIUSDT"),
         ("close:2024-07-02:2024-07-02|TUSDUSDT...2024-07-02|RUNEUSDT", "2024-07-02|TUSDUSDT", "2024-07-02|RUNEUSDT"),
-        ("close:2024-07-02:2024-07-02|NEARUSDT...2024-07-02|TAOUSDT", "2024-07-02|NEARUSDT", "2024-07-02|TAOUSDT"),
+        ("close:2024-07-02:2024-07-02|NEARUSDT...2024-07-02|OPUSDT", "2024-07-02|NEARUSDT", "2024-07-02|OPUSDT"),
     ]
     assert all(r.tags["cryptolake/automation"] == "daily_close" for r in result.run_requests)
     keys = requested_keys(result.run_requests)
     expected = [f"2024-07-02|{s}" for s in ALL if s not in {"BUSDUSDT", "AGIXUSDT", "OCEANUSDT"}]
     assert sorted(keys) == sorted(expected)
-    assert len(keys) == 32
+    assert len(keys) == 47  # the 50-symbol universe less BUSD (delisted 2023-12-15), AGIX and OCEAN (2024-07-01)
 
 
 def test_last_listed_day_is_still_requested():
@@ -100,6 +100,7 @@ def test_intraday_refresh_requests_today_without_unlisted_symbols():
     assert [r.run_key for r in result.run_requests] == [
         "refresh:2024-04-10T13:05:2024-04-10|USDCUSDT...2024-04-10|DAIUSDT",
         "refresh:2024-04-10T13:05:2024-04-10|TUSDUSDT...2024-04-10|NEARUSDT",
+        "refresh:2024-04-10T13:05:2024-04-10|ATOMUSDT...2024-04-10|OPUSDT",
     ]
 
     listing_day = evaluate(intraday_refresh_schedule, at(2024, 4, 11, 0, 5), definitions(klines_stub))

@@ -56,3 +56,30 @@ def test_a_backfill_of_another_interval_is_refused_before_any_run(tmp_path):
         click.ClickException, match=r"holds 1h klines; CRYPTOLAKE_INTERVAL=1m would mix intervals.*--interval 1h"
     ):
         cli.refuse_other_interval(path, "1m")
+
+
+def test_workers_cut_each_block_into_contiguous_sub_blocks_of_near_equal_size():
+    symbols = [f"S{i}USDT" for i in range(5)]
+    chunks = plan_runs(D(2024, 1, 1), D(2024, 1, 31), symbols, symbols, bars_per_day=24, workers=2)
+    assert chunks == [
+        RunChunk(D(2024, 1, 1), D(2024, 1, 31), ("S0USDT", "S1USDT", "S2USDT")),
+        RunChunk(D(2024, 1, 1), D(2024, 1, 31), ("S3USDT", "S4USDT")),
+    ]
+    one = plan_runs(D(2024, 1, 1), D(2024, 1, 31), ["S2USDT"], symbols, bars_per_day=24, workers=2)
+    assert one == [RunChunk(D(2024, 1, 1), D(2024, 1, 31), ("S2USDT",))]  # a lone symbol is not split
+
+
+def test_worker_queues_keep_a_block_with_one_worker_and_balance_partitions(monkeypatch):
+    monkeypatch.setattr(cli, "ROWS_PER_RUN", 24 * 2 * 10)  # 10 days of 2 hourly symbols per run
+    symbols = [f"S{i}USDT" for i in range(4)]
+    chunks = plan_runs(D(2024, 1, 1), D(2024, 1, 15), symbols, symbols, bars_per_day=24, workers=2)
+    queues = cli._worker_queues(chunks, 2)
+    assert [[(c.first_day.day, c.last_day.day, c.symbols) for c in q] for q in queues] == [
+        [(1, 10, ("S0USDT", "S1USDT")), (11, 15, ("S0USDT", "S1USDT"))],
+        [(1, 10, ("S2USDT", "S3USDT")), (11, 15, ("S2USDT", "S3USDT"))],
+    ]
+    assert cli._worker_queues(chunks, 1) == [chunks]
+    assert chunks[0].range_tags() == {
+        "dagster/asset_partition_range_start": "2024-01-01|S0USDT",
+        "dagster/asset_partition_range_end": "2024-01-10|S1USDT",
+    }

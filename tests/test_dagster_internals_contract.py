@@ -85,6 +85,7 @@ def test_the_internals_module_is_the_only_importer_of_private_dagster_names():
 
 def test_the_internals_module_exports_exactly_its_private_names():
     assert sorted(internals.__all__) == [
+        "ASSET_CHECK_EVENTS",
         "ASSET_EVENTS",
         "ASSET_PARTITION_RANGE_END_TAG",
         "ASSET_PARTITION_RANGE_START_TAG",
@@ -98,13 +99,18 @@ def test_the_internals_module_exports_exactly_its_private_names():
         "DbClient",
         "DbIOManager",
         "DbTypeHandler",
+        "EVENT_TYPE_TO_PIPELINE_RUN_STATUS",
+        "FINISHED_STATUSES",
         "FreshnessState",
         "FreshnessStateChange",
+        "InstigatorType",
         "JobFailureData",
+        "LocalComputeLogManager",
         "MULTIDIMENSIONAL_PARTITION_PREFIX",
         "OutputMetadataAccumulator",
         "PARTITION_NAME_TAG",
         "RunFailureReason",
+        "RunsTable",
         "SQLITE_BUSY_TIMEOUT_SECONDS",
         "SqlEventLogStorage",
         "SqlEventLogStorageTable",
@@ -113,6 +119,7 @@ def test_the_internals_module_exports_exactly_its_private_names():
         "StepMaterializationData",
         "TablePartitionDimension",
         "TableSlice",
+        "TickStatus",
         "copy",
         "db_select",
         "record",
@@ -406,3 +413,39 @@ def test_only_a_local_sqlite_instance_has_sqlite_run_storage():
     with DagsterInstance.local_temp() as local, DagsterInstance.ephemeral() as ephemeral:
         assert isinstance(local.run_storage, internals.SqliteRunStorage), FIX
         assert not isinstance(ephemeral.run_storage, internals.SqliteRunStorage), FIX
+
+
+# --- run-log retention (resources/run_log_retention.py; the purge itself is pinned by
+# tests/test_run_log_retention.py::test_dagster_internals_the_purge_relies_on) -------------------
+
+
+def test_event_type_sets_and_finished_statuses_retention_keeps_in_step_with():
+    assert {t.value for t in internals.ASSET_CHECK_EVENTS} == {
+        "ASSET_CHECK_EVALUATION",
+        "ASSET_CHECK_EVALUATION_PLANNED",
+    }, FIX
+    assert {k.value: v.value for k, v in internals.EVENT_TYPE_TO_PIPELINE_RUN_STATUS.items()} == {
+        "PIPELINE_CANCELED": "CANCELED",
+        "PIPELINE_CANCELING": "CANCELING",
+        "PIPELINE_ENQUEUED": "QUEUED",
+        "PIPELINE_FAILURE": "FAILURE",
+        "PIPELINE_START": "STARTED",
+        "PIPELINE_STARTING": "STARTING",
+        "PIPELINE_SUCCESS": "SUCCESS",
+        "RUN_RESUMED": "STARTED",
+        "RUN_SUSPENDED": "SUSPENDED",
+    }, FIX
+    assert [s.value for s in internals.FINISHED_STATUSES] == ["SUCCESS", "FAILURE", "CANCELED"], FIX
+
+
+def test_tick_retention_keys_and_the_runs_table():
+    assert {i.value for i in internals.InstigatorType} >= {"SCHEDULE", "SENSOR"}, FIX
+    assert [s.value for s in internals.TickStatus] == ["STARTED", "SKIPPED", "SUCCESS", "FAILURE"], FIX
+    assert {"run_id", "status", "create_timestamp"} <= {c.name for c in internals.RunsTable.columns}, FIX
+
+
+def test_a_local_instance_keeps_compute_logs_under_a_run_id_prefix():
+    with DagsterInstance.local_temp() as instance:
+        manager = instance.compute_log_manager
+        assert isinstance(manager, internals.LocalComputeLogManager), FIX
+        assert list(manager.build_log_key_for_run("abc", "step")) == ["abc", "compute_logs", "step"], FIX

@@ -166,3 +166,29 @@ def test_range_run_row_counts_are_per_partition_and_the_digest_sums_them(tmp_pat
         instance, [AssetKey(["silver", "ohlcv"])], [], since, dt.datetime.now(dt.UTC), stale=[], open_problems=0
     )
     assert f"6 partitions, {silver.height:,} rows" in digest.text
+
+
+def test_range_run_events_carry_only_per_partition_figures(tmp_path):
+    """A range run's partition events hold figures true for that partition: the run's HTTP requests,
+    source and examples go to its log, previews are left out (issue 17: event log per partition)."""
+    from dagster import DagsterInstance
+
+    path = tmp_path / "lake.duckdb"
+    instance = DagsterInstance.ephemeral()
+    result = materialize(ASSETS, resources=_resources(path), tags=_range_tags(FIRST, LAST), instance=instance)
+    assert result.success
+    events = list(result.asset_materializations_for_node("bronze__klines"))
+    assert len(events) == len(DAYS) * len(SYMBOLS)
+    bronze = _read(path, "bronze.klines")
+    for event in events:
+        key = event.partition.keys_by_dimension
+        rows = bronze.filter(
+            (pl.col("date") == dt.date.fromisoformat(key["date"])) & (pl.col("symbol") == key["symbol"])
+        )
+        assert event.metadata["rows"].value == rows.height
+        assert event.metadata["partitions"].value == 1
+        run_wide = {"http_requests", "used_weight_1m", "source", "interval", "symbols", "empty_partition_examples"}
+        assert not run_wide & set(event.metadata), event.metadata.keys()
+        assert not {"preview", "previews"} & set(event.metadata)
+    logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(f"{len(DAYS)} days) × {len(SYMBOLS)} symbol(s)" in m and "HTTP requests" in m for m in logged)

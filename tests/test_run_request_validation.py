@@ -103,3 +103,13 @@ def test_whole_universe_notice_is_one_line(isolated):
     assert request.notices == [
         "2 symbol(s) not listed on every day of 2024-01-01..2024-01-02 (BUSDUSDT, TAOUSDT): those partitions stay empty"
     ]
+
+
+def test_whole_universe_notice_names_a_symbol_listed_late_and_delisted_once(isolated):
+    request = validate_request(dt.date(2023, 1, 1), dt.date(2024, 12, 31), None, today=dt.date(2026, 1, 1))
+    (notice,) = request.notices
+    named = notice.split(" (", 1)[1].split(")", 1)[0].split(", ")
+    # AGIXUSDT: listed 2023-02-07 and delisted 2024-07-01, both inside the range: named once.
+    assert named.count("AGIXUSDT") == 1
+    assert len(named) == len(set(named))
+    assert notice.startswith(f"{len(named)} symbol(s) not listed on every day of 2023-01-01..2024-12-31")

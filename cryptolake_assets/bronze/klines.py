@@ -59,25 +59,38 @@ def bronze_klines(
         )
     klines = pl.concat(frames, how="vertical").sort("symbol", "open_time")
     stats = binance.stats()
+    partitions = len(scope.days) * len(scope.symbols)
+    run_figures = {
+        "symbols": MetadataValue.text(
+            scope.symbols[0]
+            if len(scope.symbols) == 1
+            else f"{len(scope.symbols)} symbols: {scope.symbols[0]}..{scope.symbols[-1]}"
+        ),
+        "interval": MetadataValue.text(binance.interval),
+        "source": MetadataValue.text(binance.source),
+        "empty_partition_examples": MetadataValue.text("\n".join(empty_partitions[:10]) or "-"),
+        "http_requests": stats.get("requests", 0),
+        "used_weight_1m": stats.get("used_weight", 0),
+    }
+    if partitions > 1:
+        # Figures of the whole run, not of any one partition: Dagster would copy them onto every
+        # partition's event (docs/performance.md, event log per partition), so they go to the run's log.
+        context.log.info(
+            f"{scope.describe()}: {len(klines)} klines from {binance.source} ({binance.interval}), "
+            f"{run_figures['http_requests']} HTTP requests, used weight {run_figures['used_weight_1m']}, "
+            f"{len(empty_partitions)} empty partitions" + (f" e.g. {empty_partitions[0]}" if empty_partitions else "")
+        )
+        run_figures = {}
     return Output(
         klines,
         metadata={
             "rows": len(klines),
-            "partitions": len(scope.days) * len(scope.symbols),
-            "symbols": MetadataValue.text(
-                scope.symbols[0]
-                if len(scope.symbols) == 1
-                else f"{len(scope.symbols)} symbols: {scope.symbols[0]}..{scope.symbols[-1]}"
-            ),
-            "interval": MetadataValue.text(binance.interval),
-            "source": MetadataValue.text(binance.source),
+            "partitions": partitions,
             "empty_partitions": len(empty_partitions),
-            "empty_partition_examples": MetadataValue.text("\n".join(empty_partitions[:10]) or "-"),
-            "http_requests": stats.get("requests", 0),
-            "used_weight_1m": stats.get("used_weight", 0),
+            **run_figures,
             **time_span(klines.with_columns(pl.from_epoch("open_time", time_unit="ms")), "open_time"),
             **rich_metadata(
-                len(scope.days) * len(scope.symbols),
+                partitions,
                 lambda: {
                     "preview": markdown_preview(
                         klines, columns=["date", "symbol", "open_time", "open", "high", "low", "close", "volume"]

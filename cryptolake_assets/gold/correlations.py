@@ -37,9 +37,17 @@ COLUMNS = {
 )
 def correlations(context: AssetExecutionContext, daily_returns: pl.DataFrame) -> Output[pl.DataFrame]:
     """Correlation matrix of daily log returns over the 30 days ending on each date, in long format
-    (one row per symbol pair); a pair appears only when both symbols have all 30 returns."""
+    (one row per symbol pair); a pair appears only when both symbols have all 30 returns.
+
+    A range run computes every day of the range in one call: a year of 300 symbols is 16.4 M rows
+    (about 0.3 GB as this frame; benchmarks/correlations_bench.py, docs/performance.md)."""
     days = partition_days(*context.partition_time_window)
-    rows = features.correlations_30d(daily_returns, days)
+    # Categorical symbols: 4 bytes a cell instead of a 16-byte String view, and Arrow dictionary
+    # columns the I/O manager and the Delta publish export without copying 2 × 16 M strings. DuckDB
+    # stores them as VARCHAR and Delta as String (tests/test_gold_correlations.py), so the stored
+    # tables keep CORRELATIONS_SCHEMA. Not Enum: the Delta files would carry Polars' enum metadata,
+    # which pl.read_delta then refuses against the table's String schema.
+    rows = features.correlations_30d(daily_returns, days, categorical_symbols=True)
     last_day = days[-1]
     return Output(
         rows,

@@ -30,7 +30,7 @@ from partitions.expected_bars import with_expected_slots
 # The longest look-back: volatility_30d needs closes D-30 .. D.
 LOOKBACK_DAYS = 30
 CORRELATION_DAYS = 30
-# Window ends per correlation block: bounds the exploded (pair × day × window) frame.
+# Window ends per correlation block: the rows of one block are built from NumPy arrays at once.
 CORRELATION_BLOCK_DAYS = 31
 RETURN_30D_DAYS = 30
 ANNUALISATION_DAYS = 365
@@ -315,48 +315,120 @@ def daily_features(daily: pl.DataFrame, dates: list[dt.date] | None = None) -> p
     return rows.select(list(DAILY_FEATURES_SCHEMA)).cast(DAILY_FEATURES_SCHEMA).sort("date", maintain_order=True)
 
 
-def correlations_30d(features_window: pl.DataFrame, dates: list[dt.date]) -> pl.DataFrame:
+def correlations_30d(
+    features_window: pl.DataFrame, dates: list[dt.date], *, categorical_symbols: bool = False
+) -> pl.DataFrame:
     """Pearson correlation of ``log_return_1d`` over [D − 29, D] for every symbol pair, per D in ``dates``.
 
-    Long format (``symbol_a < symbol_b``); a pair is emitted only when both symbols have all 30
-    values. ``corr_30d`` is null when one of the two series is constant (zero variance). Dates are
-    processed in blocks so memory stays bounded however long the range is.
+    Long format (``symbol_a < symbol_b``), in (date, symbol_a, symbol_b) order; a pair is emitted
+    only when both symbols have all 30 values (a null return counts as missing). ``corr_30d`` is
+    null when one of the two series is constant (all 30 values equal, or zero variance).
+
+    The returns are laid once on a dense (calendar day × symbol) NumPy grid; each day's window is
+    a 30 × n slice of its complete columns, centred and scaled per column, and every pair's value
+    is the sum of its 30 products added oldest first. A value therefore depends only on the two
+    series' own 30 values, never on the other symbols or on the range it is computed in. Rows are
+    built in blocks of ``CORRELATION_BLOCK_DAYS`` days, so no cross join is ever materialized.
+
+    ``categorical_symbols=True`` returns ``symbol_a`` / ``symbol_b`` as ``pl.Categorical`` (a 4-byte
+    code per cell instead of a 16-byte String view, and Arrow dictionary columns that need no
+    string copy when exported) for writers that store them as text anyway: DuckDB creates and fills
+    VARCHAR columns from them and the Delta publish String ones. Otherwise the frame has exactly
+    ``CORRELATIONS_SCHEMA``.
     """
     _require(features_window, ["date", "symbol", "log_return_1d"], "daily returns")
-    returns = features_window.select("date", "symbol", "log_return_1d").drop_nulls("log_return_1d")
     wanted = sorted(set(dates))
-    blocks = [wanted[i : i + CORRELATION_BLOCK_DAYS] for i in range(0, len(wanted), CORRELATION_BLOCK_DAYS)]
-    frames = [_correlations_for(returns, block) for block in blocks]
-    if not frames:
-        return pl.DataFrame(schema=CORRELATIONS_SCHEMA)
-    return pl.concat(frames).sort("date", "symbol_a", "symbol_b")
+    if not wanted:
+        return _no_correlations(categorical_symbols)
+    first = wanted[0] - dt.timedelta(days=CORRELATION_DAYS - 1)
+    returns = (
+        features_window.select("date", "symbol", "log_return_1d")
+        .drop_nulls("log_return_1d")
+        .filter(pl.col("date").is_between(first, wanted[-1]))
+    )
+    symbols = returns["symbol"].unique().sort()
+    if symbols.is_empty():
+        return _no_correlations(categorical_symbols)
+    values, present = _returns_grid(returns, symbols, first, (wanted[-1] - first).days + 1)
+    names = symbols.cast(pl.Categorical) if categorical_symbols else symbols
+    # complete[t, s]: symbol s has all CORRELATION_DAYS values of the window ending on grid day t.
+    seen = np.concatenate([np.zeros((1, len(symbols)), dtype=np.int64), np.cumsum(present, axis=0)])
+    complete = np.zeros(present.shape, dtype=bool)
+    complete[CORRELATION_DAYS - 1 :] = (seen[CORRELATION_DAYS:] - seen[:-CORRELATION_DAYS]) == CORRELATION_DAYS
+    frames = []
+    for start in range(0, len(wanted), CORRELATION_BLOCK_DAYS):
+        block = [
+            _day_correlations(values, complete, (d - first).days)
+            for d in wanted[start : start + CORRELATION_BLOCK_DAYS]
+        ]
+        frames.append(_correlation_rows(block, wanted[start : start + CORRELATION_BLOCK_DAYS], names))
+    return pl.concat(frames, rechunk=False)
 
 
-def _correlations_for(returns: pl.DataFrame, dates: list[dt.date]) -> pl.DataFrame:
-    first = dates[0] - dt.timedelta(days=CORRELATION_DAYS - 1)
-    window = returns.filter(pl.col("date").is_between(first, dates[-1]))
-    pairs = (
-        window.join(window, on="date", suffix="_b")
-        .filter(pl.col("symbol") < pl.col("symbol_b"))
-        .rename({"symbol": "symbol_a", "log_return_1d": "a", "log_return_1d_b": "b"})
+def _no_correlations(categorical_symbols: bool) -> pl.DataFrame:
+    empty = pl.DataFrame(schema=CORRELATIONS_SCHEMA)
+    return empty.with_columns(pl.col("symbol_a", "symbol_b").cast(pl.Categorical)) if categorical_symbols else empty
+
+
+def _returns_grid(
+    returns: pl.DataFrame, symbols: pl.Series, first: dt.date, days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(values, present): ``days`` × symbols arrays, row t = day ``first`` + t, columns in ``symbols`` order."""
+    index = returns.select(
+        day=(pl.col("date") - first).dt.total_days(),
+        column=pl.col("symbol").cast(pl.Enum(symbols.to_list())).to_physical(),
+        value=pl.col("log_return_1d"),
     )
-    offsets = pl.DataFrame({"offset": list(range(CORRELATION_DAYS))}, schema={"offset": pl.Int64})
-    correlations = (
-        pairs.join(offsets, how="cross")
-        .with_columns(window_end=pl.col("date") + pl.duration(days=pl.col("offset")))
-        .filter(pl.col("window_end").is_in(dates))
-        .sort("window_end", "symbol_a", "symbol_b", "date")
-        .group_by("window_end", "symbol_a", "symbol_b", maintain_order=True)
-        .agg(days=pl.len(), corr_30d=pl.corr("a", "b"))
-        .filter(pl.col("days") == CORRELATION_DAYS)
-        .select(
-            pl.col("window_end").alias("date"),
-            "symbol_a",
-            "symbol_b",
-            pl.when(pl.col("corr_30d").is_nan()).then(None).otherwise(pl.col("corr_30d")).alias("corr_30d"),
-        )
+    rows, columns = index["day"].to_numpy(), index["column"].to_numpy()
+    values = np.zeros((days, len(symbols)), dtype=np.float64)
+    present = np.zeros((days, len(symbols)), dtype=bool)
+    values[rows, columns] = index["value"].to_numpy()
+    present[rows, columns] = True
+    return values, present
+
+
+def _day_correlations(values: np.ndarray, complete: np.ndarray, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(column of symbol_a, column of symbol_b, corr) for every pair complete on grid day ``day``."""
+    if day < CORRELATION_DAYS - 1:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0)
+    columns = np.flatnonzero(complete[day])
+    window = values[day - CORRELATION_DAYS + 1 : day + 1, columns]
+    left, right = np.triu_indices(len(columns), 1)
+    centred = window - window.sum(axis=0) / CORRELATION_DAYS
+    norm = np.sqrt((centred * centred).sum(axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = centred / norm
+        # Each pair's 30 products added oldest first, one day at a time: a fixed order whatever the
+        # other columns (a matrix product's order follows the BLAS blocking, so a value could change
+        # in its last bits with the symbols beside it).
+        corr = np.zeros(len(left))
+        for row in scaled:
+            corr += row[left] * row[right]
+    np.clip(corr, -1.0, 1.0, out=corr)
+    constant = (window == window[0]).all(axis=0) | ~(norm > 0) | ~np.isfinite(norm)
+    corr[constant[left] | constant[right] | ~np.isfinite(corr)] = np.nan
+    return columns[left], columns[right], corr
+
+
+def _correlation_rows(
+    block: list[tuple[np.ndarray, np.ndarray, np.ndarray]], days: list[dt.date], symbols: pl.Series
+) -> pl.DataFrame:
+    """The block's pairs as CORRELATIONS_SCHEMA rows (NaN marks a null correlation), with the
+    symbols in the dtype of ``symbols`` (String or Categorical)."""
+    counts = [len(corr) for _, _, corr in block]
+    epoch_days = [(d - dt.date(1970, 1, 1)).days for d in days]
+    left = np.concatenate([a for a, _, _ in block])
+    right = np.concatenate([b for _, b, _ in block])
+    corr = np.concatenate([c for _, _, c in block])
+    return pl.DataFrame(
+        {
+            "date": pl.Series(np.repeat(np.array(epoch_days, dtype=np.int32), counts)).cast(pl.Date),
+            "symbol_a": symbols.gather(left),
+            "symbol_b": symbols.gather(right),
+            "corr_30d": pl.Series(corr, dtype=pl.Float64).fill_nan(None),
+        }
     )
-    return correlations.cast(CORRELATIONS_SCHEMA)
 
 
 def category_daily(

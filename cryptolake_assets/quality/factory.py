@@ -11,6 +11,7 @@ materialized) reports a failed WARN saying so.
 """
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -199,11 +200,22 @@ def partition_evaluation(
     )
 
 
+if [d.name for d in daily_symbol_partitions.partitions_defs] != [DATE_DIMENSION, SYMBOL_DIMENSION]:
+    raise RuntimeError("partition_date_symbol splits keys as date|symbol: the dimensions changed")
+
+
+@functools.lru_cache(maxsize=1 << 18)
 def partition_date_symbol(partition_key: str) -> tuple[dt.date, str | None]:
-    """(day, symbol) of a ``date|symbol`` key; (day, None) of a ``date`` key."""
+    """(day, symbol) of a ``date|symbol`` key; (day, None) of a ``date`` key.
+
+    A multi-partition key is its dimensions' keys joined by ``|`` in the order of the dimension
+    names (Dagster's ``MultiPartitionKey``): ``date`` then ``symbol``. Split here rather than
+    through ``get_partition_key_from_str``, which builds and validates a key object each time
+    (11 s of a 9,000-partition silver run's 137 s, for 154,000 calls).
+    """
     if "|" in partition_key:
-        multi = daily_symbol_partitions.get_partition_key_from_str(partition_key).keys_by_dimension
-        return dt.date.fromisoformat(multi[DATE_DIMENSION]), multi[SYMBOL_DIMENSION]
+        day, symbol = partition_key.split("|")
+        return dt.date.fromisoformat(day), symbol
     return dt.date.fromisoformat(partition_key), None
 
 
