@@ -35,12 +35,12 @@ def main() -> None:
         StaticPartitionsDefinition,
         asset,
         materialize,
+        serialize_value,
     )
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-    from dagster_shared.serdes import serialize_value
 
     from cryptolake_assets.metadata import time_span
     from resources.dagster_event_log import BatchedSqliteEventLogStorage
+    from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
     from resources.duckdb_io import CryptoLakeDuckDBIOManager
 
     first = dt.date(2022, 1, 1)

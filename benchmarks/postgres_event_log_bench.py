@@ -42,8 +42,9 @@ from dagster import (  # noqa: E402
     materialize,
     multi_asset_check,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG  # noqa: E402
 from postgres_server import PostgresServer, postgres_bin_dir  # noqa: E402
+
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG  # noqa: E402
 
 INSTANCES = {
     "sqlite": "sqlite (Dagster's)",
@@ -87,7 +88,7 @@ def _definitions(days: int, symbols: int):
 
 def _counts(instance: DagsterInstance) -> dict:
     storage = instance.event_log_storage
-    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
+    from resources.dagster_internals import AssetCheckExecutionsTable, SqlEventLogStorageTable
 
     with storage.index_connection() as conn:
         events = conn.execute(db.select(db.func.count()).select_from(SqlEventLogStorageTable)).scalar()

@@ -42,7 +42,7 @@ def run_statistics(home: Path, tags: dict[str, str] | None = None) -> dict:
 
     # The project's event log storage (dagster.yaml) locates its files through $DAGSTER_HOME.
     previous_home = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ["DAGSTER_HOME"] = str(Path(home).absolute())  # DagsterInstance.get() wants an absolute path
     try:
         return _run_statistics(home, tags)
     finally:
@@ -54,9 +54,8 @@ def run_statistics(home: Path, tags: dict[str, str] | None = None) -> dict:
 
 def _run_statistics(home: Path, tags: dict[str, str] | None) -> dict:
     from dagster import DagsterInstance, RunsFilter
-    from dagster._core.instance.ref import InstanceRef
 
-    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+    with DagsterInstance.get() as instance:  # the instance at $DAGSTER_HOME, set to ``home`` above
         records = instance.get_run_records(filters=RunsFilter(tags=tags) if tags else None)
         runs, by_step = [], {}
         for record in records:

@@ -4,14 +4,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 from dagster import AssetExecutionContext, MultiPartitionKey
-from dagster._core.storage.tags import (
+
+from cryptolake_assets.retries import permanent_errors
+from partitions import DATE_DIMENSION, SYMBOL_DIMENSION, daily_symbol_partitions
+from resources.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     MULTIDIMENSIONAL_PARTITION_PREFIX,
 )
-
-from cryptolake_assets.retries import permanent_errors
-from partitions import DATE_DIMENSION, SYMBOL_DIMENSION, daily_symbol_partitions
 
 
 @dataclass(frozen=True)

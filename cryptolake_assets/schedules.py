@@ -35,11 +35,10 @@ from dagster import (
     define_asset_job,
     schedule,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from dagster._record import record
 
 from cryptolake_assets.retries import TRANSIENT_RETRY_POLICY
 from partitions import daily_partitions, daily_symbol_partitions, load_universe
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, record
 
 DAILY_SYMBOL_JOB_NAME = "daily_symbol_assets"
 DAILY_JOB_NAME = "daily_assets"

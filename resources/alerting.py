@@ -171,7 +171,7 @@ class AlertWebhook(ConfigurableResource):
         if isinstance(exc, _TransientWebhookError) and exc.retry_after is not None:
             return min(exc.retry_after, self.max_backoff_seconds)
         backoff = wait_exponential_jitter(
-            initial=self.backoff_seconds, max=self.max_backoff_seconds, jitter=self.backoff_seconds
+            multiplier=self.backoff_seconds, max=self.max_backoff_seconds, jitter=self.backoff_seconds
         )
         return backoff(retry_state)
 

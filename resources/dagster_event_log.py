@@ -52,28 +52,39 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-from dagster import AssetKey, Field, IntMetadataValue, StringSource, TextMetadataValue
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
-from dagster._core.definitions.events import AssetMaterialization
-from dagster._core.events import ASSET_EVENTS, DagsterEventType, StepMaterializationData
-from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
-
-# Private, the base of every SQL event log (the mixin's base, so that mypy sees the methods it
-# overrides and calls); contract test: tests/test_dagster_event_log.py::test_private_dagster_names_the_event_log_relies_on.
-from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._record import copy
-from dagster._serdes import ConfigurableClassData
-from dagster._utils.concurrency import ConcurrencyClaimStatus
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DagsterEventType,
+    EventLogEntry,
+    Field,
+    IntMetadataValue,
+    StringSource,
+    TextMetadataValue,
+    serialize_value,
+)
 from dagster_postgres import PostgresEventLogStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
-from dagster_shared.serdes import serialize_value
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
+
+# Private, the base of every SQL event log (the mixin's base, so that mypy sees the methods it
+# overrides and calls); contract test: tests/test_dagster_event_log.py::test_private_dagster_names_the_event_log_relies_on.
+from resources.dagster_internals import (
+    ASSET_EVENTS,
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    AssetCheckEvaluationPlanned,
+    AssetCheckExecutionRecordStatus,
+    AssetCheckExecutionsTable,
+    ConcurrencyClaimStatus,
+    ConfigurableClassData,
+    SqlEventLogStorage,
+    SqlEventLogStorageTable,
+    SqliteEventLogStorage,
+    StepMaterializationData,
+    copy,
+)
 
 # Read by Dagster on every write (not cached), in every process that opens the instance: the run
 # worker, the daemon and the webserver all import this module through dagster.yaml.

@@ -42,22 +42,21 @@ from dagster import (
     OutputContext,
     TableColumn,
     TableSchema,
+    TimeWindow,
     TimeWindowPartitionsDefinition,
-)
-from dagster._core.definitions.partitions.utils import TimeWindow
-from dagster._core.storage.db_io_manager import (
-    DbClient,
-    DbIOManager,
-    DbTypeHandler,
-    TablePartitionDimension,
-    TableSlice,
-    escape_sql_string_literal,
 )
 from dagster_duckdb import DuckDBIOManager
 from polars.io.plugins import register_io_source
 from pydantic import Field
 
 from cryptolake_assets.retries import permanent_errors
+from resources.dagster_internals import (
+    DbClient,
+    DbIOManager,
+    DbTypeHandler,
+    TablePartitionDimension,
+    TableSlice,
+)
 from resources.lake import DeltaLake
 from resources.partition_metadata import add_partition_metadata, partition_columns
 
@@ -75,6 +74,11 @@ def _quote_ident(name: str) -> str:
 
 def qualified_table(table_slice: TableSlice) -> str:
     return f"{_quote_ident(table_slice.schema)}.{_quote_ident(table_slice.table)}"
+
+
+def escape_sql_string_literal(value: str) -> str:
+    """``value`` inside a single-quoted SQL literal (quotes doubled), as Dagster's own DbIOManager escapes it."""
+    return value.replace("'", "''")
 
 
 def _dimension_clause(dimension: TablePartitionDimension) -> str:
@@ -598,7 +602,7 @@ def connect_duckdb(
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(duckdb.IOException),
-        wait=tenacity.wait_exponential_jitter(initial=0.05, max=0.5),
+        wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=0.5),
         stop=tenacity.stop_after_delay(lock_timeout_seconds),
         reraise=True,
     )

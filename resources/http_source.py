@@ -210,7 +210,7 @@ class HTTPSourceResource(ConfigurableResource):
         if isinstance(exc, _RateLimited) and exc.retry_after is not None:
             return exc.retry_after
         backoff = wait_exponential_jitter(
-            initial=self.backoff_base_seconds, max=self.backoff_max_seconds, jitter=self.backoff_jitter_seconds
+            multiplier=self.backoff_base_seconds, max=self.backoff_max_seconds, jitter=self.backoff_jitter_seconds
         )
         return backoff(retry_state)
 

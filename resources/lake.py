@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import polars as pl
-from dagster import ConfigurableResource
-from dagster._core.definitions.partitions.utils import TimeWindow
-from dagster._core.storage.db_io_manager import TableSlice
+from dagster import ConfigurableResource, TimeWindow
 from pydantic import Field
+
+from resources.dagster_internals import TableSlice
 
 DEFAULT_LAKE = "data/lake"
 LAKE_ENV_VAR = "CRYPTOLAKE_LAKE"

@@ -180,12 +180,13 @@ def add_asset_metadata_by_partition(
     partition range (``get_partition_keys_in_range``, O(partitions) per call) and copies its
     accumulator per call: 730 partitions took 10 s here, a 2-year × 35-symbol range would take
     hours. Callers pass the keys of the partitions they write, so the check is moot; we
-    add them all in one copy of Dagster's accumulator (private API, pinned by
+    add them all in one copy of Dagster's accumulator (private API from resources/dagster_internals.py,
+    pinned by tests/test_dagster_internals_contract.py and
     ``test_per_partition_metadata_uses_dagsters_accumulator`` in tests/test_duckdb_io_manager.py),
     and fall back to the public call one by one if that API changes.
     """
     try:
-        from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
+        from resources.dagster_internals import AssetMetadataHandle, OutputMetadataAccumulator
 
         accumulator = step_context._metadata_accumulator
         merged = dict(accumulator.per_output_metadata)

@@ -37,7 +37,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 # tells the run-retry daemon that the process died (not a step), so a daemon-run retry policy
 # applies as for any crashed run; report_run_failed takes no public reason. Contract test:
 # tests/test_run_health.py::test_private_dagster_imports_exist.
-from dagster._core.events import JobFailureData, RunFailureReason
+from resources.dagster_internals import JobFailureData, RunFailureReason
 
 HOST_TAG = "cryptolake/host"
 PID_TAG = "cryptolake/pid"
@@ -128,9 +128,10 @@ def _is_local_instance(instance: DagsterInstance) -> bool:
     """Whether every run worker of this instance runs on this machine (so its pid can be judged here)."""
     # Private: no public name for the default SQLite run storage, whose files (and so whose run
     # workers) are on this machine. Contract test as above.
-    from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
     from dagster_postgres import PostgresRunStorage
     from sqlalchemy.engine import make_url
+
+    from resources.dagster_internals import SqliteRunStorage
 
     storage = instance.run_storage
     if isinstance(storage, SqliteRunStorage):

@@ -40,15 +40,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from sqlalchemy import and_, or_, select
 
 # Private, needed for the SQL (see the module docstring): the event table's schema and the storage
 # classes whose connections and shard files the purge uses. Contract test:
 # tests/test_run_log_retention.py::test_dagster_internals_the_purge_relies_on.
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
-from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
-from sqlalchemy import and_, or_, select
+from resources.dagster_internals import (
+    LocalComputeLogManager,
+    SqlEventLogStorage,
+    SqlEventLogStorageTable,
+    SqliteEventLogStorage,
+)
 
 DEFAULT_RUN_LOG_RETENTION_DAYS = 30
 # Rows deleted per transaction, and runs purged per call (the sensor's tick; the CLI loops).

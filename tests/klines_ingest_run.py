@@ -7,18 +7,18 @@ the run id; exits 0 when the run succeeded.
 
 import os
 import sys
-import warnings
 
 from dagster import DagsterInstance, materialize
 
 from cryptolake_assets.bronze.klines import bronze_klines
+from cryptolake_assets.cli import _accept_dagster_warnings
 from resources.binance import BinanceClient
 from resources.binance_archive import BinanceArchiveClient
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 
 
 def main(day: str, symbol: str) -> int:
-    warnings.filterwarnings("ignore")
+    _accept_dagster_warnings()  # only the beta/preview notices the project accepts (cli.py)
     with DagsterInstance.get() as instance:
         result = materialize(
             [bronze_klines],

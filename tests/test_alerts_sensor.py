@@ -17,6 +17,8 @@ from dagster import (
     AssetCheckResult,
     AssetKey,
     AssetMaterialization,
+    DagsterEvent,
+    DagsterEventType,
     DagsterInstance,
     Definitions,
     asset,
@@ -25,8 +27,6 @@ from dagster import (
     instance_for_test,
     materialize,
 )
-from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
-from dagster._core.events import DagsterEvent, DagsterEventType
 
 import cryptolake_assets.sensors.alerts as alerts_module
 from cryptolake_assets.freshness import apply_freshness
@@ -34,6 +34,7 @@ from cryptolake_assets.sensors import SENSORS, alert_sensor
 from cryptolake_assets.sensors.alert_state import AlertState
 from partitions import daily_symbol_partitions, universe_symbols
 from resources.alerting import AlertWebhook
+from resources.dagster_internals import FreshnessState, FreshnessStateChange
 
 BRONZE = AssetKey(["bronze", "klines"])
 SILVER = AssetKey(["silver", "ohlcv"])
@@ -367,7 +368,8 @@ def test_without_webhook_alerts_go_to_log_and_tick_message(instance, clock, capl
 def _check_storage_ids(instance) -> list[int]:
     """Storage ids of every stored (passed or failed) check evaluation, read straight from the index table."""
     import sqlalchemy as db
-    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+
+    from resources.dagster_internals import AssetCheckExecutionsTable
 
     table = AssetCheckExecutionsTable
     with instance.event_log_storage.index_connection() as conn:

@@ -17,7 +17,6 @@ import pyarrow as pa
 import pytest
 import uvicorn
 from dagster import materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from prometheus_client.parser import text_string_to_metric_families
 
 from cryptolake_assets.api.app import create_app
@@ -26,6 +25,7 @@ from cryptolake_assets.bronze.klines import bronze_klines
 from cryptolake_assets.silver.ohlcv import silver_ohlcv
 from resources.binance import BinanceClient
 from resources.binance_archive import BinanceArchiveClient
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 from resources.lake import DeltaLake, publish
 from resources.simulated.market import SimulatedMarket

@@ -6,13 +6,13 @@ import datetime as dt
 
 import httpx
 from dagster import materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.bronze.coingecko_markets import bronze_coingecko_markets
 from cryptolake_assets.gold.dim_symbol_market import dim_symbol_market
 from cryptolake_assets.silver.coingecko_markets import coingecko_markets
 from partitions import load_universe
 from resources.coingecko import CoinGeckoClient
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.duckdb_io import CryptoLakeDuckDBIOManager, connect_duckdb
 from resources.simulated.coingecko_api import SimulatedCoinGeckoAPI
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import project_instance_home
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckKey,
     AssetCheckSpec,
     AssetKey,
@@ -25,15 +26,17 @@ from dagster import (
     asset,
     materialize,
     multi_asset_check,
+    serialize_value,
 )
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_postgres import PostgresEventLogStorage
-from dagster_shared.serdes import serialize_value
 
 from resources.dagster_event_log import BatchedPostgresEventLogStorage, BatchedSqliteEventLogStorage
+from resources.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    AssetCheckExecutionRecordStatus,
+    SqliteEventLogStorage,
+)
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "dagster.yaml"
 DAYS = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-11")
@@ -91,7 +94,9 @@ def _range_run(instance: DagsterInstance, start: str, end: str) -> str:
 
 
 def _records(instance: DagsterInstance, event_type: DagsterEventType):
-    return instance.get_event_records(EventRecordsFilter(event_type=event_type, asset_key=KEY))
+    """Every event of ``event_type`` for KEY, newest first. The storage's reader: DagsterInstance's
+    get_event_records and fetch_planned_materializations are deprecated (Dagster 2.0)."""
+    return instance.event_log_storage.get_event_records(EventRecordsFilter(event_type=event_type, asset_key=KEY))
 
 
 def test_project_instance_uses_the_batched_event_log(tmp_path, monkeypatch):
@@ -227,7 +232,7 @@ def test_a_range_longer_than_per_partition_results_plans_one_row_that_its_result
 def _job_of_bars_and_check():
     from dagster import Definitions, define_asset_job
 
-    job = define_asset_job("bars_job", selection=[KEY], partitions_def=DAYS)
+    job = define_asset_job("bars_job", selection=[KEY])  # partitioned like its assets
     return Definitions(assets=[bars], asset_checks=[even_days_only], jobs=[job]).resolve_job_def("bars_job")
 
 
@@ -503,7 +508,7 @@ def test_per_partition_figures_keep_the_template_and_serialize_exactly(tmp_path,
 
 def test_private_dagster_names_the_event_log_relies_on():
     """Contract test: the private Dagster names the mixin builds on still mean what it assumes."""
-    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+    from resources.dagster_internals import SqlEventLogStorage
 
     for storage in (SqliteEventLogStorage, PostgresEventLogStorage):
         assert issubclass(storage, SqlEventLogStorage)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from dagster import materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.bronze.klines import bronze_klines
 from cryptolake_assets.quality.catalog import SILVER_OHLCV
@@ -17,6 +16,7 @@ from cryptolake_assets.quality.factory import build_table_checks
 from cryptolake_assets.silver.ohlcv import silver_ohlcv
 from resources.binance import BinanceClient
 from resources.binance_archive import BinanceArchiveClient
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 from resources.lake import DeltaLake
 

@@ -29,9 +29,9 @@ from dagster import (
     asset,
     materialize,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.metadata import time_span
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.duckdb_io import CryptoLakeDuckDBIOManager, stored_identity
 
 PARTS = MultiPartitionsDefinition(
@@ -308,8 +308,9 @@ def test_each_partition_of_a_range_run_records_its_own_figures(io_manager, tmp_p
 
 def test_per_partition_metadata_uses_dagsters_accumulator(io_manager, monkeypatch):
     """Contract for the private API partition_metadata relies on (the public call is O(n) per key)."""
-    from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
-    from dagster._core.execution.context.system import StepExecutionContext
+    from dagster import StepExecutionContext
+
+    from resources.dagster_internals import AssetMetadataHandle, OutputMetadataAccumulator
 
     assert (
         AssetMetadataHandle(asset_key=AssetKey("a"), partition_key="k")

@@ -10,11 +10,11 @@ import httpx
 import polars as pl
 import pytest
 from dagster import materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.bronze.fear_greed import bronze_fear_greed
 from cryptolake_assets.silver.fear_greed import fear_greed as silver_fear_greed_asset
 from cryptolake_assets.silver.fear_greed import silver_fear_greed
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.duckdb_io import CryptoLakeDuckDBIOManager, connect_duckdb
 from resources.fear_greed import (
     FearGreedClient,

@@ -30,7 +30,6 @@ from dagster import (
     TimeWindowPartitionMapping,
     materialize,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from polars.testing import assert_frame_equal
 
 from cryptolake_assets.gold.category_daily import category_daily
@@ -42,6 +41,7 @@ from cryptolake_assets.gold.dim_symbol import dim_symbol
 from cryptolake_assets.gold.market_daily import market_daily
 from cryptolake_assets.silver.transform import SILVER_OHLCV_SCHEMA
 from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_partitions, daily_symbol_partitions
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 
 GOLD = {

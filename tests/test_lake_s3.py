@@ -16,7 +16,6 @@ import httpx
 import polars as pl
 import pytest
 from dagster import materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from deltalake import DeltaTable
 
 from cryptolake_assets.api.lake_reader import LakeReader
@@ -24,6 +23,7 @@ from cryptolake_assets.bronze.klines import bronze_klines
 from cryptolake_assets.silver.ohlcv import silver_ohlcv
 from resources.binance import BinanceClient
 from resources.binance_archive import BinanceArchiveClient
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.duckdb_io import CryptoLakeDuckDBIOManager, as_utc, connect_duckdb
 from resources.lake import DeltaLake
 

@@ -508,12 +508,12 @@ def test_assets_fill_the_three_tables_through_dagster(tmp_path):
     stores the same rows."""
     import duckdb
     from dagster import AssetSpec, materialize
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from cryptolake_assets.gold.ml_features import ml_features as ml_features_asset
     from cryptolake_assets.gold.model_evaluation import model_evaluation as evaluation_asset
     from cryptolake_assets.gold.predictions import predictions as predictions_asset
     from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_partitions, daily_symbol_partitions
+    from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
     from resources.duckdb_io import CryptoLakeDuckDBIOManager
 
     today = dt.datetime.now(dt.UTC).date()

@@ -10,12 +10,12 @@ import datetime as dt
 import polars as pl
 import pytest
 from dagster import AssetKey, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.bronze.klines import bronze_klines
 from cryptolake_assets.silver.ohlcv import silver_ohlcv
 from resources.binance import BinanceClient
 from resources.binance_archive import BinanceArchiveClient
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.duckdb_io import CryptoLakeDuckDBIOManager, connect_duckdb
 from resources.simulated.market import SimulatedMarket, day_index, outage_window
 

@@ -8,13 +8,13 @@ import json
 import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from test_quality_pipeline import BAD, DAY, GOOD, SILVER_BY_PARTITION, _bars, stub_silver
 
 from cryptolake_assets.quality.catalog import SILVER_OHLCV
 from cryptolake_assets.quality.factory import PER_PARTITION_RESULTS_MAX, build_table_checks
 from cryptolake_assets.quality.lake_results import replace_predicate
 from resources.binance import BinanceClient
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 from resources.lake import DeltaLake
 

@@ -6,13 +6,11 @@ pipeline's own output on the simulated exchange passes every ERROR check.
 
 import datetime as dt
 import re
-import warnings
 from pathlib import Path
 
 import polars as pl
 import pytest
 from dagster import AssetKey, BackfillPolicy, DagsterInstance, asset, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.bronze.klines import bronze_klines
 from cryptolake_assets.gold.daily_features import daily_features
@@ -29,10 +27,9 @@ from cryptolake_assets.silver.transform import SILVER_OHLCV_SCHEMA
 from partitions import DAILY_SYMBOL_PARTITION_EXPR, daily_symbol_partitions
 from resources.binance import BinanceClient
 from resources.binance_archive import BinanceArchiveClient
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.duckdb_io import CryptoLakeDuckDBIOManager, connect_duckdb
 from resources.kline_format import bronze_klines_frame
-
-warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 
 DAY = dt.date(2024, 1, 15)
 DAY_MS = int(dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)

@@ -5,20 +5,20 @@ it; a range in which it passes again resolves it. Runs on the project's instance
 plans one row for such a range), on SQLite and on the session's PostgreSQL server."""
 
 import datetime as dt
-import warnings
 from pathlib import Path
 
 import polars as pl
 import test_quality_pipeline as pipeline
 from conftest import project_instance_home
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.quality.catalog import SILVER_OHLCV
 from cryptolake_assets.quality.factory import build_table_checks
-
-warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+from resources.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    AssetCheckExecutionRecordStatus,
+)
 
 PROJECT_CONFIG = Path(__file__).resolve().parents[1] / "dagster.yaml"
 DAY, BAD = pipeline.DAY, pipeline.BAD

@@ -3,8 +3,6 @@ the I/O manager: a fact whose key the stored dimension lacks fails (ERROR, block
 universe file and the partition calendar know the key; a dimension not materialized yet gives a WARN
 "cannot verify" (the run is not blocked by the order in which jobs run)."""
 
-import warnings
-
 import polars as pl
 from dagster import AssetKey, DagsterInstance, asset, materialize
 from test_quality_pipeline import DAY, GOOD, _evaluations, _resources, materialize_dimensions, stub_silver
@@ -15,8 +13,6 @@ from cryptolake_assets.gold.dim_symbol import symbol_dimension
 from cryptolake_assets.quality.catalog import GOLD_CORRELATIONS, GOLD_DAILY_FEATURES
 from cryptolake_assets.quality.factory import RuleContext, build_table_checks, evaluate_table
 from partitions import daily_partitions, load_universe
-
-warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 
 CHECKS = build_table_checks(GOLD_DAILY_FEATURES)
 

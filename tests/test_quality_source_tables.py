@@ -4,14 +4,12 @@ of its Pandera model inside a real Dagster run, and each rule fails on a minimal
 
 import datetime as dt
 import json
-import warnings
 from pathlib import Path
 
 import httpx
 import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from test_gold_assets import SILVER_SPEC, lake, table
 
 from cryptolake_assets.bronze.coingecko_markets import bronze_coingecko_markets
@@ -27,12 +25,11 @@ from cryptolake_assets.silver.coingecko_markets import coingecko_markets, silver
 from cryptolake_assets.silver.fear_greed import fear_greed, silver_fear_greed
 from partitions import load_universe
 from resources.coingecko import CoinGeckoClient, coingecko_markets_frame, split_snapshot
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.duckdb_io import as_utc
 from resources.fear_greed import FearGreedClient, fear_greed_entries, fear_greed_frame
 from resources.simulated.coingecko_api import SimulatedCoinGeckoAPI
 from resources.simulated.fear_greed_api import SimulatedFearGreedAPI
-
-warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 
 NEW_TABLES = [
     catalog.BRONZE_COINGECKO_MARKETS,

@@ -139,7 +139,7 @@ def test_waiting_step_names_the_holder_and_gives_up_after_the_timeout(instance):
 
 def add_launched_run(instance, worker_pid: int) -> str:
     """A run as the daemon's launcher leaves it: no CryptoLake tags, RUN_START logged by its worker."""
-    from dagster._core.events import DagsterEvent, DagsterEventType
+    from dagster import DagsterEvent, DagsterEventType
 
     run_id = str(uuid.uuid4())
     instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id=run_id, status=DagsterRunStatus.STARTING))
@@ -170,8 +170,7 @@ def test_launched_run_whose_pid_started_after_the_run_is_dead(instance):
     newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         run_id = str(uuid.uuid4())
-        from dagster._core.events import DagsterEvent, DagsterEventType
-        from dagster._core.events.log import EventLogEntry
+        from dagster import DagsterEvent, DagsterEventType, EventLogEntry
 
         instance.add_run(DagsterRun(job_name="daily_symbol_assets", run_id=run_id, status=DagsterRunStatus.STARTING))
         event = DagsterEvent(
@@ -211,8 +210,7 @@ def test_slots_of_an_unknown_run_are_freed_only_when_asked(instance):
 
 def test_private_dagster_imports_exist(instance):
     """Contract test for the private Dagster names resources/run_health.py relies on."""
-    from dagster._core.events import JobFailureData, RunFailureReason
-    from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+    from resources.dagster_internals import JobFailureData, RunFailureReason, SqliteRunStorage
 
     assert RunFailureReason.UNEXPECTED_TERMINATION.value == "UNEXPECTED_TERMINATION"
     assert (

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckKey,
     AssetCheckSpec,
     AssetKey,
@@ -22,13 +23,12 @@ from dagster import (
     materialize,
     multi_asset_check,
 )
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.cli import main
 from cryptolake_assets.definitions import defs
 from cryptolake_assets.sensors.housekeeping import RUN_LOG_RETENTION_SENSOR_NAME, run_log_retention_sensor
 from resources.dagster_event_log import BatchedSqliteEventLogStorage
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.run_log_retention import (
     FINISHED_STATUSES,
     KEPT_EVENT_TYPES,
@@ -253,8 +253,7 @@ def test_retention_days_come_from_dagster_yaml(tmp_path, monkeypatch):
 
 
 def test_project_dagster_yaml_keeps_ticks_for_a_bounded_time(tmp_path, monkeypatch):
-    from dagster._core.definitions.run_request import InstigatorType
-    from dagster._core.scheduler.instigation import TickStatus
+    from resources.dagster_internals import InstigatorType, TickStatus
 
     instance = _instance(tmp_path / "home", monkeypatch)
     assert instance.get_tick_retention_settings(InstigatorType.SENSOR) == {
@@ -273,7 +272,7 @@ def test_project_dagster_yaml_keeps_ticks_for_a_bounded_time(tmp_path, monkeypat
 
 def _backdate(instance: DagsterInstance, run_id: str, days: int) -> float:
     """Move a run's creation time ``days`` back (a test cannot wait a month); the new timestamp."""
-    from dagster._core.storage.runs.schema import RunsTable
+    from resources.dagster_internals import RunsTable
 
     created = _created(instance, run_id) - dt.timedelta(days=days)
     with instance.run_storage.connect() as conn:
@@ -333,12 +332,16 @@ def test_cli_prune(tmp_path, monkeypatch):
 
 def test_dagster_internals_the_purge_relies_on(tmp_path, monkeypatch):
     """Contract test for resources/run_log_retention.py's private imports."""
-    from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, EVENT_TYPE_TO_PIPELINE_RUN_STATUS
-    from dagster._core.storage.dagster_run import FINISHED_STATUSES as DAGSTER_FINISHED_STATUSES
-    from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
-    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
-    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-    from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+    from resources.dagster_internals import (
+        ASSET_CHECK_EVENTS,
+        ASSET_EVENTS,
+        EVENT_TYPE_TO_PIPELINE_RUN_STATUS,
+        LocalComputeLogManager,
+        SqlEventLogStorage,
+        SqlEventLogStorageTable,
+        SqliteEventLogStorage,
+    )
+    from resources.dagster_internals import FINISHED_STATUSES as DAGSTER_FINISHED_STATUSES
 
     # Every event type Dagster mirrors to its cross-run index (asset, check, run status) is kept.
     assert set(ASSET_EVENTS) | set(ASSET_CHECK_EVENTS) | set(EVENT_TYPE_TO_PIPELINE_RUN_STATUS) == KEPT_EVENT_TYPES

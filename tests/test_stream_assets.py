@@ -15,8 +15,6 @@ import duckdb
 import polars as pl
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance, build_sensor_context, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as RANGE_END
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 
 from cryptolake_assets.bronze.trades import bronze_trades, trades_compacted
 from cryptolake_assets.gold.bars_1m import bars_1m
@@ -25,6 +23,8 @@ from cryptolake_assets.sensors.landing import STREAM_LANDING_SENSOR_NAME, landin
 from cryptolake_assets.silver.bars import build_bars_1m, build_bars_1s
 from cryptolake_assets.silver.bars_1s import bars_1s
 from partitions import daily_symbol_partitions
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG as RANGE_END
+from resources.dagster_internals import ASSET_PARTITION_RANGE_START_TAG as RANGE_START
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 from resources.landing import LandingWriter, StreamLanding
 from resources.simulated.trade_tape import book_ticker_message, tape_for, trade_message

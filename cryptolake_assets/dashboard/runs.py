@@ -10,7 +10,8 @@ from pathlib import Path
 
 import polars as pl
 from dagster import DagsterInstance
-from dagster._core.storage.tags import (
+
+from resources.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     PARTITION_NAME_TAG,

@@ -19,6 +19,7 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
@@ -34,16 +35,12 @@ from dagster import (
     build_output_context,
     multi_asset_check,
 )
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluation,
-    AssetCheckEvaluationTargetMaterializationData,
-)
-from dagster._core.definitions.metadata import normalize_metadata
 
 from cryptolake_assets.metadata import markdown_preview
 from partitions import daily_symbol_partitions
 from partitions.daily_symbol import DATE_DIMENSION, SYMBOL_DIMENSION
 from resources.dagster_event_log import PER_PARTITION_CHECK_RESULTS_MAX
+from resources.dagster_internals import AssetCheckEvaluationTargetMaterializationData
 from resources.duckdb_io import DuckDBWriteError
 
 ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
@@ -196,7 +193,7 @@ def partition_evaluation(
         passed=finding.passed,
         severity=finding.severity,
         description=describe_finding(finding),
-        metadata=normalize_metadata(result_metadata(finding, rows_checked, (partition,))),
+        metadata=result_metadata(finding, rows_checked, (partition,)),  # AssetCheckEvaluation normalizes it
         target_materialization_data=target,
         blocking=finding.rule.severity == ERROR,
         partition=partition,
@@ -285,7 +282,7 @@ def _failed_partitions(
 
     # Private: Dagster 1.13's per-partition check status lives in the event log storage and has no
     # public reader; tests/test_quality_range_status.py pins the behaviour this relies on.
-    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+    from resources.dagster_internals import AssetCheckExecutionRecordStatus
 
     # No partition_keys filter: a two-year range would bind tens of thousands of SQL parameters.
     infos = context.instance.event_log_storage.get_asset_check_partition_info(

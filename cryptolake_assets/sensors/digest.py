@@ -13,10 +13,10 @@ from dagster import (
     DagsterInstance,
     RunStatusChangeRecordsFilter,
 )
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from cryptolake_assets.sensors.problems import Problem
 from resources.alerting import Alert
+from resources.dagster_internals import AssetCheckExecutionRecordStatus
 
 DIGEST_HOUR_UTC = 6  # first tick at or after 06:00 UTC sends yesterday's digest
 # A partition's own rows (the I/O manager records them per partition); ``dagster/row_count`` is the

@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cryptolake_assets.schedules import AUTOMATION_TAG, stream_job
 from partitions import daily_partitions, daily_symbol_partitions
+from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from resources.landing import closed_files, landing_root
 
 STREAM_LANDING_SENSOR_NAME = "stream_landing_sensor"

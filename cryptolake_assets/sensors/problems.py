@@ -25,20 +25,20 @@ from dagster import (
     DagsterInstance,
     EventLogEntry,
     RunStatusChangeRecordsFilter,
+    deserialize_value,
 )
-from dagster._core.definitions.freshness import FreshnessState
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
-from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
-from dagster._core.storage.sqlalchemy_compat import db_select
-from dagster._core.storage.tags import (
+
+from cryptolake_assets.freshness import STALENESS_DEADLINES, find_stale_symbols
+from resources.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     PARTITION_NAME_TAG,
+    AssetCheckExecutionRecordStatus,
+    AssetCheckExecutionsTable,
+    FreshnessState,
+    SqlEventLogStorage,
+    db_select,
 )
-from dagster._serdes import deserialize_value
-
-from cryptolake_assets.freshness import STALENESS_DEADLINES, find_stale_symbols
 
 EVENT_BATCH = 500
 
