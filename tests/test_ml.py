@@ -398,6 +398,40 @@ def test_a_feature_missing_on_every_training_row_is_ignored(feature_table):
     assert np.allclose(predictions["prob_up"].to_numpy(), classifier.predict_proba(xt)[:, 1], rtol=1e-12, atol=0)
 
 
+def test_every_fit_runs_on_one_thread_in_a_fresh_process():
+    """threadpoolctl limits only the thread pools already loaded: scikit-learn (and its OpenMP)
+    must be imported before the limit, also when the first fit of the process is inside it."""
+    import json
+    import subprocess
+    import sys
+
+    script = """
+import datetime as dt, json
+import numpy as np, polars as pl
+from threadpoolctl import threadpool_info
+from cryptolake_assets.ml import walk_forward as wf
+from cryptolake_assets.ml.features import FEATURE_COLUMNS
+seen = []
+real_fit = wf.fit
+def fit(*args):
+    seen.extend((i["internal_api"], i["num_threads"]) for i in threadpool_info())
+    return real_fit(*args)
+wf.fit = fit
+rng = np.random.default_rng(0)
+days = [dt.date(2024, 1, 1) + dt.timedelta(days=n) for n in range(30)]
+n = len(days) * 10
+table = pl.DataFrame({"date": [d for d in days for _ in range(10)], "symbol": [f"S{k}" for k in range(10)] * len(days),
+    **{c: rng.normal(size=n) for c in FEATURE_COLUMNS}, "target_log_return_1d": rng.normal(size=n)})
+table = table.with_columns(target_up=pl.col("target_log_return_1d") > 0)
+assert wf.walk_forward_predictions(table, days[-1:], 7).height == 20
+print(json.dumps(sorted(set(seen))))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    pools = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "openmp" in {api for api, _ in pools}  # scikit-learn's OpenMP was loaded and seen
+    assert {threads for _, threads in pools} == {1}
+
+
 def test_scaling_imputes_an_all_missing_column_with_zero_and_keeps_a_constant_one():
     x = np.array([[1.0, np.nan, 5.0], [3.0, np.nan, 5.0], [np.nan, np.nan, 5.0]])
     scaling = wf.Scaling(x)

@@ -211,6 +211,9 @@ def walk_forward_predictions(
     prediction day's rows are slices of it found by binary search, fit on one thread."""
     if not 1 <= retrain_every_days <= MAX_RETRAIN_EVERY_DAYS:
         raise ValueError(f"retrain_every_days must be within 1..{MAX_RETRAIN_EVERY_DAYS}, got {retrain_every_days}")
+    # scikit-learn's OpenMP runtime must be loaded before threadpool_limits: it only limits the
+    # libraries already loaded, and two OpenMP threads spinning on a busy 2-core machine cost 10×.
+    import sklearn.ensemble  # noqa: F401
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     table = features.select("date", "symbol", *FEATURE_COLUMNS, "target_log_return_1d", "target_up").sort(
