@@ -302,6 +302,145 @@ def test_same_inputs_same_predictions_in_any_range(feature_table):
     assert versions.height == versions.select("model", "trained_on").n_unique() == versions["model_version"].n_unique()
 
 
+def _sklearn_models(train: pl.DataFrame):
+    """The documented models, fit with scikit-learn's own estimators on ``wf.training_rows`` (the
+    polars filter, not the walk-forward's matrix slices)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    x = train.select(ml.FEATURE_COLUMNS).cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    y = train["target_log_return_1d"].to_numpy()
+    up = train["target_up"].to_numpy().astype(int)
+
+    def prepare():
+        return [SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()]
+
+    tree = {"max_iter": 50, "max_depth": 2, "learning_rate": 0.1, "early_stopping": False, "random_state": 0}
+    with threadpool_limits(limits=1):
+        return {
+            "linear": (
+                make_pipeline(*prepare(), Ridge(alpha=10.0)).fit(x, y),
+                make_pipeline(*prepare(), LogisticRegression(C=0.1, tol=1e-12, max_iter=10_000)).fit(x, up),
+            ),
+            "gbm": (
+                HistGradientBoostingRegressor(**tree).fit(x, y),
+                HistGradientBoostingClassifier(**tree).fit(x, up),
+            ),
+        }
+
+
+def test_models_match_scikit_learn_fit_on_the_training_rows(feature_table):
+    """linear = median imputation + scaling + Ridge(alpha=10) / LogisticRegression(C=0.1), here in
+    closed form and by Newton's method; gbm = HistGradientBoosting (50 trees, depth 2, rate 0.1)."""
+    target_days = [day(n) for n in range(70, 80)]  # two retrain days (every 7 days)
+    predictions = wf.walk_forward_predictions(feature_table, target_days, 7)
+    assert predictions.height == 2 * len(target_days) * len(SYMBOLS)
+    trained_on = sorted(set(predictions["trained_on"].to_list()))
+    assert len(trained_on) == 2
+    for retrain in trained_on:
+        models = _sklearn_models(wf.training_rows(feature_table, retrain))
+        days_of_model = [d for d in target_days if wf.retrain_day(d, 7) == retrain]
+        rows = feature_table.filter(pl.col("date").is_in(days_of_model)).sort("date", "symbol")
+        x = rows.select(ml.FEATURE_COLUMNS).cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        for kind, (regressor, classifier) in models.items():
+            got = predictions.filter((pl.col("model") == kind) & pl.col("date").is_in(days_of_model)).sort(
+                "date", "symbol"
+            )
+            assert got["symbol"].to_list() == rows["symbol"].to_list()
+            assert set(got["trained_on"].to_list()) == {retrain}
+            # Ridge's closed form is exact to rounding; lbfgs stops at its tolerance (1e-12 here).
+            assert np.allclose(got["predicted_log_return"].to_numpy(), regressor.predict(x), rtol=1e-9, atol=1e-15)
+            assert np.allclose(got["prob_up"].to_numpy(), classifier.predict_proba(x)[:, 1], rtol=0, atol=1e-7)
+    # The linear model is not a constant: its predictions vary across symbols.
+    assert predictions.filter(pl.col("model") == "linear")["predicted_log_return"].n_unique() > len(SYMBOLS)
+
+
+def test_a_training_window_with_one_class_predicts_that_class(feature_table):
+    always_up = feature_table.with_columns(
+        target_up=pl.when(pl.col("target_up").is_not_null()).then(True),
+        target_log_return_1d=pl.col("target_log_return_1d").abs() + 0.001,
+    )
+    predictions = wf.walk_forward_predictions(always_up, [day(72)], 7)
+    assert predictions.height == 2 * len(SYMBOLS)
+    assert predictions["prob_up"].to_list() == [1.0] * predictions.height
+    assert (predictions["predicted_log_return"] > 0).all()
+
+
+def test_a_feature_missing_on_every_training_row_is_ignored(feature_table):
+    """As on the demo's past days (CoinGecko has today's snapshot only): market_cap_rank is null in
+    the whole training window but present on the predicted day. gbm then predicts as a model fit
+    without that feature; linear imputes it with 0 and scales by 1 (coefficient 0 by the penalty's
+    gradient: the column is constant)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_limits
+
+    target_day = day(72)
+    no_ranks = feature_table.with_columns(
+        market_cap_rank=pl.when(pl.col("date") == target_day).then(pl.lit(3.0)).otherwise(None)
+    )
+    predictions = wf.walk_forward_predictions(no_ranks, [target_day], 7).filter(pl.col("model") == "gbm")
+    train = wf.training_rows(no_ranks, wf.retrain_day(target_day, 7))
+    assert train["market_cap_rank"].null_count() == train.height
+    others = [c for c in ml.FEATURE_COLUMNS if c != "market_cap_rank"]
+    x = train.select(others).cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    rows = no_ranks.filter(pl.col("date") == target_day).sort("symbol")
+    xt = rows.select(others).cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    tree = {"max_iter": 50, "max_depth": 2, "learning_rate": 0.1, "early_stopping": False, "random_state": 0}
+    with threadpool_limits(limits=1):
+        regressor = HistGradientBoostingRegressor(**tree).fit(x, train["target_log_return_1d"].to_numpy())
+        classifier = HistGradientBoostingClassifier(**tree).fit(x, train["target_up"].to_numpy().astype(int))
+    assert predictions["symbol"].to_list() == rows["symbol"].to_list()
+    assert np.allclose(predictions["predicted_log_return"].to_numpy(), regressor.predict(xt), rtol=1e-12, atol=0)
+    assert np.allclose(predictions["prob_up"].to_numpy(), classifier.predict_proba(xt)[:, 1], rtol=1e-12, atol=0)
+
+
+def test_every_fit_runs_on_one_thread_in_a_fresh_process():
+    """threadpoolctl limits only the thread pools already loaded: scikit-learn (and its OpenMP)
+    must be imported before the limit, also when the first fit of the process is inside it."""
+    import json
+    import subprocess
+    import sys
+
+    script = """
+import datetime as dt, json
+import numpy as np, polars as pl
+from threadpoolctl import threadpool_info
+from cryptolake_assets.ml import walk_forward as wf
+from cryptolake_assets.ml.features import FEATURE_COLUMNS
+seen = []
+real_fit = wf.fit
+def fit(*args):
+    seen.extend((i["internal_api"], i["num_threads"]) for i in threadpool_info())
+    return real_fit(*args)
+wf.fit = fit
+rng = np.random.default_rng(0)
+days = [dt.date(2024, 1, 1) + dt.timedelta(days=n) for n in range(30)]
+n = len(days) * 10
+table = pl.DataFrame({"date": [d for d in days for _ in range(10)], "symbol": [f"S{k}" for k in range(10)] * len(days),
+    **{c: rng.normal(size=n) for c in FEATURE_COLUMNS}, "target_log_return_1d": rng.normal(size=n)})
+table = table.with_columns(target_up=pl.col("target_log_return_1d") > 0)
+assert wf.walk_forward_predictions(table, days[-1:], 7).height == 20
+print(json.dumps(sorted(set(seen))))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    pools = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "openmp" in {api for api, _ in pools}  # scikit-learn's OpenMP was loaded and seen
+    assert {threads for _, threads in pools} == {1}
+
+
+def test_scaling_imputes_an_all_missing_column_with_zero_and_keeps_a_constant_one():
+    x = np.array([[1.0, np.nan, 5.0], [3.0, np.nan, 5.0], [np.nan, np.nan, 5.0]])
+    scaling = wf.Scaling(x)
+    assert scaling.median.tolist() == [2.0, 0.0, 5.0]
+    assert scaling.mean.tolist() == [2.0, 0.0, 5.0]
+    assert scaling.scale.tolist() == [math.sqrt(2 / 3), 1.0, 1.0]
+    assert scaling(np.array([[np.nan, 7.0, 6.0]])).tolist() == [[0.0, 7.0, 1.0]]
+
+
 def test_cadence_is_configurable_and_bounded(feature_table):
     daily = wf.walk_forward_predictions(feature_table, [day(71)], 1)
     assert set(daily["trained_on"].to_list()) == {day(71)}

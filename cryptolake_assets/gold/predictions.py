@@ -50,8 +50,8 @@ def predictions(
     context: AssetExecutionContext, config: PredictionsConfig, ml_features: pl.DataFrame
 ) -> Output[pl.DataFrame]:
     """Per day D and symbol, the predicted next-day log return and probability of an up day from a
-    regularised linear model and gradient boosting, trained walk-forward: only on rows whose target
-    was known before D (date + 1 < retrain day ≤ D), retrained every ``retrain_every_days``."""
+    regularised linear model and histogram gradient boosting, trained walk-forward: only on rows whose
+    target was known before D (date + 1 < retrain day ≤ D), retrained every ``retrain_every_days``."""
     days = partition_days(*context.partition_time_window)
     rows = wf.walk_forward_predictions(ml_features, days, config.retrain_every_days)
     skipped = sorted(set(days) - set(rows["date"].to_list()))
