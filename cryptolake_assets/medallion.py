@@ -49,6 +49,7 @@ def medallion_conventions(
     layer: str,
     *,
     schema: Mapping[str, pl.DataType],
+    name: str | None = None,
     columns: Mapping[str, str] | None = None,
     partitions_def: PartitionsDefinition | None = None,
     source: str | None = None,
@@ -68,6 +69,10 @@ def medallion_conventions(
     }
     if partitions_def is not None:
         table_metadata["partition_expr"] = partition_expr(partitions_def)
+    if name is not None:
+        # The UI's table name, declared once: the I/O manager then leaves it off every partition's
+        # event (issue 17: event log per partition materialization).
+        table_metadata["dagster/table_name"] = f"{layer}.{name}"
     return {
         "group_name": layer,
         "kinds": {"polars", "duckdb", *(("httpx",) if fetches else ()), *kinds},
@@ -104,6 +109,7 @@ def medallion_asset(
         pool=POOL,
         **medallion_conventions(
             layer,
+            name=name,
             schema=schema,
             columns=columns,
             partitions_def=partitions_def,
@@ -146,6 +152,7 @@ def medallion_graph_asset(
         resource_defs=resource_defs,
         **medallion_conventions(
             layer,
+            name=name,
             schema=schema,
             columns=columns,
             partitions_def=partitions_def,
@@ -193,6 +200,7 @@ def medallion_out(
         description=description,
         **medallion_conventions(
             layer,
+            name=name,
             schema=schema,
             columns=columns,
             partitions_def=partitions_def,

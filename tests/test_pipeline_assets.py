@@ -190,5 +190,8 @@ def test_range_run_events_carry_only_per_partition_figures(tmp_path):
         run_wide = {"http_requests", "used_weight_1m", "source", "interval", "symbols", "empty_partition_examples"}
         assert not run_wide & set(event.metadata), event.metadata.keys()
         assert not {"preview", "previews"} & set(event.metadata)
+        assert "dagster/table_name" not in event.metadata  # declared once on the asset instead
+    spec = next(iter(bronze_klines.specs))
+    assert spec.metadata["dagster/table_name"] == "bronze.klines"
     logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
     assert any(f"{len(DAYS)} days) × {len(SYMBOLS)} symbol(s)" in m and "HTTP requests" in m for m in logged)
