@@ -40,6 +40,7 @@ from pathlib import Path
 from benchmarks.backfill_bench import via_daemon
 from benchmarks.dagster_dev import free_port
 from benchmarks.measure import run_process
+from tests.e2e_support import CHROMIUM_ARGS  # the flags the browser tests use (no network here)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -52,15 +53,6 @@ TARGETS = {
     "instance_bytes": 2 * 1024**3,
     "event_log_bytes_per_partition_materialization": 5 * 1024,
 }
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _env(workdir: Path, name: str, start: dt.date, postgres_url: str | None = None) -> dict[str, str]:
