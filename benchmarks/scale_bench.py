@@ -151,6 +151,9 @@ def instance_figures(home: Path) -> dict:
     }
 
 
+UI_TIMEOUT_MS = 300_000  # a page that takes longer is reported as a failure, with this bound
+
+
 def _webserver(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
@@ -186,12 +189,14 @@ def ui_load(env: dict[str, str], materialized: int, visits: int = 3) -> dict:
             browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                page.goto(f"{url}/asset-groups", wait_until="networkidle")  # the app's bundle, once
+                page.set_default_timeout(UI_TIMEOUT_MS)
+                page.set_default_navigation_timeout(UI_TIMEOUT_MS)
+                page.goto(f"{url}/runs", wait_until="load")  # the app's bundle, once (a light page)
                 for _ in range(visits):
                     started = time.perf_counter()
                     page.goto(f"{url}/assets/gold/daily_features", wait_until="commit")
-                    page.get_by_text("Latest materialization", exact=False).first.wait_for(timeout=120_000)
-                    page.wait_for_function("() => !document.body.innerText.includes('Loading')", timeout=120_000)
+                    page.get_by_text("Latest materialization", exact=False).first.wait_for()
+                    page.wait_for_function("() => !document.body.innerText.includes('Loading')")
                     figures["asset_page"].append(round(time.perf_counter() - started, 2))
 
                     started = time.perf_counter()
@@ -200,7 +205,6 @@ def ui_load(env: dict[str, str], materialized: int, visits: int = 3) -> dict:
                         "n => document.body.innerText.replace(/,/g, '').includes(String(n))"
                         " && !document.body.innerText.includes('Loading')",
                         arg=materialized,
-                        timeout=120_000,
                     )
                     figures["partitions_tab"].append(round(time.perf_counter() - started, 2))
             finally:

@@ -1,13 +1,15 @@
 """`cryptolake backfill --workers N`: the date × symbol runs of a backfill in N processes at once
 write exactly what one process writes (issue 17: a full-history backfill on both cores)."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import duckdb
 import polars as pl
 import pytest
-from click.testing import CliRunner
 from dagster import DagsterInstance, RunsFilter
-
-from cryptolake_assets.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -16,18 +18,26 @@ DAILY_SYMBOL_TABLES = ("bronze.klines", "silver.ohlcv", "gold.daily_features")
 
 
 def _backfill(tmp_path, monkeypatch, name: str, workers: int) -> str:
+    """The CLI in its own process, as a user runs it (the code location reads the environment once
+    per process, so an in-process CliRunner would reuse whatever an earlier test loaded)."""
     database = str(tmp_path / f"{name}.duckdb")
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / f"home_{name}"))
-    monkeypatch.setenv("CRYPTOLAKE_DUCKDB", database)
-    monkeypatch.setenv("CRYPTOLAKE_LAKE", str(tmp_path / f"lake_{name}"))
-    monkeypatch.setenv("CRYPTOLAKE_START_DATE", "2024-03-01")
-    result = CliRunner().invoke(
-        main,
-        ["backfill", "--start", "2024-03-01", "--end", "2024-03-03", "--symbols", SYMBOLS]
-        + ["--source", "simulated", "--interval", "1h", "--workers", str(workers)],
-        catch_exceptions=False,
+    env = {
+        "DAGSTER_HOME": str(tmp_path / f"home_{name}"),
+        "CRYPTOLAKE_DUCKDB": database,
+        "CRYPTOLAKE_LAKE": str(tmp_path / f"lake_{name}"),
+        "CRYPTOLAKE_START_DATE": "2024-03-01",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)  # the test reads the same instance afterwards
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cryptolake")), "backfill", "--start", "2024-03-01", "--end", "2024-03-03"]
+        + ["--symbols", SYMBOLS, "--source", "simulated", "--interval", "1h", "--workers", str(workers)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     return database
 
 
