@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
-from e2e_support import DagsterDev
+from e2e_support import DagsterDev, _group_alive
 
 from resources import run_health
 
@@ -71,8 +71,7 @@ def finish(process: subprocess.Popen, log: Path, timeout: float = BACKFILL_TIMEO
     try:
         code = process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        kill_group(process)
         pytest.fail(f"backfill did not finish in {timeout} s (wedged?):\n{log.read_text()[-3000:]}")
     assert code == 0, log.read_text()[-3000:]
 
@@ -92,6 +91,17 @@ def open_instance(home: Path):
             os.environ["DAGSTER_HOME"] = previous
 
 
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the backfill's whole process group and wait until none of it is alive: its worker
+    processes (``--workers``) are grandchildren, and a killed one holds its DuckDB lock until the
+    kernel has torn it down."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 60
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def kill_at(process: subprocess.Popen, home: Path, step_key: str, event_type: DagsterEventType, log: Path) -> str:
     """SIGKILL the backfill as soon as its daily_symbol_assets run logs ``event_type`` for ``step_key``."""
     deadline = time.monotonic() + KILL_WAIT_TIMEOUT_S
@@ -108,12 +118,10 @@ def kill_at(process: subprocess.Popen, home: Path, step_key: str, event_type: Da
             ]
             for run in runs:
                 if any(e.step_key == step_key for e in instance.all_logs(run.run_id, of_type=event_type)):
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+                    kill_group(process)
                     return run.run_id
             time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_group(process)
     pytest.fail(
         f"no {step_key} {event_type.value} within {KILL_WAIT_TIMEOUT_S} s (waiting on the pool?):\n{log.read_text()[-3000:]}"
     )
