@@ -280,3 +280,17 @@ def test_a_failed_publish_after_the_duckdb_commit_is_repaired_by_the_rerun(tmp_p
     theirs = pl.read_delta(lake.uri("silver", "ohlcv"))
     assert theirs.select(ours.columns).sort("symbol", "open_time").equals(ours.sort("symbol", "open_time"))
     assert theirs.height > before_rows
+
+
+def test_publish_returns_the_version_it_committed_and_replaces_only_the_predicate(tmp_path):
+    uri = str(tmp_path / "t")
+    day1, day2 = dt.date(2024, 1, 1), dt.date(2024, 1, 2)
+    first = pl.DataFrame({"date": [day1, day1, day2], "symbol": ["A", "B", "A"], "x": [1.0, 2.0, 3.0]})
+    assert publish(uri, first, predicate=None) == 0
+    again = pl.DataFrame({"date": [day1], "symbol": ["A"], "x": [10.0]})
+    assert publish(uri, again, predicate="date = '2024-01-01' AND symbol = 'A'") == 1
+    assert publish(uri, again, predicate="date = '2024-01-01' AND symbol = 'A'") == 2  # idempotent rows
+    table = DeltaTable(uri)
+    assert table.version() == 2
+    rows = pl.from_arrow(table.to_pyarrow_table()).sort("date", "symbol")
+    assert rows.rows() == [(day1, "A", 10.0), (day1, "B", 2.0), (day2, "A", 3.0)]
