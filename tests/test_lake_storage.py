@@ -8,6 +8,7 @@ at once both land (commit conflicts retried).
 """
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -298,7 +299,7 @@ def test_stored_rows_reads_the_lake(tmp_path):
 
 WRITER = textwrap.dedent(
     """
-    import sys, datetime as dt
+    import json, sys, datetime as dt
     import polars as pl
     from dagster import TimeWindow
     from resources.dagster_internals import TablePartitionDimension, TableSlice
@@ -306,7 +307,8 @@ WRITER = textwrap.dedent(
     from resources.lake_io import replace_lake_slice
 
     root, symbol, rounds, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    lake = DeltaLake(root=root, vacuum_every_commits=0)
+    options = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+    lake = DeltaLake(root=root, storage_options=options, vacuum_every_commits=0)
     days = [dt.date(2024, 1, 1) + dt.timedelta(days=d) for d in range(3)]
     print("ready", flush=True)
     attempts = 0
@@ -327,9 +329,10 @@ WRITER = textwrap.dedent(
 )
 
 
-def _writer(root: Path, symbol: str, rounds: int, rows: int) -> subprocess.Popen:
+def _writer(root: Path | str, symbol: str, rounds: int, rows: int, options: dict | None = None) -> subprocess.Popen:
+    """A process replacing ``symbol``'s partition of day ``i % 3`` in ``<root>/gold/t`` for i < rounds."""
     return subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(root), symbol, str(rounds), str(rows)],
+        [sys.executable, "-c", WRITER, str(root), symbol, str(rounds), str(rows), json.dumps(options or {})],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -337,8 +340,8 @@ def _writer(root: Path, symbol: str, rounds: int, rows: int) -> subprocess.Popen
     )
 
 
-def _assert_every_partition_complete(uri: str, rows: int) -> pl.DataFrame:
-    table = pl.read_delta(uri)
+def _assert_every_partition_complete(uri: str, rows: int, options: dict | None = None) -> pl.DataFrame:
+    table = pl.read_delta(uri, storage_options=options)
     groups = table.group_by("date", "symbol").agg(n=pl.len(), rounds=pl.col("round").n_unique())
     assert groups["n"].to_list() == [rows] * len(groups), "a partition holds a partial or doubled slice"
     assert groups["rounds"].to_list() == [1] * len(groups), "a partition mixes two writes"
