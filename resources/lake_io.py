@@ -430,3 +430,39 @@ class CryptoLakeLakeIOManager(ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context) -> CryptoLakeLakeDbIOManager:
         return CryptoLakeLakeDbIOManager(lake=self.lake, commit_retry_seconds=self.commit_retry_seconds)
+
+
+def lake_stored_identity(lake: DeltaLake, table: str, column: str = "interval") -> list[str]:
+    """The distinct values of an identity column a lake table holds (``[]``: no table or column); the
+    lake counterpart of ``duckdb_io.stored_identity`` for the CLI's check before any run."""
+    schema, _, name = table.rpartition(".")
+    options = lake.options()
+    delta = _open(lake.uri(schema, name), options)
+    if delta is None:
+        return []
+    frame = _scan(delta, options)
+    if column not in frame.collect_schema().names():
+        return []
+    values = frame.select(pl.col(column).drop_nulls().unique()).collect()[column]
+    return sorted(str(v) for v in values.to_list())
+
+
+def lake_table_summary(lake: DeltaLake, tables: Sequence[tuple[str, str]]) -> list[tuple[str, int, int]]:
+    """(table, rows, distinct partitions) for each of ``tables`` the lake holds (``cli.table_summary``'s
+    counterpart: date × symbol partitions, days, or 0 for unpartitioned tables)."""
+    options = lake.options()
+    summary = []
+    for schema, name in tables:
+        delta = _open(lake.uri(schema, name), options)
+        if delta is None:
+            continue
+        frame = _scan(delta, options)
+        columns = set(frame.collect_schema().names())
+        keys = [c for c in ("date", "symbol") if c in columns] if "date" in columns else []
+        counts = frame.select(
+            pl.len().alias("rows"), (pl.struct(keys).n_unique() if keys else pl.lit(0)).alias("parts")
+        ).collect()
+        summary.append(
+            (f"{schema}.{name}", int(counts["rows"][0]), int(counts["parts"][0]) if counts["rows"][0] else 0)
+        )
+    return summary

@@ -458,3 +458,39 @@ def test_two_processes_writing_disjoint_partitions_of_one_table_at_once_both_lan
     assert DeltaTable(uri).version() == 3 + 2 * rounds - 1  # every write one commit, none lost
     retried = sum(int(out.strip().rsplit(" ", 1)[-1]) for out, _ in outputs.values())
     print(f"commits retried after a conflict: {retried}")
+
+
+# --- the CLI and doctor in lake mode -------------------------------------------------------------
+
+
+def test_cli_summary_and_interval_refusal_read_the_lake(tmp_path):
+    import click
+
+    from cryptolake_assets import cli
+    from cryptolake_assets.bronze.klines import bronze_klines
+    from cryptolake_assets.doctor import DoctorContext, check_duckdb_lock, check_lake
+    from resources.binance import BinanceClient
+    from resources.binance_archive import BinanceArchiveClient
+
+    io = _lake_io(tmp_path / "lake")
+    assert cli.storage_target(io) is io.lake
+    assert cli.storage_label(io.lake) == f"Lake (the working store): {tmp_path / 'lake'}"
+    cli.refuse_other_interval(io.lake, "1m")  # no table yet: nothing to refuse
+    resources = {
+        "io_manager": io,
+        "binance": BinanceClient(source="simulated", simulation_seed=7, interval="1h"),
+        "binance_archive": BinanceArchiveClient(source="simulated"),
+    }
+    assert materialize(
+        [bronze_klines], resources=resources, tags=_range("2024-02-01|BTCUSDT", "2024-02-02|ETHUSDT")
+    ).success
+    cli.refuse_other_interval(io.lake, "1h")
+    with pytest.raises(click.ClickException, match=r"holds 1h klines; CRYPTOLAKE_INTERVAL=1m would mix"):
+        cli.refuse_other_interval(io.lake, "1m")
+    lines: list[str] = []
+    cli.print_summary(io.lake, echo=lines.append)
+    assert lines[1].split() == ["bronze.klines", "96", "4"]  # 2 days × 2 symbols × 24 bars, 4 partitions
+    assert len(lines) == 2  # only the tables the lake holds
+    context = DoctorContext(None, str(tmp_path / "absent.duckdb"), False, "lake")  # type: ignore[arg-type]
+    assert [f.problem for f in check_duckdb_lock(context) + check_lake(context)] == [False, False]
+    assert "no DuckDB file" in check_duckdb_lock(context)[0].message
