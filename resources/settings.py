@@ -52,5 +52,5 @@ def store_location() -> str:
     if storage() == "lake":
         from resources.lake import lake_root
 
-        return lake_root(default_lake_root())
+        return lake_root()  # CRYPTOLAKE_LAKE (build_io_manager refuses lake mode without it)
     return duckdb_path()

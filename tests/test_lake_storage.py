@@ -61,6 +61,13 @@ def test_storage_defaults_to_duckdb_and_lake_switches_the_io_manager(monkeypatch
     assert lake.lake.root == str(tmp_path / "lake")
 
 
+def test_lake_storage_without_a_lake_root_is_refused(monkeypatch):
+    monkeypatch.setenv("CRYPTOLAKE_STORAGE", "lake")
+    monkeypatch.delenv("CRYPTOLAKE_LAKE", raising=False)
+    with pytest.raises(ValueError, match=r"CRYPTOLAKE_STORAGE=lake needs CRYPTOLAKE_LAKE"):
+        build_io_manager()
+
+
 def test_unknown_storage_is_refused_when_the_code_location_loads(monkeypatch):
     monkeypatch.setenv("CRYPTOLAKE_STORAGE", "postgres")
     with pytest.raises(ValueError, match=r"CRYPTOLAKE_STORAGE='postgres': expected one of duckdb, lake"):
