@@ -6,6 +6,9 @@ from pathlib import Path
 from resources.duckdb_io import DEFAULT_DUCKDB_PATH, DUCKDB_PATH_ENV_VAR
 
 SOURCE_ENV_VAR = "CRYPTOLAKE_SOURCE"
+STORAGE_ENV_VAR = "CRYPTOLAKE_STORAGE"
+#: ``duckdb``: one local DuckDB file (the default); ``lake``: every table a Delta table at ``CRYPTOLAKE_LAKE``.
+STORAGES = ("duckdb", "lake")
 SOURCES = ("simulated", "binance")
 
 
@@ -14,6 +17,15 @@ def source() -> str:
     value = (os.environ.get(SOURCE_ENV_VAR) or "binance").strip().lower()
     if value not in SOURCES:
         raise ValueError(f"{SOURCE_ENV_VAR}={value!r}: expected one of {', '.join(SOURCES)}")
+    return value
+
+
+def storage() -> str:
+    """``duckdb`` (the default: one DuckDB file, one writer) or ``lake`` (Delta tables at
+    ``CRYPTOLAKE_LAKE``, writable from several processes and hosts). Anything else is refused."""
+    value = (os.environ.get(STORAGE_ENV_VAR) or "duckdb").strip().lower()
+    if value not in STORAGES:
+        raise ValueError(f"{STORAGE_ENV_VAR}={value!r}: expected one of {', '.join(STORAGES)}")
     return value
 
 
@@ -32,6 +44,16 @@ def default_lake_root() -> str | None:
     if database.startswith("md:") or database == ":memory:":
         return None
     return str(Path(database).parent / "lake")
+
+
+def store_location() -> str:
+    """Where the pipeline's tables live: the DuckDB file, or the lake root when ``CRYPTOLAKE_STORAGE=lake``
+    (what the CLI keys its per-store records on, e.g. which source a store holds)."""
+    if storage() == "lake":
+        from resources.lake import lake_root
+
+        return lake_root()  # CRYPTOLAKE_LAKE (build_io_manager refuses lake mode without it)
+    return duckdb_path()
 
 
 AUTOMATION_ENV_VAR = "CRYPTOLAKE_AUTOMATION"
