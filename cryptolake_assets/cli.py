@@ -332,7 +332,10 @@ def run_pipeline(
     instance = DagsterInstance.get()
     job_names = {job.name for job in defs.jobs or []}
     binance = defs.resources["binance"]
-    refuse_other_interval(defs.resources["io_manager"].database, binance.interval)
+    # CRYPTOLAKE_STORAGE=lake has no DuckDB file: its I/O manager refuses mixed intervals itself.
+    database = getattr(defs.resources["io_manager"], "database", None)
+    if database is not None:
+        refuse_other_interval(database, binance.interval)
     bars_per_day = 86_400_000 // interval_ms(binance.interval)
     all_symbols = universe_symbols()
     chunks = plan_runs(first_day, last_day, symbols or all_symbols, all_symbols, bars_per_day, workers)
@@ -375,7 +378,7 @@ def run_pipeline(
         echo(f"single partition {key} (previews and charts for the UI)")
         _run_job(defs, instance, "daily_symbol_assets", partition_key=key)
         runs += 1
-    return {"runs": runs, "seconds": time.monotonic() - started, "database": defs.resources["io_manager"].database}
+    return {"runs": runs, "seconds": time.monotonic() - started, "database": database}
 
 
 def refuse_other_interval(database: str, interval: str) -> None:
@@ -546,6 +549,14 @@ def backfill(start, end, symbols, source, interval, duckdb_path, workers) -> Non
     """Materialize a date range for some or all symbols through Dagster, in as few runs as possible."""
     _set_env(CRYPTOLAKE_SOURCE=source, CRYPTOLAKE_INTERVAL=interval, CRYPTOLAKE_DUCKDB=duckdb_path)
     outcome = run_pipeline(start.date(), end.date(), _parse_symbols(symbols), workers=workers)
+    if outcome["database"] is None:  # CRYPTOLAKE_STORAGE=lake
+        from resources.lake import lake_root
+        from resources.settings import default_lake_root
+
+        click.echo(
+            f"\nBackfill done in {outcome['seconds']:.0f}s ({outcome['runs']} runs). Lake: {lake_root(default_lake_root())}"
+        )
+        return
     print_summary(outcome["database"])
     click.echo(
         f"\nBackfill done in {outcome['seconds']:.0f}s ({outcome['runs']} runs). DuckDB file: {outcome['database']}"
