@@ -22,8 +22,12 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from resources.lake import DeltaLake
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DAGSTER_HOME = ".dagster_home"
@@ -211,9 +215,9 @@ def _load_definitions():
 def _database_for_source(home: Path) -> str:
     """The configured database, after settling which source it holds (refusing a mix)."""
     from cryptolake_assets.source_identity import SourceMismatchError, record_source, resolve_source
-    from resources.settings import duckdb_path
+    from resources.settings import store_location
 
-    database = duckdb_path()
+    database = store_location()  # the DuckDB file, or the lake root with CRYPTOLAKE_STORAGE=lake
     try:
         record_source(home, database, resolve_source(home, database))
     except SourceMismatchError as error:
@@ -332,10 +336,7 @@ def run_pipeline(
     instance = DagsterInstance.get()
     job_names = {job.name for job in defs.jobs or []}
     binance = defs.resources["binance"]
-    # CRYPTOLAKE_STORAGE=lake has no DuckDB file: its I/O manager refuses mixed intervals itself.
-    database = getattr(defs.resources["io_manager"], "database", None)
-    if database is not None:
-        refuse_other_interval(database, binance.interval)
+    refuse_other_interval(storage_target(defs.resources["io_manager"]), binance.interval)
     bars_per_day = 86_400_000 // interval_ms(binance.interval)
     all_symbols = universe_symbols()
     chunks = plan_runs(first_day, last_day, symbols or all_symbols, all_symbols, bars_per_day, workers)
@@ -378,18 +379,40 @@ def run_pipeline(
         echo(f"single partition {key} (previews and charts for the UI)")
         _run_job(defs, instance, "daily_symbol_assets", partition_key=key)
         runs += 1
-    return {"runs": runs, "seconds": time.monotonic() - started, "database": database}
+    return {
+        "runs": runs,
+        "seconds": time.monotonic() - started,
+        "database": storage_target(defs.resources["io_manager"]),
+    }
 
 
-def refuse_other_interval(database: str, interval: str) -> None:
-    """Before any run: a database keeps one kline interval (the I/O manager refuses mixed writes too)."""
+def storage_target(io_manager) -> "str | DeltaLake":
+    """The store an ``io_manager`` resource writes: its DuckDB file (a path), or its lake
+    (``CRYPTOLAKE_STORAGE=lake``: a ``DeltaLake``)."""
+    from resources.lake_io import CryptoLakeLakeIOManager
+
+    return io_manager.lake if isinstance(io_manager, CryptoLakeLakeIOManager) else io_manager.database
+
+
+def storage_label(target: "str | DeltaLake") -> str:
+    return f"DuckDB file: {target}" if isinstance(target, str) else f"Lake (the working store): {target.root}"
+
+
+def refuse_other_interval(database: "str | DeltaLake", interval: str) -> None:
+    """Before any run: a store keeps one kline interval (the I/O manager refuses mixed writes too)."""
     from resources.duckdb_io import stored_identity
+    from resources.lake_io import lake_stored_identity
 
-    stored = stored_identity(database, "bronze.klines")
+    if isinstance(database, str):
+        stored = stored_identity(database, "bronze.klines")
+        other = f"--duckdb with another file for {interval} bars"
+    else:
+        stored = lake_stored_identity(database, "bronze.klines")
+        other = f"another CRYPTOLAKE_LAKE for {interval} bars"
     if stored and stored != [interval]:
         raise click.ClickException(
-            f"{database} holds {'/'.join(stored)} klines; CRYPTOLAKE_INTERVAL={interval} would mix intervals in one "
-            f"table. Use --interval {stored[0]}, or --duckdb with another file for {interval} bars"
+            f"{database if isinstance(database, str) else database.root} holds {'/'.join(stored)} klines; CRYPTOLAKE_INTERVAL={interval} would mix "
+            f"intervals in one table. Use --interval {stored[0]}, or {other}"
         )
 
 
@@ -423,8 +446,15 @@ def table_summary(database: str) -> list[tuple[str, int, int]]:
         connection.close()
 
 
-def print_summary(database: str, echo=click.echo) -> None:
-    rows = table_summary(database)
+def print_summary(database: "str | DeltaLake", echo=click.echo) -> None:
+    if isinstance(database, str):
+        rows = table_summary(database)
+    else:
+        from cryptolake_assets.definitions import ASSETS
+        from resources.lake_io import lake_table_summary
+
+        tables = sorted({(key.path[0], key.path[-1]) for asset in ASSETS for key in asset.keys})
+        rows = lake_table_summary(database, tables)
     width = max([len(name) for name, _, _ in rows] + [5])
     echo(f"\n{'table'.ljust(width)}  {'rows':>10}  {'partitions':>10}")
     for name, count, parts in rows:
@@ -521,7 +551,7 @@ def demo(days: int, symbols: str | None, duckdb_path: str | None, stream_seconds
     command = shlex.quote(str(installed)) if installed.exists() else f"{python} -m cryptolake_assets.cli"
     features = table_uri(lake, "gold", "daily_features")
     click.echo(
-        f"\nDone in {outcome['seconds']:.0f}s ({outcome['runs']} Dagster runs). DuckDB file: {outcome['database']}\n"
+        f"\nDone in {outcome['seconds']:.0f}s ({outcome['runs']} Dagster runs). {storage_label(outcome['database'])}\n"
         f"Dagster instance: {os.environ['DAGSTER_HOME']}\n"
         f"Lake (Delta, readable while the pipeline runs): {lake}\n"
         f"Open the UI:  {command} ui   (then http://127.0.0.1:3000)\n"
@@ -549,17 +579,9 @@ def backfill(start, end, symbols, source, interval, duckdb_path, workers) -> Non
     """Materialize a date range for some or all symbols through Dagster, in as few runs as possible."""
     _set_env(CRYPTOLAKE_SOURCE=source, CRYPTOLAKE_INTERVAL=interval, CRYPTOLAKE_DUCKDB=duckdb_path)
     outcome = run_pipeline(start.date(), end.date(), _parse_symbols(symbols), workers=workers)
-    if outcome["database"] is None:  # CRYPTOLAKE_STORAGE=lake
-        from resources.lake import lake_root
-        from resources.settings import default_lake_root
-
-        click.echo(
-            f"\nBackfill done in {outcome['seconds']:.0f}s ({outcome['runs']} runs). Lake: {lake_root(default_lake_root())}"
-        )
-        return
     print_summary(outcome["database"])
     click.echo(
-        f"\nBackfill done in {outcome['seconds']:.0f}s ({outcome['runs']} runs). DuckDB file: {outcome['database']}"
+        f"\nBackfill done in {outcome['seconds']:.0f}s ({outcome['runs']} runs). {storage_label(outcome['database'])}"
     )
 
 
@@ -582,10 +604,11 @@ def doctor(fix: bool, duckdb_path: str | None) -> None:
 
     from cryptolake_assets.doctor import DoctorContext, run_doctor
     from resources.settings import duckdb_path as resolved
+    from resources.settings import storage
 
     _set_env(CRYPTOLAKE_DUCKDB=duckdb_path)
     ensure_dagster_home()
-    findings = run_doctor(DoctorContext(DagsterInstance.get(), resolved(), fix))
+    findings = run_doctor(DoctorContext(DagsterInstance.get(), resolved(), fix, storage()))
     for finding in findings:
         click.echo(f"{'PROBLEM' if finding.problem else 'ok'}  [{finding.check}] {finding.message}")
     problems = [f for f in findings if f.problem]
@@ -744,7 +767,7 @@ def collect_stream(
         echo(f"materializing {STREAM_JOB_NAME} {label}")
         _run_job(defs, instance, STREAM_JOB_NAME, tags=dict(request.tags), partition_key=request.partition_key)
     if summary:
-        print_summary(defs.resources["io_manager"].database, echo=echo)
+        print_summary(storage_target(defs.resources["io_manager"]), echo=echo)
     return partitions
 
 

@@ -20,6 +20,7 @@ class DoctorContext:
     instance: DagsterInstance
     database: str  # the pipeline's DuckDB file
     fix: bool
+    storage: str = "duckdb"  # CRYPTOLAKE_STORAGE: with "lake" there is no DuckDB file to check
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ def check_duckdb_lock(context: DoctorContext) -> list[Finding]:
     """Whether another process holds the DuckDB file's lock (and which pid, as DuckDB reports it)."""
     import duckdb
 
+    if context.storage == "lake":
+        return [Finding("duckdb", False, "CRYPTOLAKE_STORAGE=lake: the pipeline uses no DuckDB file")]
     if context.database == ":memory:" or context.database.startswith("md:"):
         return []
     try:
@@ -113,6 +116,9 @@ def check_lake(context: DoctorContext) -> list[Finding]:
     from resources.lake import PUBLISHED_LAYERS, DeltaLake, publish
     from resources.settings import default_lake_root
 
+    if context.storage == "lake":
+        # The lake is the working store: each write is its own Delta commit, nothing to republish.
+        return [Finding("lake", False, "CRYPTOLAKE_STORAGE=lake: the lake is the working store (nothing to republish)")]
     if context.database == ":memory:" or context.database.startswith("md:") or not Path(context.database).exists():
         return []
     lake = DeltaLake.from_env(default_lake_root())

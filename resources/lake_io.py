@@ -24,13 +24,15 @@ What the DuckDB I/O manager guarantees holds here too (docs/adr/0006-lake-storag
   retried (``commit_retry_seconds``). Same-partition writers are serialized by Dagster (one run per
   partition) and would also just retry, last writer wins.
 
-On S3, delta-rs needs an atomic "create if absent" for the commit file; ``DeltaLake.options()``
-passes ``conditional_put=etag`` by default (S3 and moto support ``If-None-Match``), see the ADR.
+On S3 a commit is safe against a concurrent writer only if the log entry is created atomically:
+deltalake 1.6 PUTs every ``_delta_log/<version>.json`` with ``If-None-Match: *`` whatever the options
+(measured, pinned by tests/test_lake_storage_s3.py), which AWS S3 (since 2024-08) and moto honour; no
+DynamoDB locking provider is needed (docs/adr/0006-lake-storage.md).
 """
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 import tenacity
@@ -211,8 +213,15 @@ def _commit_conflict(exc: BaseException) -> bool:
 
 
 def _table_rows(table) -> int:
-    actions = pl.from_arrow(table.get_add_actions(flatten=True))
-    return int(actions["num_records"].sum()) if isinstance(actions, pl.DataFrame) and len(actions) else 0
+    """Rows of the current version, from the log's per-file statistics (no data file is read)."""
+    actions = pl.DataFrame(table.get_add_actions(flatten=True))
+    return int(actions["num_records"].sum()) if len(actions) else 0
+
+
+class LakeWrite(NamedTuple):
+    written: SliceWrite  # the same counts as a DuckDB write
+    version: int  # the table's Delta version after the commit
+    attempts: int  # 1, or more when a commit lost a race to a concurrent writer and was retried
 
 
 def replace_lake_slice(
@@ -221,13 +230,13 @@ def replace_lake_slice(
     frame: pl.DataFrame,
     partition_cols: Sequence[str] = (),
     commit_retry_seconds: float = 120.0,
-) -> tuple[SliceWrite, int]:
+) -> LakeWrite:
     """Replace ``table_slice`` of ``<lake>/<schema>/<table>`` with ``frame`` in ONE Delta commit.
 
     The first write creates the table (an ``append`` to nothing, so two processes creating it at
     once conflict instead of one overwriting the other); later writes are an ``overwrite`` whose
     predicate covers the slice. A commit that loses a race to a concurrent writer is retried from a
-    fresh read of the table. Returns the write's counts and the new table version."""
+    fresh read of the table."""
     from deltalake import write_deltalake
 
     uri = lake.uri(table_slice.schema, table_slice.table)
@@ -279,12 +288,13 @@ def replace_lake_slice(
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(_commit_conflict),
-        wait=tenacity.wait_exponential_jitter(initial=0.05, max=2.0),
+        wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=2.0),
         stop=tenacity.stop_after_delay(commit_retry_seconds),
         reraise=True,
     )
     try:
         written, version = retrying(attempt)
+        attempts = int(retrying.statistics.get("attempt_number", 1))
     except (IncompatibleSchemaError, MixedIntervalError):
         raise
     except Exception as exc:
@@ -296,7 +306,7 @@ def replace_lake_slice(
         table = _open(uri, options)
         if table is not None:
             maintain(table, lake.retention_days)
-    return written, version
+    return LakeWrite(written, version, attempts)
 
 
 class DeltaPolarsHandler(DbTypeHandler[pl.DataFrame]):
@@ -384,7 +394,7 @@ class CryptoLakeLakeDbIOManager(CryptoLakeDbIOManager):
         table_slice = self._get_table_slice(context, context)
         by_partition = partition_columns(context, obj.columns)
         with permanent_errors(IncompatibleSchemaError, MixedIntervalError):
-            written, version = replace_lake_slice(
+            written, version, attempts = replace_lake_slice(
                 self.delta, table_slice, obj, [c.column for c in by_partition], self.commit_retry_seconds
             )
         metadata: dict[str, Any] = {
@@ -393,6 +403,8 @@ class CryptoLakeLakeDbIOManager(CryptoLakeDbIOManager):
             "lake_version": version,
             "dagster/uri": MetadataValue.path(self.delta.uri(table_slice.schema, table_slice.table)),
         }
+        if attempts > 1:
+            metadata["commit_attempts"] = attempts
         if "dagster/table_name" not in (context.definition_metadata or {}):
             metadata["dagster/table_name"] = f"{table_slice.schema}.{table_slice.table}"
         if "dagster/column_schema" not in (context.definition_metadata or {}):
@@ -418,3 +430,39 @@ class CryptoLakeLakeIOManager(ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context) -> CryptoLakeLakeDbIOManager:
         return CryptoLakeLakeDbIOManager(lake=self.lake, commit_retry_seconds=self.commit_retry_seconds)
+
+
+def lake_stored_identity(lake: DeltaLake, table: str, column: str = "interval") -> list[str]:
+    """The distinct values of an identity column a lake table holds (``[]``: no table or column); the
+    lake counterpart of ``duckdb_io.stored_identity`` for the CLI's check before any run."""
+    schema, _, name = table.rpartition(".")
+    options = lake.options()
+    delta = _open(lake.uri(schema, name), options)
+    if delta is None:
+        return []
+    frame = _scan(delta, options)
+    if column not in frame.collect_schema().names():
+        return []
+    values = frame.select(pl.col(column).drop_nulls().unique()).collect()[column]
+    return sorted(str(v) for v in values.to_list())
+
+
+def lake_table_summary(lake: DeltaLake, tables: Sequence[tuple[str, str]]) -> list[tuple[str, int, int]]:
+    """(table, rows, distinct partitions) for each of ``tables`` the lake holds (``cli.table_summary``'s
+    counterpart: date × symbol partitions, days, or 0 for unpartitioned tables)."""
+    options = lake.options()
+    summary = []
+    for schema, name in tables:
+        delta = _open(lake.uri(schema, name), options)
+        if delta is None:
+            continue
+        frame = _scan(delta, options)
+        columns = set(frame.collect_schema().names())
+        keys = [c for c in ("date", "symbol") if c in columns] if "date" in columns else []
+        counts = frame.select(
+            pl.len().alias("rows"), (pl.struct(keys).n_unique() if keys else pl.lit(0)).alias("parts")
+        ).collect()
+        summary.append(
+            (f"{schema}.{name}", int(counts["rows"][0]), int(counts["parts"][0]) if counts["rows"][0] else 0)
+        )
+    return summary

@@ -44,3 +44,13 @@ def default_lake_root() -> str | None:
     if database.startswith("md:") or database == ":memory:":
         return None
     return str(Path(database).parent / "lake")
+
+
+def store_location() -> str:
+    """Where the pipeline's tables live: the DuckDB file, or the lake root when ``CRYPTOLAKE_STORAGE=lake``
+    (what the CLI keys its per-store records on, e.g. which source a store holds)."""
+    if storage() == "lake":
+        from resources.lake import lake_root
+
+        return lake_root(default_lake_root())
+    return duckdb_path()
