@@ -105,8 +105,7 @@ def main() -> None:
         config = celery_config_copy(root, visibility_timeout=3600, restore_interval=10)
         env["CRYPTOLAKE_CELERY_CONFIG"] = str(config)
         stack = DistributedStack(root, env, config)
-        for n in range(1, args.workers + 1):
-            stack.start_worker(f"w{n}")
+        stack.start_workers([f"w{n}" for n in range(1, args.workers + 1)])
         home = root / "celery" / "home"
         home.mkdir(parents=True)
         (home / "dagster.yaml").write_bytes((CELERY_DIR / "dagster.yaml").read_bytes())

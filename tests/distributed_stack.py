@@ -166,8 +166,20 @@ class DistributedStack:
     celery_config: Path
     workers: list[CeleryWorker] = field(default_factory=list)
 
+    def start_workers(self, names: list[str], timeout: float = 120) -> list[CeleryWorker]:
+        """Workers started together (their start-ups overlap), all ready when this returns."""
+        workers = [self._launch_worker(name) for name in names]
+        for worker in workers:
+            self._wait_ready(worker, timeout)
+        return workers
+
     def start_worker(self, name: str, timeout: float = 120) -> CeleryWorker:
         """A worker with one process (``--concurrency=1``) named ``name``, ready when this returns."""
+        worker = self._launch_worker(name)
+        self._wait_ready(worker, timeout)
+        return worker
+
+    def _launch_worker(self, name: str) -> CeleryWorker:
         folder = self.root / name
         home = folder / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
@@ -198,15 +210,17 @@ class DistributedStack:
             start_new_session=True,
         )
         worker = CeleryWorker(name, folder, process, log)
+        self.workers.append(worker)  # stopped by stop_workers() even if it never gets ready
+        return worker
 
+    def _wait_ready(self, worker: CeleryWorker, timeout: float) -> None:
         def ready() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"worker {name} exited:\n{(folder / 'worker.out').read_text()}\n{worker.log_text()}")
+            if worker.process.poll() is not None:
+                output = (worker.folder / "worker.out").read_text()
+                raise RuntimeError(f"worker {worker.name} exited:\n{output}\n{worker.log_text()}")
             return " ready." in worker.log_text()
 
-        wait_for(ready, timeout, f"celery worker {name}")
-        self.workers.append(worker)
-        return worker
+        wait_for(ready, timeout, f"celery worker {worker.name}")
 
     def stop_workers(self) -> None:
         for worker in self.workers:
