@@ -62,6 +62,9 @@ def _env(workdir: Path, name: str, start_date: str = "2023-01-01") -> dict[str, 
         "CRYPTOLAKE_START_DATE": start_date,
         "CRYPTOLAKE_DUCKDB": str(workdir / f"{name}.duckdb"),
         "CRYPTOLAKE_UNIVERSE": "",
+        # No schedule or sensor of the new instance may add runs beside the measured backfill (the
+        # hourly refresh would ingest today for every symbol while the backfill runs).
+        "CRYPTOLAKE_AUTOMATION": "off",
     }
 
 

@@ -65,6 +65,7 @@ def _env(workdir: Path, name: str, start: dt.date, postgres_url: str | None = No
         "CRYPTOLAKE_START_DATE": str(start),
         "CRYPTOLAKE_DUCKDB": str(workdir / f"{name}.duckdb"),
         "CRYPTOLAKE_UNIVERSE": "",
+        "CRYPTOLAKE_AUTOMATION": "off",  # only the measured backfills run
     }
 
 

@@ -588,10 +588,16 @@ def backfill(start, end, symbols, source, interval, duckdb_path, workers) -> Non
 @main.command()
 @click.option("--duckdb", "duckdb_path", help="DuckDB file (default: $CRYPTOLAKE_DUCKDB or data/cryptolake.duckdb).")
 def summary(duckdb_path: str | None) -> None:
-    """Tables, rows and partitions in the DuckDB file."""
+    """Tables, rows and partitions in the DuckDB file (the lake with CRYPTOLAKE_STORAGE=lake)."""
     _set_env(CRYPTOLAKE_DUCKDB=duckdb_path)
     from resources.settings import duckdb_path as resolved
+    from resources.settings import storage
 
+    if storage() == "lake":
+        from resources.lake import DeltaLake
+
+        print_summary(DeltaLake.from_env())
+        return
     print_summary(resolved())
 
 
@@ -640,10 +646,10 @@ def prune(older_than_days: int | None) -> None:
 def ui(dagster_args) -> None:
     """Start the Dagster UI and daemons (``dagster dev``) on 127.0.0.1 for this project."""
     from cryptolake_assets.source_identity import SourceMismatchError, recorded_sources, resolve_source
-    from resources.settings import duckdb_path
+    from resources.settings import store_location
 
     home = ensure_dagster_home()
-    database = duckdb_path()
+    database = store_location()  # the DuckDB file, or the lake root with CRYPTOLAKE_STORAGE=lake
     recorded = recorded_sources(home).get(database)
     try:
         chosen = resolve_source(home, database)

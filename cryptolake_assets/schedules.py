@@ -27,7 +27,6 @@ from collections.abc import Set as AbstractSet
 from dagster import (
     AssetKey,
     AssetSelection,
-    DefaultScheduleStatus,
     PartitionsDefinition,
     RunRequest,
     ScheduleEvaluationContext,
@@ -36,6 +35,7 @@ from dagster import (
     schedule,
 )
 
+from cryptolake_assets.automation_status import default_schedule_status
 from cryptolake_assets.retries import TRANSIENT_RETRY_POLICY
 from partitions import daily_partitions, daily_symbol_partitions, load_universe
 from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, record
@@ -152,7 +152,7 @@ def _tick(context: ScheduleEvaluationContext) -> dt.datetime:
     cron_schedule="10 0 * * *",
     execution_timezone="UTC",
     target=daily_symbol_job,
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=default_schedule_status(),
     description="Shortly after 00:00 UTC: the day that just closed, for every symbol listed that day.",
 )
 def daily_close_schedule(context: ScheduleEvaluationContext):
@@ -165,7 +165,7 @@ def daily_close_schedule(context: ScheduleEvaluationContext):
     cron_schedule="5 * * * *",
     execution_timezone="UTC",
     target=daily_symbol_job,
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=default_schedule_status(),
     description="Hourly: the current (still open) UTC day, for every symbol listed today.",
 )
 def intraday_refresh_schedule(context: ScheduleEvaluationContext):
@@ -188,7 +188,7 @@ def _date_only_request(context: ScheduleEvaluationContext, day: dt.date, purpose
     cron_schedule="40 0 * * *",
     execution_timezone="UTC",
     target=daily_job,
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=default_schedule_status(),
     description="00:40 UTC, after the symbol layer: date-only assets for the day that just closed.",
 )
 def daily_assets_close_schedule(context: ScheduleEvaluationContext):
@@ -201,7 +201,7 @@ def daily_assets_close_schedule(context: ScheduleEvaluationContext):
     cron_schedule="35 * * * *",
     execution_timezone="UTC",
     target=daily_job,
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=default_schedule_status(),
     description="Hourly, half an hour after the symbol refresh: date-only assets for the current day.",
 )
 def daily_assets_refresh_schedule(context: ScheduleEvaluationContext):
@@ -214,7 +214,7 @@ def daily_assets_refresh_schedule(context: ScheduleEvaluationContext):
     cron_schedule="20 0 * * *",
     execution_timezone="UTC",
     target=reference_job,
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=default_schedule_status(),
     description="Daily: unpartitioned reference tables.",
 )
 def reference_daily_schedule(context: ScheduleEvaluationContext):
@@ -231,7 +231,7 @@ ML_FEATURES_KEY = AssetKey(["gold", "ml_features"])
     cron_schedule="10 1 * * *",
     execution_timezone="UTC",
     target=daily_job,
-    default_status=DefaultScheduleStatus.RUNNING,
+    default_status=default_schedule_status(),
     description="01:10 UTC: gold/ml_features of the day before yesterday again, filling its next-day target.",
 )
 def ml_targets_schedule(context: ScheduleEvaluationContext):

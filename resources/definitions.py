@@ -1,5 +1,6 @@
 """The resources every CryptoLake deployment binds: storage and market-data clients."""
 
+import os
 from typing import Any
 
 from resources.alerting import AlertWebhook
@@ -8,7 +9,7 @@ from resources.binance_archive import BinanceArchiveClient
 from resources.coingecko import CoinGeckoClient
 from resources.duckdb_io import CryptoLakeDuckDBIOManager
 from resources.fear_greed import FearGreedClient
-from resources.lake import DeltaLake
+from resources.lake import LAKE_ENV_VAR, DeltaLake
 from resources.lake_io import CryptoLakeLakeIOManager
 from resources.landing import StreamLanding
 from resources.settings import default_lake_root, duckdb_path, storage
@@ -16,9 +17,16 @@ from resources.settings import default_lake_root, duckdb_path, storage
 
 def build_io_manager() -> CryptoLakeDuckDBIOManager | CryptoLakeLakeIOManager:
     """``CRYPTOLAKE_STORAGE``: the DuckDB file (publishing silver/gold to the lake) or the lake itself."""
-    lake = DeltaLake.from_env(default_lake_root())
     if storage() == "lake":
-        return CryptoLakeLakeIOManager(lake=lake)
+        if not (os.environ.get(LAKE_ENV_VAR) or "").strip():
+            # Each process would otherwise default to data/lake under its own working directory:
+            # workers on several hosts (or folders) would silently write separate lakes.
+            raise ValueError(
+                f"CRYPTOLAKE_STORAGE=lake needs {LAKE_ENV_VAR}: the lake every process writes "
+                "(an s3:// URI, or a path all of them share)"
+            )
+        return CryptoLakeLakeIOManager(lake=DeltaLake.from_env())
+    lake = DeltaLake.from_env(default_lake_root())
     return CryptoLakeDuckDBIOManager(database=duckdb_path(), lake=lake)
 
 

@@ -52,5 +52,19 @@ def store_location() -> str:
     if storage() == "lake":
         from resources.lake import lake_root
 
-        return lake_root(default_lake_root())
+        return lake_root()  # CRYPTOLAKE_LAKE (build_io_manager refuses lake mode without it)
     return duckdb_path()
+
+
+AUTOMATION_ENV_VAR = "CRYPTOLAKE_AUTOMATION"
+AUTOMATION_VALUES = ("on", "off")
+
+
+def automation_on() -> bool:
+    """Whether schedules and sensors start running on a new instance: ``CRYPTOLAKE_AUTOMATION`` is ``on``
+    (the default) or ``off`` (an instance for backfills, benchmarks or inspection, where no schedule
+    tick may add runs; each one can still be started in the UI, which then wins over this default)."""
+    value = (os.environ.get(AUTOMATION_ENV_VAR) or "on").strip().lower()
+    if value not in AUTOMATION_VALUES:
+        raise ValueError(f"{AUTOMATION_ENV_VAR}={value!r}: expected one of {', '.join(AUTOMATION_VALUES)}")
+    return value == "on"

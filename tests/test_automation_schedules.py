@@ -6,6 +6,9 @@ partition-key ranges that a single run materializes.
 """
 
 import datetime as dt
+import os
+import subprocess
+import sys
 
 from dagster import (
     AssetExecutionContext,
@@ -169,3 +172,30 @@ def test_schedules_run_by_default_in_utc():
         "reference_daily": ("20 0 * * *", "RUNNING", "UTC"),
         "ml_targets": ("10 1 * * *", "RUNNING", "UTC"),
     }
+
+
+def _statuses_in_a_new_process(automation: str) -> subprocess.CompletedProcess:
+    """The code location as `dagster dev` loads it, with CRYPTOLAKE_AUTOMATION set (statuses are read
+    when the definitions are imported, so each setting needs its own process)."""
+    script = (
+        "from cryptolake_assets.definitions import defs\n"
+        "for s in defs.schedules: print('schedule', s.name, s.default_status.value)\n"
+        "for s in defs.sensors: print('sensor', s.name, s.default_status.value)\n"
+    )
+    env = {**os.environ, "CRYPTOLAKE_AUTOMATION": automation}
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_automation_off_starts_every_schedule_and_sensor_stopped():
+    process = _statuses_in_a_new_process("OFF ")
+    assert process.returncode == 0, process.stderr[-3000:]
+    lines = [line.split() for line in process.stdout.splitlines()]
+    assert {name for kind, name, _ in lines if kind == "schedule"} == {s.name for s in SCHEDULES}
+    assert {"cryptolake_alerts", "run_log_retention_sensor"} <= {name for kind, name, _ in lines if kind == "sensor"}
+    assert {status for _, _, status in lines} == {"STOPPED"}
+
+
+def test_an_unknown_automation_setting_fails_the_load_with_the_accepted_values():
+    process = _statuses_in_a_new_process("paused")
+    assert process.returncode != 0
+    assert "CRYPTOLAKE_AUTOMATION='paused': expected one of on, off" in process.stderr

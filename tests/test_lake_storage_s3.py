@@ -91,6 +91,7 @@ def _checks_of(*keys: str):
     return [c for c in MEDALLION_CHECKS if {k.asset_key.to_user_string() for k in c.check_keys} & set(keys)]
 
 
+@pytest.mark.slow
 def test_lake_mode_on_s3_stores_the_duckdb_values_in_the_bucket(tmp_path, s3_endpoint):
     root = f"s3://{BUCKET}/lake-{uuid.uuid4().hex[:8]}"
     options = _options(s3_endpoint)

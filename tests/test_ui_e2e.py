@@ -96,29 +96,26 @@ def dagster_dev(lake_dir: Path):
         "CRYPTOLAKE_SOURCE": "simulated",
         "CRYPTOLAKE_DUCKDB": str(lake_dir / "lake.duckdb"),
         "CRYPTOLAKE_START_DATE": str(START_DATE),
+        # Every schedule and sensor starts stopped: no tick may add runs the tests did not launch.
+        "CRYPTOLAKE_AUTOMATION": "off",
     }
     server = DagsterDev(home=lake_dir / "dagster_home", env=env)
     server.start()
     try:
-        stop_automation(server)
+        assert_automation_stopped(server)
         yield server
     finally:
         server.stop()
 
 
-def stop_automation(server: DagsterDev) -> None:
+def assert_automation_stopped(server: DagsterDev) -> None:
     data = server.graphql(AUTOMATION_QUERY, {"selector": REPOSITORY_SELECTOR})["repositoryOrError"]
-    for schedule in data["schedules"]:
-        if schedule["scheduleState"]["status"] == "RUNNING":
-            server.graphql(STOP_SCHEDULE_MUTATION, {"id": schedule["scheduleState"]["id"]})
-    for sensor in data["sensors"]:
-        if sensor["sensorState"]["status"] == "RUNNING":
-            server.graphql(STOP_SENSOR_MUTATION, {"id": sensor["sensorState"]["id"]})
-    data = server.graphql(AUTOMATION_QUERY, {"selector": REPOSITORY_SELECTOR})["repositoryOrError"]
-    running = [s["name"] for s in data["schedules"] if s["scheduleState"]["status"] == "RUNNING"]
-    running += [s["name"] for s in data["sensors"] if s["sensorState"]["status"] == "RUNNING"]
+    statuses = {s["name"]: s["scheduleState"]["status"] for s in data["schedules"]}
+    statuses |= {s["name"]: s["sensorState"]["status"] for s in data["sensors"]}
+    assert {"intraday_refresh", "daily_close", "cryptolake_alerts"} <= statuses.keys(), statuses
+    running = sorted(name for name, status in statuses.items() if status != "STOPPED")
     if running:
-        raise E2EError(f"could not stop automation: {running}")
+        raise E2EError(f"CRYPTOLAKE_AUTOMATION=off left these running: {running}")
 
 
 @dataclass
@@ -256,16 +253,6 @@ query Automation($selector: RepositorySelector!) {
       sensors { name sensorState { id status } }
     }
   }
-}
-"""
-STOP_SCHEDULE_MUTATION = """
-mutation StopSchedule($id: String!) {
-  stopRunningSchedule(id: $id) { __typename ... on PythonError { message } }
-}
-"""
-STOP_SENSOR_MUTATION = """
-mutation StopSensor($id: String!) {
-  stopSensor(id: $id) { __typename ... on PythonError { message } }
 }
 """
 LAUNCH_BACKFILL_MUTATION = """

@@ -8,8 +8,9 @@ posted. A delivery failure never fails the tick: the alert waits in the outbox f
 
 import datetime as dt
 
-from dagster import AssetCheckKey, AssetKey, DefaultSensorStatus, SensorEvaluationContext, SensorResult, sensor
+from dagster import AssetCheckKey, AssetKey, SensorEvaluationContext, SensorResult, sensor
 
+from cryptolake_assets.automation_status import default_sensor_status
 from cryptolake_assets.freshness import STALENESS_DEADLINES
 from cryptolake_assets.sensors.alert_state import AlertState, Changes, alerts_for, apply_states, apply_transitions
 from cryptolake_assets.sensors.closed_days import DATE_LEVEL_GOLD
@@ -131,7 +132,7 @@ def _requeue(context: SensorEvaluationContext, state: AlertState, item: dict, re
 @sensor(
     name=ALERT_SENSOR_NAME,
     minimum_interval_seconds=60,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=default_sensor_status(),
     description=(
         "Alerts on freshness failures, stale symbols, failed blocking checks and failed runs (one per "
         "episode, plus 'resolved'), and a daily digest; posts to CRYPTOLAKE_ALERT_WEBHOOK_URL if set."

@@ -17,13 +17,13 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     DagsterInstance,
-    DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
     SkipReason,
     sensor,
 )
 
+from cryptolake_assets.automation_status import default_sensor_status
 from cryptolake_assets.schedules import AUTOMATION_TAG, DAILY_JOB_NAME, daily_job
 from partitions import daily_partitions, load_universe
 
@@ -94,7 +94,7 @@ def closing_requests(instance: DagsterInstance, now: dt.datetime) -> list[RunReq
     name=CLOSED_DAY_SENSOR_NAME,
     job=daily_job,
     minimum_interval_seconds=300,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=default_sensor_status(),
     description=(
         "Re-computes a closed day's cross-symbol gold when its silver changed after gold was computed "
         "(a late, failed or re-run close of the symbol layer)."

@@ -5,8 +5,9 @@ has no worker health check), nor anything about runs the CLI executes in-process
 what the CLI does before each run (resources/run_health.py), every few seconds.
 """
 
-from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
+from dagster import SensorEvaluationContext, SkipReason, sensor
 
+from cryptolake_assets.automation_status import default_sensor_status
 from resources.run_health import recover_dead_runs
 
 DEAD_RUN_SENSOR_NAME = "dead_run_sensor"
@@ -16,7 +17,7 @@ DEAD_RUN_SENSOR_INTERVAL_SECONDS = 5
 @sensor(
     name=DEAD_RUN_SENSOR_NAME,
     minimum_interval_seconds=DEAD_RUN_SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=default_sensor_status(),
     description="Fails runs whose process is gone and frees their pool slots (see docs/troubleshooting.md, Killed runs).",
 )
 def dead_run_sensor(context: SensorEvaluationContext) -> SkipReason:

@@ -10,8 +10,9 @@ cursor is the creation time of the last run visited; a run older than the cursor
 later (one stuck for more than the retention) is left to ``cryptolake prune``.
 """
 
-from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
+from dagster import SensorEvaluationContext, SkipReason, sensor
 
+from cryptolake_assets.automation_status import default_sensor_status
 from resources.run_log_retention import purge_run_logs
 
 RUN_LOG_RETENTION_SENSOR_NAME = "run_log_retention_sensor"
@@ -24,7 +25,7 @@ RUN_LOG_PURGE_RUNS_PER_TICK = 100
 @sensor(
     name=RUN_LOG_RETENTION_SENSOR_NAME,
     minimum_interval_seconds=RUN_LOG_RETENTION_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=default_sensor_status(),
     description=(
         "Deletes the step/log events and compute logs of finished runs older than run_log_retention_days "
         "(dagster.yaml); asset and check events stay (see docs/deployment.md, Run-log retention)."

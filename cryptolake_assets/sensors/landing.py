@@ -14,8 +14,9 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
+from cryptolake_assets.automation_status import default_sensor_status
 from cryptolake_assets.schedules import AUTOMATION_TAG, stream_job
 from partitions import daily_partitions, daily_symbol_partitions
 from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -82,7 +83,7 @@ def landing_requests(root: Path, now: dt.datetime, cursor: str | None) -> tuple[
     name=STREAM_LANDING_SENSOR_NAME,
     job=stream_job,
     minimum_interval_seconds=60,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=default_sensor_status(),
     description="Turns closed live-stream landing files (CRYPTOLAKE_LANDING) into stream_assets runs of their day × symbol partitions.",
 )
 def stream_landing_sensor(context: SensorEvaluationContext):
