@@ -410,7 +410,8 @@ def test_values_hold_no_secret_in_plain_text():
     assert vals["global"]["postgresqlSecretName"] == "cryptolake-postgresql"
     assert vals["postgresql"]["postgresqlPassword"] == ""
     # AWS credentials reach the code server, runs and steps from a Secret only.
-    assert user_deployment(vals)["envSecrets"] == [{"name": "cryptolake-aws"}]
+    # (and the Redis URL of the shared Binance weight budget, which may hold a password).
+    assert user_deployment(vals)["envSecrets"] == [{"name": "cryptolake-aws"}, {"name": "cryptolake-binance-budget"}]
     assert vals["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"] == [{"name": "cryptolake-aws"}]
     for entry in user_deployment(vals)["env"]:
         assert not SECRET_NAME.search(entry["name"]) or "value" not in entry, entry
