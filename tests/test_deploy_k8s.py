@@ -264,8 +264,9 @@ def build_context(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_the_images_files_serve_the_code_location_from_its_cmd(tmp_path):
     """The image without Docker: install the copied files as the Dockerfile does (dependencies come
-    from this virtualenv), start its CMD on 127.0.0.1 in an empty working directory, wait for the
-    chart's readiness probe, and list the location's jobs over gRPC."""
+    from this virtualenv), start its CMD on 127.0.0.1 in an empty working directory with the env
+    values.yaml gives the pod, wait for the chart's readiness probe, and list the location's jobs
+    over gRPC."""
     site = tmp_path / "site-packages"
     install = subprocess.run(
         [
@@ -295,8 +296,11 @@ def test_the_images_files_serve_the_code_location_from_its_cmd(tmp_path):
     workdir.mkdir()
     home = tmp_path / "dagster_home"
     home.mkdir()
+    # The pod's environment: the user deployment's env from values.yaml (the lake on s3://, the k8s
+    # executor; loading the definitions contacts neither S3 nor a cluster), no project settings else.
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("CRYPTOLAKE_", "DAGSTER_"))},
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CRYPTOLAKE_", "DAGSTER_", "AWS_"))},
+        **{e["name"]: e["value"] for e in user_deployment(values())["env"]},
         "PYTHONPATH": str(site),
         "DAGSTER_HOME": str(home),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
