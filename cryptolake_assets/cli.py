@@ -233,15 +233,19 @@ def _run_job(
 
     # Runs killed earlier must not hold the pool this run's steps claim (resources/run_health.py).
     recover_dead_runs(instance, echo=lambda line: click.echo(f"recovered: {line}", err=True))
-    job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(
-        instance=instance,
-        tags={**(tags or {}), **process_tags()},
-        partition_key=partition_key,
-        asset_selection=asset_selection,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("CRYPTOLAKE_LOG_LEVEL", "INFO")}}}},
-    )
+    run_config = {"loggers": {"console": {"config": {"log_level": os.environ.get("CRYPTOLAKE_LOG_LEVEL", "INFO")}}}}
+    if _executor_choice() == "celery":
+        result = _run_job_on_celery(instance, job_name, tags, partition_key, asset_selection, run_config)
+    else:
+        job = defs.resolve_job_def(job_name)
+        result = job.execute_in_process(
+            instance=instance,
+            tags={**(tags or {}), **process_tags()},
+            partition_key=partition_key,
+            asset_selection=asset_selection,
+            raise_on_error=False,
+            run_config=run_config,
+        )
     if not result.success:
         failures = [
             f"{event.step_key}: {event.event_specific_data.error.message.strip()}"  # type: ignore[union-attr]
@@ -262,6 +266,36 @@ def _run_job(
             f"run {result.run_id} of {job_name} failed:\n  " + "\n  ".join(failures or ["see the run in the UI"])
         )
     return result
+
+
+def _executor_choice() -> str:
+    from resources.executors import executor_choice
+
+    try:
+        return executor_choice()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _run_job_on_celery(instance, job_name, tags, partition_key, asset_selection, run_config):
+    """CRYPTOLAKE_EXECUTOR=celery: this process orchestrates the run, Celery workers run its steps
+    (they load the job through the reconstructable pointer; resources/executors.py)."""
+    from dagster import build_reconstructable_job, execute_job
+
+    from resources.run_health import process_tags
+
+    job = build_reconstructable_job("cryptolake_assets.definitions", "job_named", reconstructable_args=(job_name,))
+    run_tags = {**(tags or {}), **process_tags()}
+    if partition_key is not None:
+        run_tags["dagster/partition"] = partition_key
+    return execute_job(
+        job,
+        instance=instance,
+        tags=run_tags,
+        asset_selection=asset_selection,
+        raise_on_error=False,
+        run_config=run_config,
+    )
 
 
 def run_pipeline(

@@ -3,7 +3,7 @@
 Both sources run the same code: ``source="simulated"`` only swaps the httpx transport for
 ``SimulatedBinanceExchange.handle_request``. The client paginates ``GET /api/v3/klines`` (1000 bars
 per request), paces itself on the ``X-MBX-USED-WEIGHT-1M`` header so it never hits the per-minute
-weight limit, honours ``Retry-After`` on 429/418, retries 5xx and network failures with jittered
+weight limit (one budget across processes with ``CRYPTOLAKE_WEIGHT_BUDGET_URL``: resources/weight_budget.py), honours ``Retry-After`` on 429/418, retries 5xx and network failures with jittered
 exponential backoff (tenacity), and turns Binance error payloads into exceptions that say what was
 asked and what came back.
 """
@@ -37,6 +37,7 @@ from resources.kline_format import (
 )
 from resources.settings import source as configured_source
 from resources.simulated.binance_exchange import ENDPOINT_WEIGHTS, SimulatedBinanceExchange
+from resources.weight_budget import SharedWeightBudget
 
 DEFAULT_BASE_URL = "https://data-api.binance.vision"
 SIMULATED_BASE_URL = "https://simulated.binance.local"
@@ -125,6 +126,8 @@ class BinanceClient(ConfigurableResource):
     _clock: Clock = PrivateAttr(default_factory=lambda: _utc_now)
     _sleep: Sleep | None = PrivateAttr(default=None)
     _http: httpx.Client | None = PrivateAttr(default=None)
+    # The cross-process budget: None = not looked up yet, False = in-process pacing only.
+    _budget: SharedWeightBudget | bool | None = PrivateAttr(default=None)
     _used_weight: int = PrivateAttr(default=0)
     _weight_minute: int = PrivateAttr(default=-1)
     _requests: int = PrivateAttr(default=0)
@@ -162,7 +165,13 @@ class BinanceClient(ConfigurableResource):
         copy._transport = transport if transport is not None else self._transport
         copy._clock = clock or self._clock
         copy._sleep = sleep or self._sleep
+        copy._budget = self._budget
         return copy
+
+    def with_weight_budget(self, budget: SharedWeightBudget | None) -> "BinanceClient":
+        """This client, spending from ``budget`` (None: in-process pacing) instead of ``$CRYPTOLAKE_WEIGHT_BUDGET_URL``."""
+        self._budget = budget if budget is not None else False
+        return self
 
     def _public_config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in type(self).model_fields}
@@ -171,6 +180,7 @@ class BinanceClient(ConfigurableResource):
         # Dagster rebuilds resources from their config at run start; keep the injected seams.
         out = super()._with_updated_values(values)
         out._transport, out._clock, out._sleep = self._transport, self._clock, self._sleep
+        out._budget = self._budget
         return out
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
@@ -441,9 +451,25 @@ class BinanceClient(ConfigurableResource):
         now_ms = datetime_to_ms(self._clock())
         return (60_000 - now_ms % 60_000) / 1000
 
+    def _shared_budget(self) -> SharedWeightBudget | None:
+        if self._budget is None:
+            self._budget = SharedWeightBudget.from_env() or False
+        return self._budget if isinstance(self._budget, SharedWeightBudget) else None
+
     def _pace(self, weight: int) -> None:
-        """Sleep to the next minute when this request would push the window past the safety line."""
+        """Sleep to the next minute when this request would push the window past the safety line.
+
+        With a shared budget the window is the one every process spends from: the request's weight
+        is claimed there first, and a refused claim sleeps to the next minute and tries again.
+        """
         budget = self.weight_safety_fraction * self.weight_limit_per_minute
+        shared = self._shared_budget()
+        if shared is not None:
+            # A request heavier than the whole budget still goes, alone in a fresh window.
+            while not shared.try_spend(self._minute(), weight, max(budget, weight)):
+                self._pacing_sleeps += 1
+                self._do_sleep(self._seconds_to_next_minute())
+            return
         if self.used_weight + weight > budget:
             self._pacing_sleeps += 1
             self._do_sleep(self._seconds_to_next_minute())
@@ -453,3 +479,6 @@ class BinanceClient(ConfigurableResource):
         value = response.headers.get(WEIGHT_HEADER)
         if value is not None and value.isdigit():
             self._used_weight, self._weight_minute = int(value), self._minute()
+            shared = self._shared_budget()
+            if shared is not None:  # the exchange's count wins when higher (other clients on the IP)
+                shared.observe(self._weight_minute, self._used_weight)

@@ -6,6 +6,9 @@ from pathlib import Path
 from resources.duckdb_io import DEFAULT_DUCKDB_PATH, DUCKDB_PATH_ENV_VAR
 
 SOURCE_ENV_VAR = "CRYPTOLAKE_SOURCE"
+STORAGE_ENV_VAR = "CRYPTOLAKE_STORAGE"
+#: ``duckdb``: one local DuckDB file (the default); ``lake``: every table a Delta table at ``CRYPTOLAKE_LAKE``.
+STORAGES = ("duckdb", "lake")
 SOURCES = ("simulated", "binance")
 
 
@@ -14,6 +17,15 @@ def source() -> str:
     value = (os.environ.get(SOURCE_ENV_VAR) or "binance").strip().lower()
     if value not in SOURCES:
         raise ValueError(f"{SOURCE_ENV_VAR}={value!r}: expected one of {', '.join(SOURCES)}")
+    return value
+
+
+def storage() -> str:
+    """``duckdb`` (the default: one DuckDB file, one writer) or ``lake`` (Delta tables at
+    ``CRYPTOLAKE_LAKE``, writable from several processes and hosts). Anything else is refused."""
+    value = (os.environ.get(STORAGE_ENV_VAR) or "duckdb").strip().lower()
+    if value not in STORAGES:
+        raise ValueError(f"{STORAGE_ENV_VAR}={value!r}: expected one of {', '.join(STORAGES)}")
     return value
 
 

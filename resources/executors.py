@@ -1,0 +1,63 @@
+"""Which Dagster executor runs the steps: ``CRYPTOLAKE_EXECUTOR`` (configuration only, no asset change).
+
+* ``in_process`` (the default): every step of a run in the run's process, as before.
+* ``celery``: dagster-celery's ``celery_executor``; each step is a Celery task that any worker
+  started with ``dagster-celery worker start -A dagster_celery.app -y deploy/celery/celery.yaml``
+  picks up (deploy/celery/README.md). The executor reads the same YAML as the workers
+  (``CRYPTOLAKE_CELERY_CONFIG``, default deploy/celery/celery.yaml), so both sides agree on the
+  broker, the result backend and the delivery settings; the URLs come from the environment
+  (``CRYPTOLAKE_CELERY_BROKER``, ``CRYPTOLAKE_CELERY_BACKEND``), never from a file.
+
+Celery runs need a persistent instance the workers share (deploy/celery/dagster.yaml, PostgreSQL)
+and a run launched from a reconstructable job (``cryptolake backfill`` does it:
+``reconstructable_job``), since each worker loads the job itself.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dagster import ExecutorDefinition, in_process_executor
+
+EXECUTOR_ENV_VAR = "CRYPTOLAKE_EXECUTOR"
+EXECUTORS = ("in_process", "celery")
+CELERY_CONFIG_ENV_VAR = "CRYPTOLAKE_CELERY_CONFIG"
+DEFAULT_CELERY_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "celery" / "celery.yaml"
+CELERY_ENV_VARS = ("CRYPTOLAKE_CELERY_BROKER", "CRYPTOLAKE_CELERY_BACKEND")
+
+
+def executor_choice() -> str:
+    """``in_process`` (default) or ``celery``, from ``$CRYPTOLAKE_EXECUTOR``."""
+    value = (os.environ.get(EXECUTOR_ENV_VAR) or "in_process").strip().lower().replace("-", "_")
+    if value not in EXECUTORS:
+        raise ValueError(f"{EXECUTOR_ENV_VAR}={value!r}: expected one of {', '.join(EXECUTORS)}")
+    return value
+
+
+def celery_config_path() -> Path:
+    return Path(os.environ.get(CELERY_CONFIG_ENV_VAR) or DEFAULT_CELERY_CONFIG).expanduser().resolve()
+
+
+def celery_executor_config(path: Path | None = None) -> dict[str, Any]:
+    """The ``execution: config:`` block of the workers' YAML (the celery executor's config)."""
+    path = path or celery_config_path()
+    if not path.exists():
+        raise FileNotFoundError(f"{EXECUTOR_ENV_VAR}=celery: no Celery config at {path} (set {CELERY_CONFIG_ENV_VAR})")
+    parsed = yaml.safe_load(path.read_text()) or {}
+    return dict(parsed.get("execution", {}).get("config", {}))
+
+
+def build_executor() -> ExecutorDefinition:
+    """The executor ``$CRYPTOLAKE_EXECUTOR`` selects (see the module docstring)."""
+    if executor_choice() == "in_process":
+        return in_process_executor
+    missing = [name for name in CELERY_ENV_VARS if not os.environ.get(name)]
+    if missing:
+        raise ValueError(
+            f"{EXECUTOR_ENV_VAR}=celery needs {' and '.join(missing)} (e.g. redis://127.0.0.1:6379/0; "
+            "deploy/celery/README.md)"
+        )
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured(celery_executor_config(), name="celery")
