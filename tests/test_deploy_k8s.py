@@ -329,16 +329,19 @@ def test_the_images_files_serve_the_code_location_from_its_cmd(tmp_path):
             timeout=300,
         )
         assert listing.returncode == 0, listing.stdout + listing.stderr
-        # The module is the installed copy, not this checkout.
-        located = subprocess.run(
-            [sys.executable, "-c", "import cryptolake_assets; print(cryptolake_assets.__file__)"],
-            cwd=workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        # The module is the installed copy, not this checkout, and with the pod's env its jobs run
+        # their steps with dagster-k8s' executor.
+        probe_defs = (
+            "import cryptolake_assets.definitions as d; print(d.__file__); "
+            "print(d.defs.resolve_job_def('daily_assets').executor_def.name)"
         )
-        assert located.stdout.strip().startswith(str(site)), located.stdout + located.stderr
+        located = subprocess.run(
+            [sys.executable, "-c", probe_defs], cwd=workdir, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert located.returncode == 0, located.stderr[-3000:]
+        module_file, executor_name = located.stdout.split()[-2:]
+        assert module_file.startswith(str(site)), located.stdout
+        assert executor_name == "k8s"
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=60)
@@ -394,6 +397,18 @@ def test_values_select_the_k8s_launcher_the_lake_and_an_external_postgres():
     assert env["CRYPTOLAKE_LAKE"].startswith("s3://")
     assert env["CRYPTOLAKE_EXECUTOR"] == "k8s"
     assert user_deployment(vals)["includeConfigInLaunchedRuns"] == {"enabled": True}
+
+
+def test_the_executor_the_values_select_is_dagster_k8s_job_executor(monkeypatch):
+    from dagster_k8s import k8s_job_executor
+
+    from resources.executors import EXECUTOR_ENV_VAR, build_executor
+
+    [entry] = [e for e in user_deployment(values())["env"] if e["name"] == EXECUTOR_ENV_VAR]
+    monkeypatch.setenv(EXECUTOR_ENV_VAR, entry["value"])
+    executor = build_executor()
+    assert executor is k8s_job_executor
+    assert executor.name == "k8s"
 
 
 def all_strings(node, path=""):
