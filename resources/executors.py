@@ -59,8 +59,10 @@ def build_executor() -> ExecutorDefinition:
     if choice == "in_process":
         return in_process_executor
     if choice == "k8s":
-        from dagster_k8s import k8s_job_executor
-
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError as error:  # the image installs it; a laptop needs the extra
+            raise ValueError(f"{EXECUTOR_ENV_VAR}=k8s needs dagster-k8s: pip install -e '.[k8s]'") from error
         return k8s_job_executor
     missing = [name for name in CELERY_ENV_VARS if not os.environ.get(name)]
     if missing:
