@@ -442,6 +442,28 @@ def test_values_hold_no_secret_in_plain_text():
         assert not re.search(r"AKIA[0-9A-Z]{16}|://[^/\s:@]+:[^/\s@]+@", str(value)), path
 
 
+def test_the_readme_creates_exactly_the_secrets_and_keys_the_values_use():
+    vals = values()
+    named = {vals["global"]["postgresqlSecretName"]}
+    named |= {s["name"] for s in user_deployment(vals)["envSecrets"]}
+    named |= {s["name"] for s in vals["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]}
+    readme = (K8S / "README.md").read_text().replace("\\\n", " ")
+    created = dict(re.findall(r"create secret generic (\S+)((?: +--from-literal=\S+)+)", readme))
+    assert set(created) == named == {"cryptolake-postgresql", "cryptolake-aws", "cryptolake-binance-budget"}
+    keys = {name: set(re.findall(r"--from-literal=([A-Za-z_-]+)=", flags)) for name, flags in created.items()}
+    assert keys == {
+        "cryptolake-postgresql": {"postgresql-password"},  # the key the chart reads
+        "cryptolake-aws": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},  # DeltaLake.from_env's variables
+        "cryptolake-binance-budget": {"CRYPTOLAKE_WEIGHT_BUDGET_URL"},
+    }
+    from resources.weight_budget import WEIGHT_BUDGET_URL_ENV_VAR
+
+    assert WEIGHT_BUDGET_URL_ENV_VAR == "CRYPTOLAKE_WEIGHT_BUDGET_URL"
+    # Values come from the shell, never written in the commands.
+    flags = [flag for group in created.values() for flag in group.split()]
+    assert all(re.fullmatch(r'--from-literal=[A-Za-z_-]+="[^"]*\$[^"]*"', flag) for flag in flags), flags
+
+
 def chart_deployment_manifest(vals: dict) -> dict:
     """The user-code Deployment the chart renders (deployment-user.yaml), reduced to the fields it
     copies from values.yaml plus the ones it adds itself."""
