@@ -11,6 +11,11 @@
 Celery runs need a persistent instance the workers share (deploy/celery/dagster.yaml, PostgreSQL)
 and a run launched from a reconstructable job (``cryptolake backfill`` does it:
 ``reconstructable_job``), since each worker loads the job itself.
+
+* ``k8s``: dagster-k8s' ``k8s_job_executor`` (the ``k8s`` extra); each step is a Kubernetes Job
+  from the run's image, with the run launcher's and code location's container context (env,
+  Secrets, resources, security context) as deploy/k8s/values.yaml sets them. For runs launched by
+  the ``K8sRunLauncher`` of Dagster's Helm chart (deploy/k8s/README.md); no config is needed here.
 """
 
 import os
@@ -21,14 +26,14 @@ import yaml
 from dagster import ExecutorDefinition, in_process_executor
 
 EXECUTOR_ENV_VAR = "CRYPTOLAKE_EXECUTOR"
-EXECUTORS = ("in_process", "celery")
+EXECUTORS = ("in_process", "celery", "k8s")
 CELERY_CONFIG_ENV_VAR = "CRYPTOLAKE_CELERY_CONFIG"
 DEFAULT_CELERY_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "celery" / "celery.yaml"
 CELERY_ENV_VARS = ("CRYPTOLAKE_CELERY_BROKER", "CRYPTOLAKE_CELERY_BACKEND")
 
 
 def executor_choice() -> str:
-    """``in_process`` (default) or ``celery``, from ``$CRYPTOLAKE_EXECUTOR``."""
+    """``in_process`` (default), ``celery`` or ``k8s``, from ``$CRYPTOLAKE_EXECUTOR``."""
     value = (os.environ.get(EXECUTOR_ENV_VAR) or "in_process").strip().lower().replace("-", "_")
     if value not in EXECUTORS:
         raise ValueError(f"{EXECUTOR_ENV_VAR}={value!r}: expected one of {', '.join(EXECUTORS)}")
@@ -50,8 +55,15 @@ def celery_executor_config(path: Path | None = None) -> dict[str, Any]:
 
 def build_executor() -> ExecutorDefinition:
     """The executor ``$CRYPTOLAKE_EXECUTOR`` selects (see the module docstring)."""
-    if executor_choice() == "in_process":
+    choice = executor_choice()
+    if choice == "in_process":
         return in_process_executor
+    if choice == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError as error:  # the image installs it; a laptop needs the extra
+            raise ValueError(f"{EXECUTOR_ENV_VAR}=k8s needs dagster-k8s: pip install -e '.[k8s]'") from error
+        return k8s_job_executor
     missing = [name for name in CELERY_ENV_VARS if not os.environ.get(name)]
     if missing:
         raise ValueError(

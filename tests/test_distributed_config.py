@@ -32,7 +32,7 @@ def test_default_executor_is_in_process(monkeypatch):
 
 def test_unknown_executor_is_refused(monkeypatch):
     monkeypatch.setenv(EXECUTOR_ENV_VAR, "dask")
-    with pytest.raises(ValueError, match="CRYPTOLAKE_EXECUTOR='dask': expected one of in_process, celery"):
+    with pytest.raises(ValueError, match="CRYPTOLAKE_EXECUTOR='dask': expected one of in_process, celery, k8s"):
         executor_choice()
 
 
