@@ -78,12 +78,15 @@ from resources.dagster_internals import (
     AssetCheckExecutionRecordStatus,
     AssetCheckExecutionsTable,
     ConcurrencyClaimStatus,
+    ConcurrencySlotsTable,
+    ConcurrencySlotStatus,
     ConfigurableClassData,
     SqlEventLogStorage,
     SqlEventLogStorageTable,
     SqliteEventLogStorage,
     StepMaterializationData,
     copy,
+    db_select,
 )
 
 # Read by Dagster on every write (not cached), in every process that opens the instance: the run
@@ -274,6 +277,26 @@ class BatchedSqliteEventLogStorage(BatchedEventLogMixin, SqliteEventLogStorage):
         self._init_batched(pool_wait_timeout_seconds, run_log_retention_days)
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         super().__init__(base_dir=base_dir or default_base_dir(), inst_data=inst_data)
+
+    def _claim_concurrency_slot(self, concurrency_key: str, run_id: str, step_key: str) -> ConcurrencySlotStatus:
+        """Dagster's slot claim as ONE conditional ``UPDATE``, so two processes can never both hold a slot.
+
+        Dagster selects a free slot row, then updates it by id. On SQLite the select runs before the
+        transaction takes the write lock (pysqlite begins it at the first write), so two runs that
+        claim at the same moment can both read the same free row and both "claim" it: two writers in
+        a pool of one (seen in tests/test_klines_ingest_concurrency.py, which releases two runs'
+        writes at once). PostgreSQL is safe (``SELECT ... FOR UPDATE SKIP LOCKED``) and keeps Dagster's.
+        """
+        slots = ConcurrencySlotsTable
+        free = (slots.c.concurrency_key == concurrency_key) & slots.c.step_key.is_(None) & (slots.c.deleted == False)  # noqa: E712
+        first_free = db_select([slots.c.id]).where(free).limit(1).scalar_subquery()
+        with self.index_connection() as conn:
+            claimed = conn.execute(
+                slots.update()
+                .values(run_id=run_id, step_key=step_key)
+                .where((slots.c.id == first_free) & slots.c.step_key.is_(None))
+            ).rowcount
+        return ConcurrencySlotStatus.CLAIMED if claimed else ConcurrencySlotStatus.BLOCKED
 
     @classmethod
     def config_type(cls) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from dagster._core.storage.db_io_manager import (
 )
 from dagster._core.storage.event_log.schema import (
     AssetCheckExecutionsTable,  # the event log's SQL tables (batched writes, the alert sensor's query)
+    ConcurrencySlotsTable,  # ditto (the SQLite slot claim made atomic)
     SqlEventLogStorageTable,  # ditto
 )
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage  # no public storage base class
@@ -69,7 +70,10 @@ from dagster._record import (
     record,  # AssetSelection is a dagster record: a custom selection (schedules.py) must be one too
 )
 from dagster._serdes import ConfigurableClassData  # instance-config plumbing of storage classes; not exported
-from dagster._utils.concurrency import ConcurrencyClaimStatus  # claim_concurrency_slot's return type; not exported
+from dagster._utils.concurrency import (
+    ConcurrencyClaimStatus,  # claim_concurrency_slot's return type; not exported
+    ConcurrencySlotStatus,  # _claim_concurrency_slot's return type; not exported
+)
 
 __all__ = [
     "ASSET_CHECK_EVENTS",
@@ -82,6 +86,8 @@ __all__ = [
     "AssetCheckExecutionsTable",
     "AssetMetadataHandle",
     "ConcurrencyClaimStatus",
+    "ConcurrencySlotStatus",
+    "ConcurrencySlotsTable",
     "ConfigurableClassData",
     "DbClient",
     "DbIOManager",

@@ -5,7 +5,12 @@ and on deploy/postgres/dagster.yaml (``BatchedPostgresEventLogStorage``) against
 PostgreSQL server (tests/conftest.py), each compared with Dagster's stock storage of the same kind.
 """
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -530,3 +535,30 @@ def test_private_dagster_names_the_event_log_relies_on():
         "postgres_db",
         "pool_wait_timeout_seconds",
     }
+
+
+def test_two_processes_claiming_at_the_same_moment_never_hold_the_one_slot_together(tmp_path):
+    """The SQLite claim is one conditional UPDATE. Dagster's select-then-update let both processes
+    hold the slot: 14 overlapping holds out of 60 when this test ran it (mode ``dagster`` of
+    tests/slot_claimer.py, 2026-12-07), and two runs' DuckDB writes inside a pool of one."""
+    storage = BatchedSqliteEventLogStorage(base_dir=str(tmp_path))
+    storage.set_concurrency_slots("duckdb", 1)
+    storage.dispose()
+    start_at = time.time() + 8  # both interpreters have imported Dagster by then
+    claimer = Path(__file__).with_name("slot_claimer.py")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(claimer), str(tmp_path), f"run-{name}", "project", str(start_at)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name in "ab"
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0]
+    holds = sorted(tuple(hold) for output in outputs for hold in json.loads(output))
+    assert len(holds) == 60
+    overlapping = [(a, b) for a, b in zip(holds, holds[1:]) if a[1] > b[0]]
+    assert overlapping == []

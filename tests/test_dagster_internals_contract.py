@@ -91,6 +91,8 @@ def test_the_internals_module_exports_exactly_its_private_names():
         "AssetCheckExecutionsTable",
         "AssetMetadataHandle",
         "ConcurrencyClaimStatus",
+        "ConcurrencySlotStatus",
+        "ConcurrencySlotsTable",
         "ConfigurableClassData",
         "DbClient",
         "DbIOManager",
@@ -326,6 +328,7 @@ def test_sqlite_event_log_storage_has_the_hooks_the_batched_storage_overrides(tm
         "_store_asset_event_tags": ["conn", "events", "event_ids"],
         "_store_asset_event": ["conn", "event", "event_id"],
         "claim_concurrency_slot": ["concurrency_key", "run_id", "step_key", "priority"],
+        "_claim_concurrency_slot": ["concurrency_key", "run_id", "step_key"],
         "_store_asset_check_evaluation_planned": ["event", "event_id"],
         "_event_insert_timestamp": ["event"],
     }
@@ -368,6 +371,13 @@ def test_event_log_tables_have_the_columns_the_batched_writes_and_alert_query_us
         "SELECT asset_check_executions.evaluation_event_storage_id, asset_check_executions.evaluation_event "
         "FROM asset_check_executions"
     ), FIX
+
+
+def test_the_slot_table_and_statuses_the_atomic_sqlite_claim_uses():
+    assert {"id", "concurrency_key", "run_id", "step_key", "deleted"} <= {
+        c.name for c in internals.ConcurrencySlotsTable.columns
+    }, FIX
+    assert {s.name for s in internals.ConcurrencySlotStatus} >= {"CLAIMED", "BLOCKED"}, FIX
 
 
 def test_a_refused_pool_claim_can_be_retried_at_once(tmp_path):
