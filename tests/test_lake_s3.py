@@ -4,19 +4,14 @@ Proves an ``s3://`` lake root works without code changes: only the resource's co
 (endpoint, region, credentials) differs from a local path.
 """
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import boto3
-import httpx
 import polars as pl
 import pytest
 from dagster import materialize
 from deltalake import DeltaTable
+from distributed_stack import S3_KEY_ID as KEY_ID
+from distributed_stack import S3_SECRET as SECRET
+from distributed_stack import MotoS3Server
 
 from cryptolake_assets.api.lake_reader import LakeReader
 from cryptolake_assets.bronze.klines import bronze_klines
@@ -27,40 +22,15 @@ from resources.dagster_internals import ASSET_PARTITION_RANGE_END_TAG, ASSET_PAR
 from resources.duckdb_io import CryptoLakeDuckDBIOManager, as_utc, connect_duckdb
 from resources.lake import DeltaLake
 
-KEY_ID, SECRET = "testing-key", "testing-secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def s3_endpoint():
-    moto = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
-    port = _free_port()
-    server = subprocess.Popen(
-        [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+    """moto's S3 server on a free 127.0.0.1 port with the bucket ``cryptolake`` (tests/distributed_stack.py)."""
+    server = MotoS3Server().start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(endpoint, timeout=1)
-                break
-            except httpx.TransportError as error:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from error
-                time.sleep(0.1)
-        boto3.client(
-            "s3", endpoint_url=endpoint, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, region_name="us-east-1"
-        ).create_bucket(Bucket="cryptolake")
-        yield endpoint
+        yield server.endpoint
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 def test_s3_lake_publishes_and_reads_back(tmp_path, s3_endpoint):

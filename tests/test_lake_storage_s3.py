@@ -6,15 +6,9 @@ on is pinned: deltalake PUTs every log entry with ``If-None-Match: *`` (the serv
 writer of the same version), so no DynamoDB locking provider is needed (docs/adr/0006-lake-storage.md).
 """
 
-import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import boto3
 import httpx
@@ -24,6 +18,10 @@ import pytest
 from botocore.exceptions import ClientError
 from dagster import materialize
 from deltalake import DeltaTable, write_deltalake
+from distributed_stack import BUCKET, MotoS3Server
+from distributed_stack import S3_KEY_ID as KEY_ID
+from distributed_stack import S3_REGION as REGION
+from distributed_stack import S3_SECRET as SECRET
 from test_lake_storage import _assert_every_partition_complete, _writer
 
 from cryptolake_assets.bronze.klines import bronze_klines
@@ -36,38 +34,15 @@ from resources.duckdb_io import CryptoLakeDuckDBIOManager, as_utc, connect_duckd
 from resources.lake import DeltaLake
 from resources.lake_io import CryptoLakeLakeIOManager
 
-KEY_ID, SECRET, BUCKET, REGION = "testing-key", "testing-secret", "cryptolake", "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    moto = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
-    port = _free_port()
-    server = subprocess.Popen(
-        [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+    """moto's S3 server on a free 127.0.0.1 port with the bucket ``cryptolake`` (tests/distributed_stack.py)."""
+    server = MotoS3Server().start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(endpoint, timeout=1)
-                break
-            except httpx.TransportError as error:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from error
-                time.sleep(0.1)
-        _s3(endpoint).create_bucket(Bucket=BUCKET)
-        yield endpoint
+        yield server.endpoint
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 def _s3(endpoint: str):
