@@ -76,6 +76,16 @@ def qualified_table(table_slice: TableSlice) -> str:
     return f"{_quote_ident(table_slice.schema)}.{_quote_ident(table_slice.table)}"
 
 
+def require_polars_frame(context: OutputContext, obj: object, store: str) -> pl.DataFrame:
+    """``obj``: the project's I/O managers store polars DataFrames; anything else is a clear error."""
+    if not isinstance(obj, pl.DataFrame):
+        raise TypeError(
+            f"{context.asset_key.to_user_string() if context.has_asset_key else context.name}: "
+            f"CryptoLake's {store} I/O manager stores polars DataFrames, got {type(obj).__name__}"
+        )
+    return obj
+
+
 def escape_sql_string_literal(value: str) -> str:
     """``value`` inside a single-quoted SQL literal (quotes doubled), as Dagster's own DbIOManager escapes it."""
     return value.replace("'", "''")
@@ -501,19 +511,15 @@ class CryptoLakeDbIOManager(DbIOManager):
         return as_utc(frame).filter(pl.col("date").is_in(list(days)))
 
     def handle_output(self, context: OutputContext, obj: object) -> None:
-        if not isinstance(obj, pl.DataFrame):
-            raise TypeError(
-                f"{context.asset_key.to_user_string() if context.has_asset_key else context.name}: "
-                f"CryptoLake's DuckDB I/O manager stores polars DataFrames, got {type(obj).__name__}"
-            )
+        frame = require_polars_frame(context, obj, "DuckDB")
         table_slice = self._get_table_slice(context, context)
-        by_partition = partition_columns(context, obj.columns)
+        by_partition = partition_columns(context, frame.columns)
         with self._db_client.connect(context, table_slice) as connection:
             # A refused schema change or interval is permanent: retrying cannot make it fit.
             with permanent_errors(IncompatibleSchemaError, MixedIntervalError):
-                written = replace_slice(connection, table_slice, obj, [c.column for c in by_partition])
+                written = replace_slice(connection, table_slice, frame, [c.column for c in by_partition])
         # Lake publish: after the DuckDB commit (a failure here fails the step; a re-run republishes).
-        lake_version = self.lake.publish_slice(table_slice, obj) if self.lake is not None else None
+        lake_version = self.lake.publish_slice(table_slice, frame) if self.lake is not None else None
         metadata: dict[str, Any] = {
             "dagster/row_count": written.table_rows,
             "rows_replaced": written.deleted,
@@ -529,11 +535,11 @@ class CryptoLakeDbIOManager(DbIOManager):
         if "dagster/column_schema" not in (context.definition_metadata or {}):
             # Assets that declare their schema (with column descriptions) keep it; others get the frame's.
             metadata["dagster/column_schema"] = TableSchema(
-                columns=[TableColumn(name=n, type=str(t)) for n, t in obj.schema.items()]
+                columns=[TableColumn(name=n, type=str(t)) for n, t in frame.schema.items()]
             )
         context.add_output_metadata(metadata)
         if by_partition:
-            add_partition_metadata(context, obj, by_partition, written.deleted_by_partition)
+            add_partition_metadata(context, frame, by_partition, written.deleted_by_partition)
 
     def _get_table_slice(self, context, output_context) -> TableSlice:
         if (

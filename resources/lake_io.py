@@ -55,6 +55,7 @@ from resources.duckdb_io import (
     IncompatibleSchemaError,
     MixedIntervalError,
     SliceWrite,
+    require_polars_frame,
 )
 from resources.lake import DeltaLake, _retention_configuration, maintain, slice_predicate
 from resources.partition_metadata import add_partition_metadata, partition_columns
@@ -384,18 +385,14 @@ class CryptoLakeLakeDbIOManager(CryptoLakeDbIOManager):
         return as_utc_lazy(_scan(delta, options)).filter(pl.col("date").is_in(list(days))).collect()
 
     def handle_output(self, context: OutputContext, obj: object) -> None:
-        if not isinstance(obj, pl.DataFrame):
-            raise TypeError(
-                f"{context.asset_key.to_user_string() if context.has_asset_key else context.name}: "
-                f"CryptoLake's lake I/O manager stores polars DataFrames, got {type(obj).__name__}"
-            )
+        frame = require_polars_frame(context, obj, "lake")
         from cryptolake_assets.retries import permanent_errors
 
         table_slice = self._get_table_slice(context, context)
-        by_partition = partition_columns(context, obj.columns)
+        by_partition = partition_columns(context, frame.columns)
         with permanent_errors(IncompatibleSchemaError, MixedIntervalError):
             written, version, attempts = replace_lake_slice(
-                self.delta, table_slice, obj, [c.column for c in by_partition], self.commit_retry_seconds
+                self.delta, table_slice, frame, [c.column for c in by_partition], self.commit_retry_seconds
             )
         metadata: dict[str, Any] = {
             "dagster/row_count": written.table_rows,
@@ -409,11 +406,11 @@ class CryptoLakeLakeDbIOManager(CryptoLakeDbIOManager):
             metadata["dagster/table_name"] = f"{table_slice.schema}.{table_slice.table}"
         if "dagster/column_schema" not in (context.definition_metadata or {}):
             metadata["dagster/column_schema"] = TableSchema(
-                columns=[TableColumn(name=n, type=str(t)) for n, t in obj.schema.items()]
+                columns=[TableColumn(name=n, type=str(t)) for n, t in frame.schema.items()]
             )
         context.add_output_metadata(metadata)
         if by_partition:
-            add_partition_metadata(context, obj, by_partition, written.deleted_by_partition)
+            add_partition_metadata(context, frame, by_partition, written.deleted_by_partition)
 
 
 class CryptoLakeLakeIOManager(ConfigurableIOManagerFactory):
