@@ -87,6 +87,27 @@ def rich_metadata(
     return {}
 
 
+def run_wide(figures: dict[str, Any]) -> dict[str, Any]:
+    """Figures about a run's whole window (distinct counts, the latest day's summary, request
+    counts, the source): kept on the event of a one-partition or unpartitioned run, where they are
+    that partition's own; a range run logs the scalar ones instead, because Dagster would copy them
+    onto every partition's event (house rule: metadata is per partition)."""
+    try:
+        context = AssetExecutionContext.get()
+    except DagsterInvariantViolationError:  # outside a run (direct calls in tests)
+        return figures
+    if context.has_partition_key or not context.has_partition_key_range:
+        return figures
+    shown = []
+    for key, value in figures.items():
+        plain = value.value if isinstance(value, MetadataValue) else value
+        if isinstance(plain, (int, float)) or (isinstance(plain, str) and "\n" not in plain):
+            shown.append(f"{key}={plain}")  # previews and charts stay out of the log
+    if shown:
+        context.log.info("this run's figures: " + ", ".join(shown))
+    return {}
+
+
 def add_partition_figures(
     context: AssetExecutionContext, asset_key: AssetKey, figures: pl.DataFrame, dimensions: dict[str, str]
 ) -> None:

@@ -36,12 +36,9 @@ import polars as pl
 import tenacity
 from dagster import (
     InputContext,
-    MetadataValue,
     MultiPartitionKey,
     MultiPartitionsDefinition,
     OutputContext,
-    TableColumn,
-    TableSchema,
     TimeWindow,
     TimeWindowPartitionsDefinition,
 )
@@ -58,7 +55,7 @@ from resources.dagster_internals import (
     TableSlice,
 )
 from resources.lake import DeltaLake
-from resources.partition_metadata import add_partition_metadata, partition_columns
+from resources.partition_metadata import partition_columns, record_output
 
 DEFAULT_DUCKDB_PATH = "data/cryptolake.duckdb"
 DUCKDB_PATH_ENV_VAR = "CRYPTOLAKE_DUCKDB"
@@ -520,26 +517,15 @@ class CryptoLakeDbIOManager(DbIOManager):
                 written = replace_slice(connection, table_slice, frame, [c.column for c in by_partition])
         # Lake publish: after the DuckDB commit (a failure here fails the step; a re-run republishes).
         lake_version = self.lake.publish_slice(table_slice, frame) if self.lake is not None else None
-        metadata: dict[str, Any] = {
-            "dagster/row_count": written.table_rows,
-            "rows_replaced": written.deleted,
-        }
-        if "dagster/table_name" not in (context.definition_metadata or {}):
-            # Medallion assets declare it (cryptolake_assets/medallion.py): not repeated on every event.
-            metadata["dagster/table_name"] = f"{table_slice.schema}.{table_slice.table}"
-        if lake_version is not None:
-            metadata["lake_version"] = lake_version
-        query = select_statement(table_slice)
-        if len(query) <= 300:  # range runs copy metadata onto every partition event: keep it small
-            metadata["query"] = MetadataValue.text(query)
-        if "dagster/column_schema" not in (context.definition_metadata or {}):
-            # Assets that declare their schema (with column descriptions) keep it; others get the frame's.
-            metadata["dagster/column_schema"] = TableSchema(
-                columns=[TableColumn(name=n, type=str(t)) for n, t in frame.schema.items()]
-            )
-        context.add_output_metadata(metadata)
-        if by_partition:
-            add_partition_metadata(context, frame, by_partition, written.deleted_by_partition)
+        record_output(
+            context,
+            frame,
+            qualified_table=(table_slice.schema, table_slice.table),
+            written=written,
+            columns=by_partition,
+            extra={"lake_version": lake_version} if lake_version is not None else None,
+            query=select_statement(table_slice),
+        )
 
     def _get_table_slice(self, context, output_context) -> TableSlice:
         if (

@@ -41,8 +41,6 @@ from dagster import (
     InputContext,
     MetadataValue,
     OutputContext,
-    TableColumn,
-    TableSchema,
     TimeWindow,
 )
 from pydantic import Field
@@ -58,7 +56,7 @@ from resources.duckdb_io import (
     require_polars_frame,
 )
 from resources.lake import DeltaLake, _retention_configuration, maintain, slice_predicate
-from resources.partition_metadata import add_partition_metadata, partition_columns
+from resources.partition_metadata import partition_columns, record_output
 
 
 class LakeWriteError(DuckDBWriteError):
@@ -394,23 +392,20 @@ class CryptoLakeLakeDbIOManager(CryptoLakeDbIOManager):
             written, version, attempts = replace_lake_slice(
                 self.delta, table_slice, frame, [c.column for c in by_partition], self.commit_retry_seconds
             )
-        metadata: dict[str, Any] = {
-            "dagster/row_count": written.table_rows,
-            "rows_replaced": written.deleted,
+        extra: dict[str, Any] = {
             "lake_version": version,
             "dagster/uri": MetadataValue.path(self.delta.uri(table_slice.schema, table_slice.table)),
         }
         if attempts > 1:
-            metadata["commit_attempts"] = attempts
-        if "dagster/table_name" not in (context.definition_metadata or {}):
-            metadata["dagster/table_name"] = f"{table_slice.schema}.{table_slice.table}"
-        if "dagster/column_schema" not in (context.definition_metadata or {}):
-            metadata["dagster/column_schema"] = TableSchema(
-                columns=[TableColumn(name=n, type=str(t)) for n, t in frame.schema.items()]
-            )
-        context.add_output_metadata(metadata)
-        if by_partition:
-            add_partition_metadata(context, frame, by_partition, written.deleted_by_partition)
+            extra["commit_attempts"] = attempts
+        record_output(
+            context,
+            frame,
+            qualified_table=(table_slice.schema, table_slice.table),
+            written=written,
+            columns=by_partition,
+            extra=extra,
+        )
 
 
 class CryptoLakeLakeIOManager(ConfigurableIOManagerFactory):

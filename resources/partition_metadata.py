@@ -28,6 +28,8 @@ from dagster import (
     MetadataValue,
     MultiPartitionsDefinition,
     OutputContext,
+    TableColumn,
+    TableSchema,
     TimeWindowPartitionsDefinition,
 )
 
@@ -198,3 +200,51 @@ def add_asset_metadata_by_partition(
         handle = AssetMetadataHandle(asset_key=asset_key, partition_key=key)
         merged[handle] = {**merged.get(handle, {}), **metadata}
     step_context._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
+
+
+def covers_one_partition(context: OutputContext) -> bool:
+    """Whether the output is unpartitioned or a single partition (not a range run)."""
+    # A range run has no partition key (it carries range tags instead).
+    return not context.has_asset_partitions or context.has_partition_key
+
+
+def record_output(
+    context: OutputContext,
+    frame: pl.DataFrame,
+    *,
+    qualified_table: tuple[str, str],
+    written: Any,
+    columns: Sequence[PartitionColumn],
+    extra: Mapping[str, Any] | None = None,
+    query: str | None = None,
+) -> None:
+    """The metadata both I/O managers record for a write (``written``: their ``SliceWrite``): the
+    table's row count, the rows replaced and ``extra`` (table-level figures: lake version, URI), then each partition's own figures.
+
+    ``query`` (how to read this slice back) goes onto the event of a one-partition run only: Dagster
+    copies output metadata onto every partition of a range run, where the range's query would be
+    wrong for each partition (house rule: metadata is per partition), so a range run logs it.
+    """
+    schema, table = qualified_table
+    metadata: dict[str, Any] = {
+        "dagster/row_count": written.table_rows,
+        "rows_replaced": written.deleted,
+        **(extra or {}),
+    }
+    definition = context.definition_metadata or {}
+    if "dagster/table_name" not in definition:
+        # Medallion assets declare it (cryptolake_assets/medallion.py): not repeated on every event.
+        metadata["dagster/table_name"] = f"{schema}.{table}"
+    if query is not None:
+        if covers_one_partition(context):
+            metadata["query"] = MetadataValue.text(query)
+        else:
+            context.log.info(f"{schema}.{table}: this run's rows are {query}")
+    if "dagster/column_schema" not in definition:
+        # Assets that declare their schema (with column descriptions) keep it; others get the frame's.
+        metadata["dagster/column_schema"] = TableSchema(
+            columns=[TableColumn(name=n, type=str(t)) for n, t in frame.schema.items()]
+        )
+    context.add_output_metadata(metadata)
+    if columns:
+        add_partition_metadata(context, frame, columns, written.deleted_by_partition)

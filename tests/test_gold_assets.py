@@ -330,8 +330,10 @@ def test_correlations_of_one_date_alone_equal_them_inside_the_range(tmp_path, ra
     alone = lake(tmp_path, "alone_dates")
     run(alone, [daily_features], first="2024-03-01|BTCUSDT", last="2024-04-09|ETHUSDT")
     run(alone, [daily_returns], first="2024-03-01", last="2024-04-09")
-    for selection in ([correlations], [category_daily], [market_daily]):
-        run(alone, selection, partition_key="2024-04-09")
+    single = {
+        selection[0]: run(alone, selection, partition_key="2024-04-09")
+        for selection in ([correlations], [category_daily], [market_daily])
+    }
     day = "date = DATE '2024-04-09'"
     for name in ("gold.correlations", "gold.category_daily", "gold.market_daily"):
         stored = table(alone, name)
@@ -343,9 +345,12 @@ def test_correlations_of_one_date_alone_equal_them_inside_the_range(tmp_path, ra
     pairs = table(in_range, "gold.correlations")
     assert pairs["date"].to_list() == [dt.date(2024, 4, 1) + dt.timedelta(days=k) for k in range(9)]
     assert (pairs["symbol_a"].unique().to_list(), pairs["symbol_b"].unique().to_list()) == (["BTCUSDT"], ["ETHUSDT"])
-    metadata = dates_run.asset_materializations_for_node("gold__correlations")[0].metadata
+    # The heatmap and the pair count are drawn for a one-day run; a range run logs its figures.
+    metadata = single[correlations].asset_materializations_for_node("gold__correlations")[0].metadata
     assert png_of(metadata["heatmap"].value).startswith(b"\x89PNG")
     assert metadata["pairs_on_last_day"].value == 1
+    in_range = dates_run.asset_materializations_for_node("gold__correlations")[0].metadata
+    assert not {"heatmap", "pairs_on_last_day", "preview"} & set(in_range)
 
 
 def test_date_only_gold_tables_cover_the_range(ranged):
@@ -390,3 +395,43 @@ def test_dim_symbol_and_rerun_idempotence(tmp_path):
             "SELECT s.category FROM gold.daily_features f JOIN gold.dim_symbol s USING (symbol)"
         ).fetchall()
     assert joined == [("Layer 1",)]
+
+
+# Figures about the table or the write, not about a partition's data: the table's total row count
+# (what the UI shows as "Row count"), the rows the write replaced and the lake version it made.
+TABLE_LEVEL_KEYS = {"dagster/row_count", "rows_replaced", "lake_version"}
+
+
+def _scalar_figures(metadata) -> dict:
+    return {
+        key: value.value
+        for key, value in metadata.items()
+        if key not in TABLE_LEVEL_KEYS and isinstance(value.value, (int, float, str))
+    }
+
+
+def test_every_figure_on_a_range_runs_partition_event_is_that_partitions_own(tmp_path, ranged):
+    """The house rule "metadata is per partition": a figure a 60-day range run records on a partition
+    equals the one that partition records when materialized alone (issue 17 review: a run-wide
+    ``silver_bars_read`` and the range's ``pairs_on_last_day`` were copied onto every partition)."""
+    _, features_run, dates_run = ranged
+    alone = lake(tmp_path, "alone_events")
+    run(alone, [daily_features], first="2024-03-01|BTCUSDT", last="2024-04-09|ETHUSDT")
+    run(alone, [daily_returns], first="2024-03-01", last="2024-04-09")
+    cases = [
+        (daily_features, "gold__daily_features", MultiPartitionKey({"date": day, "symbol": symbol}))
+        for day, symbol in (("2024-03-01", "ETHUSDT"), ("2024-03-20", "BTCUSDT"))
+    ] + [
+        (asset, f"gold__{asset.key.path[-1]}", "2024-03-20")
+        for asset in (daily_returns, correlations, category_daily, market_daily, dim_date)
+    ]
+    for asset, node, key in cases:
+        single = run(alone, [asset], partition_key=str(key)).asset_materializations_for_node(node)[0]
+        source = features_run if asset is daily_features else dates_run
+        in_range = next(m for m in source.asset_materializations_for_node(node) if m.partition == str(key))
+        range_figures = _scalar_figures(in_range.metadata)
+        assert range_figures, (node, key)
+        assert range_figures == {k: v for k, v in _scalar_figures(single.metadata).items() if k in range_figures}, (
+            node,
+            key,
+        )

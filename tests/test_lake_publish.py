@@ -228,6 +228,40 @@ def test_every_nth_commit_compacts_and_keeps_time_travel(tmp_path):
     assert sorted(DeltaTable(uri, version=1).to_pyarrow_table().column("symbol").to_pylist()) == ["A", "B"]
 
 
+def test_a_partition_crowded_by_commits_is_compacted_and_others_are_left_alone(tmp_path):
+    """More than MAX_FILES_PER_PARTITION files in a date a publish touched: that date is compacted
+    at once (other dates keep their files), with the same rows and time travel intact."""
+    from resources.lake import MAX_FILES_PER_PARTITION
+
+    uri = str(tmp_path / "t")
+    busy, quiet = dt.date(2024, 1, 2), dt.date(2024, 1, 1)
+    publish(uri, pl.DataFrame({"date": [quiet, quiet], "symbol": ["A", "B"], "value": [0, 0]}), predicate=None)
+    publish(
+        uri,
+        pl.DataFrame({"date": [quiet], "symbol": ["C"], "value": [0]}),
+        predicate=f"date = '{quiet}' AND symbol = 'C'",
+    )
+    symbols = [f"S{i}" for i in range(MAX_FILES_PER_PARTITION + 1)]
+    for i, symbol in enumerate(symbols):  # one commit (one file) per symbol on the busy day
+        publish(
+            uri,
+            pl.DataFrame({"date": [busy], "symbol": [symbol], "value": [i]}),
+            predicate=f"date = '{busy}' AND symbol = '{symbol}'",
+            vacuum_every_commits=0,
+        )
+    table = DeltaTable(uri)
+    assert table.history(1)[0]["operation"] == "OPTIMIZE"
+    per_day = {}
+    for file in table.file_uris():
+        day = file.split("date=")[1].split("/")[0]
+        per_day[day] = per_day.get(day, 0) + 1
+    assert per_day == {str(quiet): 2, str(busy): 1}
+    stored = pl.read_delta(uri).filter(pl.col("date") == busy).sort("value")
+    assert stored["symbol"].to_list() == symbols and stored["value"].to_list() == list(range(len(symbols)))
+    before = DeltaTable(uri, version=table.version() - 2).to_pyarrow_table()  # before the last write
+    assert before.num_rows == 3 + len(symbols) - 1
+
+
 def test_from_env_binds_credentials_through_envvar(monkeypatch, tmp_path):
     from dagster import EnvVar
 

@@ -100,6 +100,7 @@ def test_a_large_range_records_each_partitions_own_outcome(tmp_path):
         (
             ["2024-01-15|BTCUSDT", "2024-01-16|ETHUSDT"],
             "(asset = 'silver/ohlcv') AND (check_name IN ('schema', 'complete_bars')) AND "
+            "(month >= '2024-01-01' AND month <= '2024-01-01') AND "
             "(date >= '2024-01-15' AND date <= '2024-01-16') AND (symbol IN ('BTCUSDT', 'ETHUSDT'))",
         ),
         ([], "(asset = 'silver/ohlcv') AND (check_name IN ('schema', 'complete_bars'))"),
@@ -107,3 +108,39 @@ def test_a_large_range_records_each_partitions_own_outcome(tmp_path):
 )
 def test_a_check_step_replaces_its_asset_checks_and_partitions(partitions, expected):
     assert replace_predicate(SILVER_OHLCV, ["schema", "complete_bars"], partitions) == expected
+
+
+def test_the_table_is_partitioned_by_month_and_crowded_months_are_compacted(tmp_path):
+    """One file per check step and month at most MAX_FILES_PER_PARTITION deep: the table a new day
+    opens some 80 times stays small (ADR 0005), and compaction changes no row."""
+    from deltalake import DeltaTable
+
+    from resources.lake import MAX_FILES_PER_PARTITION
+
+    instance = DagsterInstance.ephemeral()
+    for _ in range(MAX_FILES_PER_PARTITION + 2):  # each re-run replaces its rows: one file more a month
+        assert not _run(tmp_path, f"{DAY}|BTCUSDT", f"{DAY}|ETHUSDT", instance)  # BAD fails its checks
+    table = DeltaTable(str(tmp_path / "lake" / "quality" / "check_results"))
+    assert table.metadata().partition_columns == ["month"]
+    assert 1 <= len(table.file_uris()) <= MAX_FILES_PER_PARTITION
+    results = _results(tmp_path)
+    assert results["month"].unique().to_list() == [DAY.replace(day=1)]
+    # Still one row per (partition, check): BTC and ETH, 11 checks each.
+    assert results.height == 2 * len(CHECKS)
+    assert results.select("date", "symbol", "check_name").is_duplicated().sum() == 0
+
+
+def test_a_lake_written_before_month_partitioning_keeps_working(tmp_path):
+    """A check_results table partitioned by day (before the month column) gains the column and is
+    still replaced, not appended to, by a re-run."""
+    from deltalake import DeltaTable, write_deltalake
+
+    _run(tmp_path, f"{DAY}|BTCUSDT", f"{DAY}|ETHUSDT", DagsterInstance.ephemeral())
+    uri = str(tmp_path / "lake" / "quality" / "check_results")
+    old = _results(tmp_path).drop("month")
+    write_deltalake(uri, old.to_arrow(), mode="overwrite", partition_by=["date"], schema_mode="overwrite")
+    assert DeltaTable(uri).metadata().partition_columns == ["date"]
+    _run(tmp_path, f"{DAY}|BTCUSDT", f"{DAY}|ETHUSDT", DagsterInstance.ephemeral())
+    results = _results(tmp_path)
+    assert results.height == old.height == 2 * len(CHECKS)
+    assert results["month"].null_count() == 0  # every row was replaced by the re-run

@@ -6,7 +6,7 @@ import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output
 
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, run_wide
 from cryptolake_assets.retries import permanent_errors
 from partitions import daily_partitions, load_universe
 from resources.coingecko import (
@@ -76,24 +76,37 @@ def bronze_coingecko_markets(context: AssetExecutionContext) -> Output[pl.DataFr
         rows,
         metadata={
             "rows": len(rows),
-            "coins_requested": len(ids),
-            "coins_fetched": fetched,
-            "snapshot_day": MetadataValue.text(str(today) if today in days else "- (not in this run's window)"),
+            **run_wide(
+                {
+                    "coins_requested": len(ids),
+                    "coins_fetched": fetched,
+                    "snapshot_day": MetadataValue.text(str(today) if today in days else "- (not in this run's window)"),
+                }
+            ),
             "days_with_snapshots": rows["date"].n_unique(),
             "days_without_snapshot": len(days) - rows["date"].n_unique(),
-            "http_requests": coingecko.stats()["requests"],
-            "source": MetadataValue.text(coingecko.source),
-            "preview": markdown_preview(
-                rows.filter(pl.col("date") == rows["date"].max()) if len(rows) else rows,
-                columns=[
-                    "date",
-                    "id",
-                    "market_cap_rank",
-                    "current_price",
-                    "market_cap",
-                    "price_change_percentage_24h",
-                    "last_updated",
-                ],
+            **run_wide(
+                {
+                    "http_requests": coingecko.stats()["requests"],
+                    "source": MetadataValue.text(coingecko.source),
+                }
+            ),
+            **rich_metadata(
+                len(days),
+                lambda: {
+                    "preview": markdown_preview(
+                        rows.filter(pl.col("date") == rows["date"].max()) if len(rows) else rows,
+                        columns=[
+                            "date",
+                            "id",
+                            "market_cap_rank",
+                            "current_price",
+                            "market_cap",
+                            "price_change_percentage_24h",
+                            "last_updated",
+                        ],
+                    ),
+                },
             ),
         },
     )

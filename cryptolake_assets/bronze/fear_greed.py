@@ -4,7 +4,7 @@ import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output
 
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview, time_span
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, run_wide, time_span
 from cryptolake_assets.retries import permanent_errors
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
@@ -31,11 +31,20 @@ def bronze_fear_greed(context: AssetExecutionContext, fear_greed: FearGreedClien
             "rows": len(rows),
             "days": len(days),
             "days_without_value": len(absent),
-            "days_without_value_list": MetadataValue.text(", ".join(map(str, absent[:100])) or "-"),
-            "request_limit": limit_for(days[0], fear_greed.now().date()),
-            "http_requests": fear_greed.stats()["requests"],
-            "source": MetadataValue.text(fear_greed.source),
+            **run_wide(
+                {
+                    "days_without_value_list": MetadataValue.text(", ".join(map(str, absent[:100])) or "-"),
+                    "request_limit": limit_for(days[0], fear_greed.now().date()),
+                    "http_requests": fear_greed.stats()["requests"],
+                    "source": MetadataValue.text(fear_greed.source),
+                }
+            ),
             **time_span(rows, "date"),
-            "preview": markdown_preview(rows.sort("date", descending=True)),
+            **rich_metadata(
+                len(days),
+                lambda: {
+                    "preview": markdown_preview(rows.sort("date", descending=True)),
+                },
+            ),
         },
     )

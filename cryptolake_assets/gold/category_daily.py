@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, AssetIn, Output, TimeWindowPartitionM
 from cryptolake_assets.gold import features
 from cryptolake_assets.gold.table_metadata import column_lineage
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, run_wide
 from partitions import daily_partitions, load_universe
 from resources.duckdb_io import partition_days
 
@@ -48,18 +48,23 @@ def category_daily(context: AssetExecutionContext, daily_returns: pl.DataFrame) 
         metadata={
             "rows": len(rows),
             "days": len(days),
-            "categories": rows["category"].n_unique(),
-            "preview": markdown_preview(rows.sort("date", "category", descending=[True, False])),
-            "dagster/column_lineage": column_lineage(
-                {
-                    "date": [(DAILY_RETURNS, "date")],
-                    "category": [(DAILY_RETURNS, "symbol")],
-                    "members": [(DAILY_RETURNS, "symbol")],
-                    "members_with_return_1d": [(DAILY_RETURNS, "return_1d")],
-                    "mean_return_1d": [(DAILY_RETURNS, "return_1d")],
-                    "members_with_return_30d": [(DAILY_RETURNS, "close")],
-                    "mean_return_30d": [(DAILY_RETURNS, "close")],
-                }
+            **run_wide({"categories": rows["category"].n_unique()}),
+            **rich_metadata(
+                len(days),
+                lambda: {
+                    "preview": markdown_preview(rows.sort("date", "category", descending=[True, False])),
+                    "dagster/column_lineage": column_lineage(
+                        {
+                            "date": [(DAILY_RETURNS, "date")],
+                            "category": [(DAILY_RETURNS, "symbol")],
+                            "members": [(DAILY_RETURNS, "symbol")],
+                            "members_with_return_1d": [(DAILY_RETURNS, "return_1d")],
+                            "mean_return_1d": [(DAILY_RETURNS, "return_1d")],
+                            "members_with_return_30d": [(DAILY_RETURNS, "close")],
+                            "mean_return_30d": [(DAILY_RETURNS, "close")],
+                        }
+                    ),
+                },
             ),
         },
     )

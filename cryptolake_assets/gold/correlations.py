@@ -7,7 +7,7 @@ from cryptolake_assets.gold import features
 from cryptolake_assets.gold.charts import correlation_heatmap
 from cryptolake_assets.gold.table_metadata import column_lineage
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview, rich_metadata
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, run_wide
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
 
@@ -54,23 +54,21 @@ def correlations(context: AssetExecutionContext, daily_returns: pl.DataFrame) ->
         metadata={
             "rows": len(rows),
             "days": len(days),
-            "pairs_on_last_day": rows.filter(pl.col("date") == last_day).height,
-            # Date-only: one event per day, so a quarter of heatmaps is affordable.
+            **run_wide({"pairs_on_last_day": rows.filter(pl.col("date") == last_day).height}),
             **rich_metadata(
                 len(days),
                 lambda: {
                     "heatmap": correlation_heatmap(rows, last_day),
                     "preview": markdown_preview(rows.sort("corr_30d", descending=True, nulls_last=True)),
+                    "dagster/column_lineage": column_lineage(
+                        {
+                            "date": [(DAILY_RETURNS, "date")],
+                            "symbol_a": [(DAILY_RETURNS, "symbol")],
+                            "symbol_b": [(DAILY_RETURNS, "symbol")],
+                            "corr_30d": [(DAILY_RETURNS, "log_return_1d")],
+                        }
+                    ),
                 },
-                limit=100,
-            ),
-            "dagster/column_lineage": column_lineage(
-                {
-                    "date": [(DAILY_RETURNS, "date")],
-                    "symbol_a": [(DAILY_RETURNS, "symbol")],
-                    "symbol_b": [(DAILY_RETURNS, "symbol")],
-                    "corr_30d": [(DAILY_RETURNS, "log_return_1d")],
-                }
             ),
         },
     )

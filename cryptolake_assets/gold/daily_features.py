@@ -109,7 +109,6 @@ def daily_features(context: AssetExecutionContext, silver_ohlcv: pl.LazyFrame) -
             "partitions_without_bars": len(scope.days) * len(scope.symbols) - len(rows),
             "rows_with_full_30d_window": rows["volatility_30d"].count(),
             "missing_bars": int(rows["missing_bars"].sum()) if not rows.is_empty() else 0,
-            "silver_bars_read": silver_bars_read,
             **rich_metadata(
                 len(scope.days) * len(scope.symbols),
                 lambda: {

@@ -10,7 +10,7 @@ from dagster import (
 
 from cryptolake_assets.gold.table_metadata import column_lineage
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, run_wide
 from partitions import DATE_DIMENSION, daily_partitions
 from resources.duckdb_io import partition_days
 
@@ -67,8 +67,15 @@ def daily_returns(context: AssetExecutionContext, daily_features: pl.DataFrame) 
         metadata={
             "rows": len(rows),
             "days": len(days),
-            "symbols": rows["symbol"].n_unique(),
-            "preview": markdown_preview(rows),
-            "dagster/column_lineage": column_lineage({name: [(DAILY_FEATURES, name)] for name in DAILY_RETURNS_SCHEMA}),
+            **run_wide({"symbols": rows["symbol"].n_unique()}),
+            **rich_metadata(
+                len(days),
+                lambda: {
+                    "preview": markdown_preview(rows),
+                    "dagster/column_lineage": column_lineage(
+                        {name: [(DAILY_FEATURES, name)] for name in DAILY_RETURNS_SCHEMA}
+                    ),
+                },
+            ),
         },
     )

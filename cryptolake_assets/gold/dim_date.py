@@ -6,7 +6,7 @@ import polars as pl
 from dagster import AssetExecutionContext, Output
 
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
 
@@ -74,5 +74,8 @@ def date_dimension(days: list[dt.date]) -> pl.DataFrame:
 def dim_date(context: AssetExecutionContext) -> Output[pl.DataFrame]:
     """Date dimension: year, quarter, month, ISO week, weekday and month-end flags per UTC day
     (date-partitioned, so it grows with the daily partitions the facts use)."""
-    rows = date_dimension(partition_days(*context.partition_time_window))
-    return Output(rows, metadata={"rows": len(rows), "preview": markdown_preview(rows)})
+    days = partition_days(*context.partition_time_window)
+    rows = date_dimension(days)
+    return Output(
+        rows, metadata={"rows": len(rows), **rich_metadata(len(days), lambda: {"preview": markdown_preview(rows)})}
+    )

@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output
 from cryptolake_assets.gold import features
 from cryptolake_assets.gold.table_metadata import column_lineage
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, run_wide
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
 
@@ -48,25 +48,34 @@ def market_daily(context: AssetExecutionContext, daily_returns: pl.DataFrame) ->
         metadata={
             "rows": len(rows),
             "days": len(days),
-            "latest": MetadataValue.text(
-                f"{latest['date']}: {latest['advancers']} up / {latest['decliners']} down, "
-                f"best {latest['best_symbol']}, worst {latest['worst_symbol']}"
-                if latest
-                else "-"
-            ),
-            "preview": markdown_preview(rows.sort("date", descending=True)),
-            "dagster/column_lineage": column_lineage(
+            **run_wide(
                 {
-                    "date": [(DAILY_RETURNS, "date")],
-                    "symbols": [(DAILY_RETURNS, "symbol")],
-                    "total_quote_volume": [(DAILY_RETURNS, "quote_volume")],
-                    **{
-                        c: [(DAILY_RETURNS, "return_1d")]
-                        for c in ("advancers", "decliners", "unchanged", "best_return_1d", "worst_return_1d")
-                    },
-                    "best_symbol": [(DAILY_RETURNS, "symbol"), (DAILY_RETURNS, "return_1d")],
-                    "worst_symbol": [(DAILY_RETURNS, "symbol"), (DAILY_RETURNS, "return_1d")],
+                    "latest": MetadataValue.text(
+                        f"{latest['date']}: {latest['advancers']} up / {latest['decliners']} down, "
+                        f"best {latest['best_symbol']}, worst {latest['worst_symbol']}"
+                        if latest
+                        else "-"
+                    ),
                 }
+            ),
+            **rich_metadata(
+                len(days),
+                lambda: {
+                    "preview": markdown_preview(rows.sort("date", descending=True)),
+                    "dagster/column_lineage": column_lineage(
+                        {
+                            "date": [(DAILY_RETURNS, "date")],
+                            "symbols": [(DAILY_RETURNS, "symbol")],
+                            "total_quote_volume": [(DAILY_RETURNS, "quote_volume")],
+                            **{
+                                c: [(DAILY_RETURNS, "return_1d")]
+                                for c in ("advancers", "decliners", "unchanged", "best_return_1d", "worst_return_1d")
+                            },
+                            "best_symbol": [(DAILY_RETURNS, "symbol"), (DAILY_RETURNS, "return_1d")],
+                            "worst_symbol": [(DAILY_RETURNS, "symbol"), (DAILY_RETURNS, "return_1d")],
+                        }
+                    ),
+                },
             ),
         },
     )

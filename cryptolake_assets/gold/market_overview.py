@@ -13,7 +13,7 @@ from dagster import (
 
 from cryptolake_assets.gold.table_metadata import column_lineage
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, run_wide
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
 
@@ -172,39 +172,48 @@ def gold_market_overview(
         rows,
         metadata={
             "rows": len(rows),
-            "days_with_market_cap": int((rows["coins_with_market_cap"] > 0).sum()),
-            "days_without_sentiment": int(rows["fear_greed_missing"].sum()),
-            "latest": MetadataValue.text(
-                f"{latest['date']}: F&G {latest['fear_greed_value']} ({latest['fear_greed_classification']}), "
-                f"BTC dominance {latest['btc_dominance']}, top: {_top_text(latest['top_by_market_cap'])}"
-                if latest
-                else "-"
-            ),
-            "preview": markdown_preview(_readable(rows.sort("date", descending=True).head(10))),
-            "dagster/column_lineage": column_lineage(
+            **run_wide(
                 {
-                    "date": [(MARKET_DAILY, "date"), (FEAR_GREED, "date"), (COINGECKO, "date")],
-                    "symbols_traded": [(MARKET_DAILY, "symbols")],
-                    "total_quote_volume": [(MARKET_DAILY, "total_quote_volume")],
-                    "advancers": [(MARKET_DAILY, "advancers")],
-                    "decliners": [(MARKET_DAILY, "decliners")],
-                    "coins_with_market_cap": [(COINGECKO, "market_cap")],
-                    "universe_market_cap": [(COINGECKO, "market_cap")],
-                    "universe_market_cap_change_pct_24h": [
-                        (COINGECKO, "market_cap"),
-                        (COINGECKO, "market_cap_change_24h"),
-                    ],
-                    "btc_dominance": [(COINGECKO, "market_cap"), (COINGECKO, "coingecko_id")],
-                    "top_by_market_cap": [
-                        (COINGECKO, "symbol"),
-                        (COINGECKO, "market_cap"),
-                        (COINGECKO, "price_change_pct_24h"),
-                    ],
-                    "fear_greed_value": [(FEAR_GREED, "value")],
-                    "fear_greed_classification": [(FEAR_GREED, "value_classification")],
-                    "fear_greed_missing": [(FEAR_GREED, "is_missing")],
-                    "fear_greed_7d_mean": [(FEAR_GREED, "value")],
+                    "days_with_market_cap": int((rows["coins_with_market_cap"] > 0).sum()),
+                    "days_without_sentiment": int(rows["fear_greed_missing"].sum()),
+                    "latest": MetadataValue.text(
+                        f"{latest['date']}: F&G {latest['fear_greed_value']} ({latest['fear_greed_classification']}), "
+                        f"BTC dominance {latest['btc_dominance']}, top: {_top_text(latest['top_by_market_cap'])}"
+                        if latest
+                        else "-"
+                    ),
                 }
+            ),
+            **rich_metadata(
+                len(days),
+                lambda: {
+                    "preview": markdown_preview(_readable(rows.sort("date", descending=True).head(10))),
+                    "dagster/column_lineage": column_lineage(
+                        {
+                            "date": [(MARKET_DAILY, "date"), (FEAR_GREED, "date"), (COINGECKO, "date")],
+                            "symbols_traded": [(MARKET_DAILY, "symbols")],
+                            "total_quote_volume": [(MARKET_DAILY, "total_quote_volume")],
+                            "advancers": [(MARKET_DAILY, "advancers")],
+                            "decliners": [(MARKET_DAILY, "decliners")],
+                            "coins_with_market_cap": [(COINGECKO, "market_cap")],
+                            "universe_market_cap": [(COINGECKO, "market_cap")],
+                            "universe_market_cap_change_pct_24h": [
+                                (COINGECKO, "market_cap"),
+                                (COINGECKO, "market_cap_change_24h"),
+                            ],
+                            "btc_dominance": [(COINGECKO, "market_cap"), (COINGECKO, "coingecko_id")],
+                            "top_by_market_cap": [
+                                (COINGECKO, "symbol"),
+                                (COINGECKO, "market_cap"),
+                                (COINGECKO, "price_change_pct_24h"),
+                            ],
+                            "fear_greed_value": [(FEAR_GREED, "value")],
+                            "fear_greed_classification": [(FEAR_GREED, "value_classification")],
+                            "fear_greed_missing": [(FEAR_GREED, "is_missing")],
+                            "fear_greed_7d_mean": [(FEAR_GREED, "value")],
+                        }
+                    ),
+                },
             ),
         },
     )

@@ -12,7 +12,7 @@ from dagster import (
 )
 
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, run_wide
 from cryptolake_assets.ml import features as ml
 from partitions import DATE_DIMENSION, daily_partitions, load_universe
 from resources.duckdb_io import partition_days
@@ -95,20 +95,29 @@ def ml_features(
         metadata={
             "rows": len(rows),
             "days": len(days),
-            "rows_with_target": rows["target_log_return_1d"].count(),
-            "last_closed_day": str(closed),
-            "preview": markdown_preview(
-                rows.sort("date", "symbol", descending=[True, False]),
-                columns=[
-                    "date",
-                    "symbol",
-                    "ret_1d",
-                    "ret_30d",
-                    "volatility_30d",
-                    "corr_btc_30d",
-                    "market_breadth",
-                    "target_log_return_1d",
-                ],
+            **run_wide(
+                {
+                    "rows_with_target": rows["target_log_return_1d"].count(),
+                    "last_closed_day": str(closed),
+                }
+            ),
+            **rich_metadata(
+                len(days),
+                lambda: {
+                    "preview": markdown_preview(
+                        rows.sort("date", "symbol", descending=[True, False]),
+                        columns=[
+                            "date",
+                            "symbol",
+                            "ret_1d",
+                            "ret_30d",
+                            "volatility_30d",
+                            "corr_btc_30d",
+                            "market_breadth",
+                            "target_log_return_1d",
+                        ],
+                    ),
+                },
             ),
         },
     )

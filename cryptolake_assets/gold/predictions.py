@@ -13,7 +13,7 @@ from pydantic import Field
 
 from cryptolake_assets.gold.table_metadata import column_lineage
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, run_wide
 from cryptolake_assets.ml import walk_forward as wf
 from cryptolake_assets.ml.features import FEATURE_COLUMNS
 from partitions import daily_partitions
@@ -60,19 +60,30 @@ def predictions(
         metadata={
             "rows": len(rows),
             "days": len(days),
-            "days_without_predictions": len(skipped),
-            "retrain_every_days": config.retrain_every_days,
-            "model_versions": MetadataValue.text(", ".join(sorted(set(rows["model_version"].to_list()))[:20]) or "-"),
-            "preview": markdown_preview(rows.sort("date", "model", "prob_up", descending=[True, False, True])),
-            "dagster/column_lineage": column_lineage(
+            **run_wide(
                 {
-                    "date": [(ML_FEATURES, "date")],
-                    "symbol": [(ML_FEATURES, "symbol")],
-                    **{
-                        c: [(ML_FEATURES, f) for f in [*FEATURE_COLUMNS, "target_log_return_1d", "target_up"]]
-                        for c in ("predicted_log_return", "prob_up")
-                    },
+                    "days_without_predictions": len(skipped),
+                    "retrain_every_days": config.retrain_every_days,
+                    "model_versions": MetadataValue.text(
+                        ", ".join(sorted(set(rows["model_version"].to_list()))[:20]) or "-"
+                    ),
                 }
+            ),
+            **rich_metadata(
+                len(days),
+                lambda: {
+                    "preview": markdown_preview(rows.sort("date", "model", "prob_up", descending=[True, False, True])),
+                    "dagster/column_lineage": column_lineage(
+                        {
+                            "date": [(ML_FEATURES, "date")],
+                            "symbol": [(ML_FEATURES, "symbol")],
+                            **{
+                                c: [(ML_FEATURES, f) for f in [*FEATURE_COLUMNS, "target_log_return_1d", "target_up"]]
+                                for c in ("predicted_log_return", "prob_up")
+                            },
+                        }
+                    ),
+                },
             ),
         },
     )

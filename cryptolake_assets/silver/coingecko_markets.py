@@ -4,8 +4,9 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output
 
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, run_wide
 from partitions import SymbolInfo, daily_partitions, load_universe
+from resources.duckdb_io import partition_days
 
 BRONZE = ["bronze", "coingecko_markets"]
 STALE_AFTER_HOURS = 24
@@ -121,22 +122,31 @@ def coingecko_markets(context: AssetExecutionContext, bronze: pl.DataFrame) -> O
         metadata={
             "rows": len(rows),
             "days_with_snapshots": rows["date"].n_unique(),
-            "symbols": rows["symbol"].n_unique(),
-            "stale_rows": int(rows["is_stale"].sum()),
-            "null_max_supply": int(rows["max_supply"].null_count()),
-            "preview": markdown_preview(
-                rows.sort("date", "market_cap_rank", descending=[True, False], nulls_last=True),
-                columns=[
-                    "date",
-                    "symbol",
-                    "market_cap_rank",
-                    "price_usd",
-                    "market_cap",
-                    "circulating_supply",
-                    "max_supply",
-                    "is_stale",
-                ],
+            **run_wide(
+                {
+                    "symbols": rows["symbol"].n_unique(),
+                    "stale_rows": int(rows["is_stale"].sum()),
+                    "null_max_supply": int(rows["max_supply"].null_count()),
+                    "latest_day": MetadataValue.text(str(rows["date"].max()) if len(rows) else "-"),
+                }
             ),
-            "latest_day": MetadataValue.text(str(rows["date"].max()) if len(rows) else "-"),
+            **rich_metadata(
+                len(partition_days(*context.partition_time_window)),
+                lambda: {
+                    "preview": markdown_preview(
+                        rows.sort("date", "market_cap_rank", descending=[True, False], nulls_last=True),
+                        columns=[
+                            "date",
+                            "symbol",
+                            "market_cap_rank",
+                            "price_usd",
+                            "market_cap",
+                            "circulating_supply",
+                            "max_supply",
+                            "is_stale",
+                        ],
+                    ),
+                },
+            ),
         },
     )

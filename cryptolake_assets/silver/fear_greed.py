@@ -7,7 +7,7 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output
 
 from cryptolake_assets.medallion import medallion_asset
-from cryptolake_assets.metadata import markdown_preview
+from cryptolake_assets.metadata import markdown_preview, rich_metadata, run_wide
 from partitions import daily_partitions
 from resources.duckdb_io import partition_days
 
@@ -68,13 +68,22 @@ def fear_greed(context: AssetExecutionContext, bronze: pl.DataFrame) -> Output[p
         metadata={
             "rows": len(rows),
             "missing_days": len(missing),
-            "missing_day_list": MetadataValue.text(", ".join(map(str, missing[:100])) or "-"),
-            "mean_value": float(cast(float, rows["value"].mean())) if rows["value"].count() else 0.0,
-            "latest": MetadataValue.text(
-                f"{latest['date'][0]}: {latest['value'][0]} ({latest['value_classification'][0]})"
-                if len(latest)
-                else "-"
+            **run_wide(
+                {
+                    "missing_day_list": MetadataValue.text(", ".join(map(str, missing[:100])) or "-"),
+                    "mean_value": float(cast(float, rows["value"].mean())) if rows["value"].count() else 0.0,
+                    "latest": MetadataValue.text(
+                        f"{latest['date'][0]}: {latest['value'][0]} ({latest['value_classification'][0]})"
+                        if len(latest)
+                        else "-"
+                    ),
+                }
             ),
-            "preview": markdown_preview(rows.sort("date", descending=True)),
+            **rich_metadata(
+                len(days),
+                lambda: {
+                    "preview": markdown_preview(rows.sort("date", descending=True)),
+                },
+            ),
         },
     )
