@@ -520,9 +520,9 @@ class CryptoLakeDbIOManager(DbIOManager):
         record_output(
             context,
             frame,
-            qualified_table=(table_slice.schema, table_slice.table),
-            written=written,
-            columns=by_partition,
+            table_slice,
+            written,
+            by_partition,
             extra={"lake_version": lake_version} if lake_version is not None else None,
             query=select_statement(table_slice),
         )

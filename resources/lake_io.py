@@ -398,14 +398,7 @@ class CryptoLakeLakeDbIOManager(CryptoLakeDbIOManager):
         }
         if attempts > 1:
             extra["commit_attempts"] = attempts
-        record_output(
-            context,
-            frame,
-            qualified_table=(table_slice.schema, table_slice.table),
-            written=written,
-            columns=by_partition,
-            extra=extra,
-        )
+        record_output(context, frame, table_slice, written, by_partition, extra=extra)
 
 
 class CryptoLakeLakeIOManager(ConfigurableIOManagerFactory):

@@ -211,21 +211,22 @@ def covers_one_partition(context: OutputContext) -> bool:
 def record_output(
     context: OutputContext,
     frame: pl.DataFrame,
-    *,
-    qualified_table: tuple[str, str],
+    table_slice: Any,
     written: Any,
     columns: Sequence[PartitionColumn],
+    *,
     extra: Mapping[str, Any] | None = None,
     query: str | None = None,
 ) -> None:
-    """The metadata both I/O managers record for a write (``written``: their ``SliceWrite``): the
+    """The metadata both I/O managers record for writing ``table_slice`` (``written``: their
+    ``SliceWrite``): the
     table's row count, the rows replaced and ``extra`` (table-level figures: lake version, URI), then each partition's own figures.
 
     ``query`` (how to read this slice back) goes onto the event of a one-partition run only: Dagster
     copies output metadata onto every partition of a range run, where the range's query would be
     wrong for each partition (house rule: metadata is per partition), so a range run logs it.
     """
-    schema, table = qualified_table
+    schema, table = table_slice.schema, table_slice.table
     metadata: dict[str, Any] = {
         "dagster/row_count": written.table_rows,
         "rows_replaced": written.deleted,

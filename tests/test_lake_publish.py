@@ -209,18 +209,24 @@ def test_added_column_merges_into_the_table(tmp_path):
     assert frame.select("date", "value", "extra").rows() == [(d1, 5, 1.5), (d2, 2, None)]
 
 
+def publish_one_commit_per_symbol(uri: str, day: dt.date, symbols: list[str], **options) -> None:
+    """One commit (one file in the day's partition) per symbol, as hourly date x symbol runs make;
+    symbol i gets value i."""
+    for i, symbol in enumerate(symbols):
+        publish(
+            uri,
+            pl.DataFrame({"date": [day], "symbol": [symbol], "value": [i]}),
+            predicate=f"date = '{day}' AND symbol = '{symbol}'",
+            **options,
+        )
+
+
 def test_every_nth_commit_compacts_and_keeps_time_travel(tmp_path):
     uri = str(tmp_path / "t")
     day = dt.date(2024, 1, 1)
     # One commit per symbol (as hourly daily x symbol runs do): five files in the date partition;
     # the commit at version 4 (4 % 4 == 0) triggers the compaction.
-    for i, symbol in enumerate(["A", "B", "C", "D", "E"]):
-        publish(
-            uri,
-            pl.DataFrame({"date": [day], "symbol": [symbol], "value": [i]}),
-            predicate=f"date = '{day}' AND symbol = '{symbol}'",
-            vacuum_every_commits=4,
-        )
+    publish_one_commit_per_symbol(uri, day, ["A", "B", "C", "D", "E"], vacuum_every_commits=4)
     table = DeltaTable(uri)
     assert [h["operation"] for h in table.history(3)] == ["OPTIMIZE", "WRITE", "WRITE"]
     assert len(table.file_uris()) == 1
@@ -236,19 +242,9 @@ def test_a_partition_crowded_by_commits_is_compacted_and_others_are_left_alone(t
     uri = str(tmp_path / "t")
     busy, quiet = dt.date(2024, 1, 2), dt.date(2024, 1, 1)
     publish(uri, pl.DataFrame({"date": [quiet, quiet], "symbol": ["A", "B"], "value": [0, 0]}), predicate=None)
-    publish(
-        uri,
-        pl.DataFrame({"date": [quiet], "symbol": ["C"], "value": [0]}),
-        predicate=f"date = '{quiet}' AND symbol = 'C'",
-    )
+    publish_one_commit_per_symbol(uri, quiet, ["C"])  # a second file on the quiet day
     symbols = [f"S{i}" for i in range(MAX_FILES_PER_PARTITION + 1)]
-    for i, symbol in enumerate(symbols):  # one commit (one file) per symbol on the busy day
-        publish(
-            uri,
-            pl.DataFrame({"date": [busy], "symbol": [symbol], "value": [i]}),
-            predicate=f"date = '{busy}' AND symbol = '{symbol}'",
-            vacuum_every_commits=0,
-        )
+    publish_one_commit_per_symbol(uri, busy, symbols, vacuum_every_commits=0)
     table = DeltaTable(uri)
     assert table.history(1)[0]["operation"] == "OPTIMIZE"
     per_day = {}
