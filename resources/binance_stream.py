@@ -117,6 +117,7 @@ class CollectorConfig:
     resume_within_seconds: float = RESUME_WITHIN_SECONDS
     max_url_streams: int = MAX_URL_STREAMS
     subscribe_batch: int = SUBSCRIBE_BATCH
+    shutdown_fill_seconds: float = 60.0  # how long shutdown waits for pending gap fills before recording them
 
 
 class StreamCollector:
@@ -139,6 +140,7 @@ class StreamCollector:
         self._stop = asyncio.Event()
         self._connections: set = set()
         self._gaps: asyncio.Queue = asyncio.Queue()
+        self._finishing: set[asyncio.Future] = set()  # housekeeping's fsync + rename jobs not yet done
         self._symbols = {s.upper() for s in config.symbols}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -171,12 +173,22 @@ class StreamCollector:
             self.stop()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             try:  # fills of gaps seen so far land before the files close
-                await asyncio.wait_for(self._gaps.join(), timeout=60)
+                await asyncio.wait_for(self._gaps.join(), timeout=self.config.shutdown_fill_seconds)
             except TimeoutError:
-                log.warning("gap fills still pending at shutdown; their gaps stay open")
+                log.warning("gap fills still pending at shutdown; their gaps are recorded as not filled")
             for task in (housekeeping, filler):
                 task.cancel()
             await asyncio.gather(housekeeping, filler, return_exceptions=True)
+            # a cancelled fill recorded its own rest (``_fill``); gaps it never reached are recorded here
+            while not self._gaps.empty():
+                symbol, first, last = self._gaps.get_nowait()
+                self._record_gap(symbol, first, last, "the collector stopped before this gap's REST fill began")
+                self._gaps.task_done()
+            # files housekeeping took out of rotation are closed by its worker job, which cancelling
+            # housekeeping does not cancel (``_housekeeping``): wait for it before closing the rest
+            for outcome in await asyncio.gather(*list(self._finishing), return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    log.error("closing rotated-out landing files failed: %r", outcome)
             self.writer.close_all()
         failures = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, asyncio.CancelledError)]
         if failures:
@@ -189,13 +201,20 @@ class StreamCollector:
 
     async def _housekeeping(self) -> None:
         """Close files whose window is over and flush the open ones, several times a second."""
+        loop = asyncio.get_running_loop()
         last_flush = self.clock()
         while True:
             await asyncio.sleep(0.1)
             now = self.clock()
             due = self.writer.detach_due(int(now * 1000))
             if due:  # fsync + rename off the event loop: receiving goes on meanwhile
-                await asyncio.to_thread(self.writer.finish, due)
+                # ``due`` is out of the writer's open files: only this job closes it. Shielded, so that
+                # run() cancelling this task at shutdown does not cancel a job no thread has picked up
+                # yet (a loaded machine), which would leave the files as .part with their lines unread.
+                finishing = loop.run_in_executor(None, self.writer.finish, due)
+                self._finishing.add(finishing)
+                finishing.add_done_callback(self._finishing.discard)
+                await asyncio.shield(finishing)
             if now - last_flush >= self.config.flush_seconds:
                 self.writer.flush()
                 last_flush = now
@@ -355,6 +374,9 @@ class StreamCollector:
             limit = min(REST_PAGE, last - cursor + 1)
             try:
                 page = await asyncio.to_thread(self.rest_fetch, symbol, cursor, limit)
+            except asyncio.CancelledError:  # shutdown gave up waiting: what is not landed is recorded
+                self._record_gap(symbol, cursor, last, "the collector stopped before the REST fill finished")
+                raise
             except Exception as exc:
                 self._record_gap(symbol, cursor, last, f"REST historicalTrades failed: {exc}")
                 return
