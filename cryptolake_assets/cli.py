@@ -90,20 +90,49 @@ def _run_chunk_queue(queue: list[RunChunk]) -> int:
     return len(queue)
 
 
+def _chunk_queue_process(queue: list[RunChunk], results) -> None:
+    """A worker process: run the queue, send ``("ok", runs)`` or ``("error", message)``, and leave
+    with ``os._exit``. A full-history run leaves millions of Python objects (its events, the run's
+    result) that a normal interpreter exit frees one by one: 1.8 min between the last worker's run
+    ending and the backfill going on (benchmarks/scale_bench.py, ADR 0005). Everything the run wrote
+    is committed by then; only stdout and stderr are flushed."""
+    code = 0
+    try:
+        results.send(("ok", _run_chunk_queue(queue)))
+    except BaseException as error:  # every failure goes back to the parent as text
+        results.send(("error", str(error) or type(error).__name__))
+        code = 1
+    finally:
+        results.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def _run_chunk_queues(queues: list[list[RunChunk]]) -> int:
     """Each queue in its own process (a run of Python-heavy Dagster steps uses one core); the first
     failure stops the backfill with its message once the others are done."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=len(queues), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_run_chunk_queue, queue) for queue in queues]
-        errors, runs = [], 0
-        for future in futures:
-            try:
-                runs += future.result()
-            except Exception as error:  # every worker's failure, reported together below
-                errors.append(str(error))
+    context = multiprocessing.get_context("spawn")
+    workers = []
+    for queue in queues:
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_chunk_queue_process, args=(queue, sender), daemon=False)
+        process.start()
+        sender.close()  # the child holds the sending end now
+        workers.append((process, receiver))
+    errors, runs = [], 0
+    for process, receiver in workers:
+        try:
+            outcome, value = receiver.recv()
+        except EOFError:  # the process died before it could answer (killed, out of memory)
+            outcome, value = "error", "a worker process ended without a result"
+        process.join()
+        if outcome == "ok":
+            runs += value
+        else:
+            errors.append(value if process.exitcode in (0, 1) else f"{value} (exit code {process.exitcode})")
     if errors:
         raise click.ClickException("\n".join(errors))
     return runs

@@ -70,3 +70,30 @@ def test_two_workers_write_what_one_writes_in_two_runs(tmp_path, monkeypatch):
         ("2024-03-01|BTCUSDT", "2024-03-03|ETHUSDT"),
         ("2024-03-01|SOLUSDT", "2024-03-03|AVAXUSDT"),
     ]
+
+
+def test_a_failing_worker_reports_its_error_and_the_other_worker_still_finishes(tmp_path, monkeypatch):
+    """Workers leave with ``os._exit`` (a full-history run's objects are not freed one by one); what
+    they report still arrives: a failure's message, and the other worker's finished run."""
+    import datetime as dt
+
+    import click
+
+    from cryptolake_assets.cli import RunChunk, _run_chunk_queues, ensure_dagster_home
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CRYPTOLAKE_DUCKDB", str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("CRYPTOLAKE_LAKE", str(tmp_path / "lake"))
+    monkeypatch.setenv("CRYPTOLAKE_START_DATE", "2024-03-01")
+    monkeypatch.setenv("CRYPTOLAKE_SOURCE", "simulated")
+    ensure_dagster_home()
+    DagsterInstance.get().dispose()  # the instance's tables exist before the workers start, as in the CLI
+    day = dt.date(2024, 3, 1)
+    good = RunChunk(day, day, ("BTCUSDT",))
+    bad = RunChunk(day, day, ("NOSUCHUSDT",))  # not a partition: the run cannot be created
+    with pytest.raises(click.ClickException) as failure:
+        _run_chunk_queues([[good], [bad]])
+    assert "NOSUCHUSDT" in failure.value.format_message()
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as connection:
+        landed = connection.sql("SELECT symbol, count(*) FROM bronze.klines GROUP BY symbol").fetchall()
+    assert landed == [("BTCUSDT", 24)]
