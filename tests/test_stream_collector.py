@@ -108,6 +108,17 @@ def test_a_dropped_connection_reconnects_and_rest_fills_the_gap(tmp_path):
     assert not list(tmp_path.rglob("*.part"))  # every file closed on shutdown
 
 
+def assert_gaps_are_the_missing_ids(root: Path, symbol: str) -> pl.DataFrame:
+    """The recorded gap ranges of ``symbol`` are exactly the ids missing between the trades that
+    landed (every missing id in a range, nothing else); returns the gaps."""
+    trades, _, gaps = landed(root, symbol)
+    jumps = id_gaps(trades)
+    assert sorted(zip(gaps["from_id"], gaps["to_id"])) == sorted(
+        zip((jumps["trade_id"] - jumps["missing_ids"]).to_list(), (jumps["trade_id"] - 1).to_list())
+    )
+    return gaps
+
+
 def test_an_unreachable_rest_records_the_gap_with_its_id_range(tmp_path):
     def down(symbol, from_id, limit):
         raise OSError("connection refused")
@@ -117,12 +128,7 @@ def test_an_unreachable_rest_records_the_gap_with_its_id_range(tmp_path):
     assert collector.stats.gap_trades_filled == 0 and collector.stats.gap_trades_unfilled > 0
     recorded = 0
     for symbol in SYMBOLS:
-        trades, _, gaps = landed(tmp_path, symbol)
-        jumps = id_gaps(trades)
-        # the recorded ranges are exactly the ids missing between the trades that did arrive
-        assert sorted(zip(gaps["from_id"], gaps["to_id"])) == sorted(
-            zip((jumps["trade_id"] - jumps["missing_ids"]).to_list(), (jumps["trade_id"] - 1).to_list())
-        )
+        gaps = assert_gaps_are_the_missing_ids(tmp_path, symbol)
         assert all("connection refused" in reason for reason in gaps["reason"])
         recorded += len(gaps)
     assert recorded >= 1
@@ -409,12 +415,7 @@ def test_a_fill_still_running_when_shutdown_stops_waiting_is_recorded_as_not_fil
     assert len(calls) == 1 and collector.stats.gaps >= len(SYMBOLS) and collector.stats.gap_trades_filled == 0
     recorded = 0
     for symbol in SYMBOLS:
-        trades, _, gaps = landed(tmp_path, symbol)
-        jumps = id_gaps(trades)
-        # every id missing between the trades that arrived is in a recorded range, and nothing else is
-        assert sorted(zip(gaps["from_id"], gaps["to_id"])) == sorted(
-            zip((jumps["trade_id"] - jumps["missing_ids"]).to_list(), (jumps["trade_id"] - 1).to_list())
-        )
+        gaps = assert_gaps_are_the_missing_ids(tmp_path, symbol)
         assert len(gaps) >= 1 and all("collector stopped before" in reason for reason in gaps["reason"])
         recorded += sum(b - a + 1 for a, b in zip(gaps["from_id"], gaps["to_id"]))
     assert collector.stats.gap_trades_unfilled == recorded
