@@ -9,9 +9,11 @@ import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from threading import Lock
+from typing import cast
 
 from dagster import (
     DailyPartitionsDefinition,
+    MultiPartitionKey,
     MultiPartitionsDefinition,
     PartitionKeyRange,
     PartitionsDefinition,
@@ -47,19 +49,22 @@ class RangeMemoMultiPartitionsDefinition(MultiPartitionsDefinition):
 
     def __init__(self, partitions_defs: Mapping[str, PartitionsDefinition]):
         super().__init__(partitions_defs)
-        self._memo: OrderedDict[tuple[str, str], tuple[str, ...]] = OrderedDict()
+        self._memo: OrderedDict[tuple[str, str], tuple[MultiPartitionKey, ...]] = OrderedDict()
         self._memo_lock = Lock()
 
     def get_partition_keys_in_range(
         self, partition_key_range: PartitionKeyRange, dynamic_partitions_store=None
-    ) -> Sequence[str]:
+    ) -> Sequence[MultiPartitionKey]:
         ends = (partition_key_range.start, partition_key_range.end)
         with self._memo_lock:
             keys = self._memo.get(ends)
             if keys is not None:
                 self._memo.move_to_end(ends)
                 return list(keys)
-        keys = tuple(super().get_partition_keys_in_range(partition_key_range, dynamic_partitions_store))
+        keys = tuple(
+            cast(MultiPartitionKey, key)
+            for key in super().get_partition_keys_in_range(partition_key_range, dynamic_partitions_store)
+        )
         with self._memo_lock:
             self._memo[ends] = keys
             while len(self._memo) > self.MEMO_RANGES:

@@ -191,7 +191,7 @@ def publish(
                 uri,
                 data,
                 mode="overwrite",
-                partition_by=partition_by,
+                partition_by=list(partition_by) if partition_by else None,
                 storage_options=options,
                 configuration=_retention_configuration(retention_days),
             )
