@@ -5,7 +5,6 @@ stops it at the end of the session. Without the binaries the Postgres tests skip
 outside CI and fail under ``CI=true``: CI must run them (``.ci/run`` installs the package).
 """
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 from postgres_server import INSTALL_HINT, PostgresServer, postgres_bin_dir
+from server_binaries import in_ci, require_binary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTANCE_CONFIGS = {
@@ -23,23 +23,16 @@ INSTANCE_CONFIGS = {
 INSTANCE_KINDS = tuple(INSTANCE_CONFIGS)
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
 def require_postgres_binaries(bin_dir: Path | None, in_ci: bool) -> Path:
     """The binaries' folder; without one, skip the test (with the reason), or fail it under CI."""
-    if bin_dir is None:
-        message = f"PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: {INSTALL_HINT}"
-        if in_ci:
-            pytest.fail(f"CI=true and {message}", pytrace=False)
-        pytest.skip(message)
-    return bin_dir
+    return require_binary(
+        bin_dir, f"PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: {INSTALL_HINT}", in_ci
+    )
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer(require_postgres_binaries(postgres_bin_dir(), _in_ci())).start()
+    server = PostgresServer(require_postgres_binaries(postgres_bin_dir(), in_ci())).start()
     try:
         yield server
     finally:

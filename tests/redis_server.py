@@ -5,7 +5,6 @@ with PING until it answers, stopped with SIGTERM. Without the binary the tests s
 reason, and fail under ``CI=true`` (``.ci/run`` installs the package), as the Postgres tests do.
 """
 
-import os
 import shutil
 import socket
 import subprocess
@@ -14,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from server_binaries import in_ci, require_binary
 
 INSTALL_HINT = "apt-get install -y redis-server (.ci/run installs it)"
 
@@ -26,16 +25,7 @@ def redis_server_binary() -> str | None:
 
 def require_redis_binary(binary: str | None, in_ci: bool) -> str:
     """The binary; without one, skip the test (with the reason), or fail it under CI."""
-    if binary is None:
-        message = f"redis-server not found: {INSTALL_HINT}"
-        if in_ci:
-            pytest.fail(f"CI=true and {message}", pytrace=False)
-        pytest.skip(message)
-    return binary
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+    return require_binary(binary, f"redis-server not found: {INSTALL_HINT}", in_ci)
 
 
 def _free_port() -> int:
@@ -111,7 +101,7 @@ class RedisServer:
 
 def started_redis_server() -> Iterator[RedisServer]:
     """Body of a fixture: a started server, stopped afterwards (skips or fails without the binary)."""
-    server = RedisServer(require_redis_binary(redis_server_binary(), _in_ci())).start()
+    server = RedisServer(require_redis_binary(redis_server_binary(), in_ci())).start()
     try:
         yield server
     finally:
