@@ -8,6 +8,7 @@ Launched twice, each on a fresh instance and DuckDB file:
 Wall time is from submission until the backfill (or the command) is done.
 """
 
+import os
 import sys
 import tempfile
 import time
@@ -156,7 +157,17 @@ def via_daemon(
             time.sleep(STATUS_POLL_SECONDS)
         wall = time.perf_counter() - submitted
         log(f"    {wall:.1f}s, backfill {status}")
-    stats = run_statistics(Path(env["DAGSTER_HOME"]), tags={"dagster/backfill": backfill_id})
+    # The instance's dagster.yaml may read its storage URL from the environment (PostgreSQL).
+    saved = {name: os.environ.get(name) for name in extra_env or {}}
+    os.environ.update(extra_env or {})
+    try:
+        stats = run_statistics(Path(env["DAGSTER_HOME"]), tags={"dagster/backfill": backfill_id})
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     log(f"    {stats['runs']} runs")
     return {
         "launch": "daemon backfill (UI GraphQL)",

@@ -347,3 +347,28 @@ def test_checks_run_in_the_duckdb_pool_with_blocking_exactly_for_errors(check):
         assert spec.blocking == (spec.metadata["severity"] == "ERROR")
         assert spec.description.startswith(f"[{spec.metadata['severity']}]")
     assert check.node_def.pool == "duckdb"
+
+
+def test_large_range_whose_dimensions_are_not_materialized_says_so_once_per_check(tmp_path):
+    """A UI backfill runs gold/dim_symbol and gold/dim_date beside the facts: a large range checked
+    before they exist gets one "cannot verify" result per referential check for the range, not one
+    stored evaluation per partition (a symbol's full history made 3,398 per check)."""
+    first, last = DAY - dt.timedelta(days=40), DAY + dt.timedelta(days=1)  # 42 partitions > 40
+    path = tmp_path / "lake.duckdb"
+    tags = {ASSET_PARTITION_RANGE_START_TAG: f"{first}|ETHUSDT", ASSET_PARTITION_RANGE_END_TAG: f"{last}|ETHUSDT"}
+    assets = [stub_silver, daily_features, build_table_checks(GOLD_DAILY_FEATURES)]
+    result = materialize(assets, resources=_resources(path), tags=tags, raise_on_error=False)
+    referential = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name in ("date_in_dim_date", "symbol_in_dim_symbol")
+    ]
+    assert sorted((e.check_name, e.partition, e.passed, e.severity.value) for e in referential) == [
+        ("date_in_dim_date", None, False, "WARN"),
+        ("symbol_in_dim_symbol", None, False, "WARN"),
+    ]
+    assert {e.check_name: e.metadata["unverifiable"].value for e in referential} == {
+        "date_in_dim_date": "gold/dim_date is not materialized yet; materialize it to check the references",
+        "symbol_in_dim_symbol": "gold/dim_symbol is not materialized yet; materialize it to check the references",
+    }

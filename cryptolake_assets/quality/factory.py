@@ -372,6 +372,14 @@ def build_table_checks(table: TableQuality) -> AssetChecksDefinition:
             previously_failed = _failed_partitions(context, table.key, [f.rule.name for f in findings], partitions)
             counts = _rows_per_partition(rows, partitions)
             for finding in findings:
+                if finding.unverifiable:
+                    # A rule that could not judge the range (its dimension table is not materialized
+                    # yet, e.g. a UI backfill runs the dimensions beside the facts) says so once for
+                    # the range below. Evaluating each partition alone would repeat the same reason
+                    # thousands of times, one pandera call and one stored event each (a symbol's full
+                    # history: 3,398 per rule). The lake keeps the reason on every partition.
+                    outcomes.extend((partition, finding, counts.get(partition, 0)) for partition in partitions)
+                    continue
                 failing = failing_partitions(table, finding, rows, partitions, context_of)
                 passing = Finding(finding.rule, 0, finding.rows.clear())
                 for partition in partitions:  # the lake keeps every partition's outcome
