@@ -34,6 +34,12 @@ DEFAULT_RETENTION_DAYS = 30
 #: so a table partitioned by day that gains a file per commit and day (quality/check_results: one
 #: per check step) would otherwise cost 0.42 s an open at 13,000 files (ADR 0005).
 MAX_FILES_PER_PARTITION = 8
+# A publish compacts at most this many crowded partitions (two months of days). A wide backfill of
+# one run per symbol (the UI's daemon backfill: 50 runs over 3,399 days) crowds every day partition
+# of a date-partitioned table at once; compacting them all after every 8th run rewrote the whole
+# table each time, four runs at once, and made those runs 4x slower (ADR 0005). Such a publish
+# leaves them to the table's periodic compaction (``maintain``, every ``vacuum_every_commits``).
+MAX_PARTITIONS_COMPACTED_PER_PUBLISH = 62
 REMOTE_SCHEMES = ("s3://", "s3a://", "gs://", "gcs://", "az://", "abfs://", "abfss://", "azure://")
 
 #: Layers that are published; bronze stays the pipeline's raw working copy.
@@ -240,6 +246,11 @@ def compact_crowded_partitions(table, frame: pl.DataFrame, limit: int = MAX_FILE
     """Compact the partitions this publish crowded (one commit, no data change). Best effort: a
     concurrent writer's commit may win; the next publish to those partitions tries again."""
     crowded = crowded_partitions(table, frame, limit)
+    if len(crowded) > MAX_PARTITIONS_COMPACTED_PER_PUBLISH:
+        logging.getLogger(__name__).info(
+            "%d partitions hold more than %d files; left to the periodic compaction", len(crowded), limit
+        )
+        return []
     if crowded:
         column = table.metadata().partition_columns[0]
         try:

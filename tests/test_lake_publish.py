@@ -258,6 +258,35 @@ def test_a_partition_crowded_by_commits_is_compacted_and_others_are_left_alone(t
     assert before.num_rows == 3 + len(symbols) - 1
 
 
+def test_a_publish_crowding_more_partitions_than_the_cap_leaves_them_to_the_periodic_compaction(tmp_path, monkeypatch):
+    """One run per symbol over many days (the UI's daemon backfill) crowds every day at once: such a
+    publish does not rewrite them all (that made each later run 4x slower); the rows are all there and
+    the periodic compaction takes them."""
+    import resources.lake as lake_module
+
+    monkeypatch.setattr(lake_module, "MAX_PARTITIONS_COMPACTED_PER_PUBLISH", 2)
+    uri = str(tmp_path / "t")
+    days = [dt.date(2024, 1, d) for d in (1, 2, 3)]  # 3 crowded days > the cap of 2
+    symbols = [f"S{i}" for i in range(lake_module.MAX_FILES_PER_PARTITION + 1)]
+    for i, symbol in enumerate(symbols):  # one commit per symbol, each writing every day
+        frame = pl.DataFrame({"date": days, "symbol": [symbol] * 3, "value": [i] * 3})
+        publish(uri, frame, predicate=f"symbol = '{symbol}'", vacuum_every_commits=0)
+    table = DeltaTable(uri)
+    assert "OPTIMIZE" not in [h["operation"] for h in table.history()]
+    assert len(table.file_uris()) == len(symbols) * len(days)
+    stored = pl.read_delta(uri).sort("date", "symbol")
+    assert stored.height == len(symbols) * len(days)
+    assert stored.filter(pl.col("date") == days[0])["symbol"].to_list() == sorted(symbols)
+
+    # Within the cap, the same publish compacts the days it crowded.
+    monkeypatch.setattr(lake_module, "MAX_PARTITIONS_COMPACTED_PER_PUBLISH", 3)
+    publish(uri, pl.DataFrame({"date": days, "symbol": ["S0"] * 3, "value": [0] * 3}), predicate="symbol = 'S0'")
+    table = DeltaTable(uri)
+    assert table.history(1)[0]["operation"] == "OPTIMIZE"
+    assert len(table.file_uris()) == len(days)
+    assert pl.read_delta(uri).height == len(symbols) * len(days)
+
+
 def test_from_env_binds_credentials_through_envvar(monkeypatch, tmp_path):
     from dagster import EnvVar
 
