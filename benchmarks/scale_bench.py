@@ -259,6 +259,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workdir", type=Path, help="keep the instances here (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per backfill before it is stopped")
     parser.add_argument("--instance", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--daemon-symbols", type=int, help="daemon section: the first N symbols of the universe (default: all)"
+    )
     args = parser.parse_args(argv)
     if args.instance == "postgres":
         sys.path.insert(0, str(REPO))
@@ -316,7 +319,7 @@ def _main(args: argparse.Namespace, server) -> dict:
                     "name": "full-history",
                     "backfill_start": args.start,
                     "backfill_end": end,
-                    "backfill_symbols": None,
+                    "backfill_symbols": args.daemon_symbols,
                     "backfill_timeout": args.timeout,
                 }
             )

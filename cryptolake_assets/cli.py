@@ -423,8 +423,8 @@ def build_partition_status(defs, instance) -> list:
 
     The UI reads an asset's partitions from a status Dagster stores per asset and brings up to date
     from the events after it (cheap). Nothing writes it while runs materialize, so after a first
-    large backfill the first visit of an asset page built it from every materialization: 34 s for
-    gold/daily_features over the full history (ADR 0005). Built here once, through the public
+    large backfill the first UI visit built it from every materialization (the partitions tab of
+    gold/daily_features took 34 s over the full history, ADR 0005). Built here once, through the public
     ``DagsterInstance.get_status_by_partition`` (which stores it); assets that already have one are
     left to the UI's own cheap update, so a new day's backfill pays nothing here.
     """

@@ -1,8 +1,8 @@
 """``cryptolake backfill`` builds the partition status the UI reads, once per asset that has none.
 
 Nothing stores an asset's partition status while runs materialize; the first UI visit after a
-large backfill built it from every materialization (34 s for gold/daily_features over the full
-history, ADR 0005). ``build_partition_status`` builds it through the public
+large backfill built it from every materialization (the partitions tab of gold/daily_features
+took 34 s over the full history, ADR 0005). ``build_partition_status`` builds it through the public
 ``DagsterInstance.get_status_by_partition``. The webserver rebuilds the partitions definition
 from the code location's snapshot (a plain ``MultiPartitionsDefinition``) and uses the stored
 status only when its identifier matches: that contract is pinned here, on SQLite and PostgreSQL.

@@ -75,5 +75,5 @@ def test_scale_bench_reports_every_section_with_counts_from_the_asset_graph(tmp_
     ui = results["ui"]
     # gold/daily_features: the range and the new day, every symbol.
     assert ui["materialized_partitions_shown"] == symbols * (days + 1)
-    assert len(ui["asset_page"]) == len(ui["partitions_tab"]) == ui["visits"]
-    assert all(seconds > 0 for seconds in ui["asset_page"] + ui["partitions_tab"])
+    assert len(ui["asset_page"]) == len(ui["partitions_tab"]) == len(ui["partitions_tab_click"]) == ui["visits"]
+    assert all(seconds > 0 for seconds in ui["asset_page"] + ui["partitions_tab"] + ui["partitions_tab_click"])
